@@ -1,0 +1,168 @@
+"""The interface every backend implements, and the pieces of compiled models they share.
+
+A backend turns a ``ModelSpec`` into a native module and moves numbers between numpy and the
+framework. It holds only what differs between frameworks; the walk over the graph, the dropout
+masks, initial weights and the training loop live here and in the core, written once.
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from gx.errors import GxError
+from gx.spec import ModelSpec
+
+Tensor = Any  # a torch.Tensor or a jittor.Var
+Module = Any  # a torch.nn.Module or a jittor.Module
+
+
+class MaskSource:
+    """Dropout masks drawn from gx's seeded numpy RNG, so both backends drop the same elements.
+
+    A mask holds 0 or 1/(1-p) (as float32); dropout is ``x * mask``.
+    """
+
+    def __init__(self, seed: int | Sequence[int]) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def mask(self, shape: Sequence[int], p: float) -> np.ndarray:
+        keep = self.rng.random(tuple(shape), dtype=np.float32) >= np.float32(p)
+        return keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
+
+    def get_state(self) -> dict[str, Any]:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.rng.bit_generator.state = dict(state)
+
+
+def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
+              inputs: Mapping[str, Tensor], keep_all: bool = False) -> Any:
+    """Evaluate the spec's nodes in order; the forward pass of every compiled model.
+
+    Returns the output tensor, or with ``keep_all`` a dict of every input and layer output (what
+    the parity report compares layer by layer).
+    """
+    missing = set(spec.inputs) - set(inputs)
+    if missing:
+        raise GxError(f"model input(s) {', '.join(sorted(missing))} not given; "
+                      f"the model takes {', '.join(spec.inputs)}")
+    values = dict(inputs)
+    for node in spec.nodes:
+        values[node.name] = layers[node.name](*[values[source] for source in node.inputs])
+    return values if keep_all else values[spec.output]
+
+
+def state_tensors(module: Module, spec: ModelSpec, trainable_only: bool = False) -> dict[str, Tensor]:
+    """The module's parameters (and buffers) keyed 'layer.param', in spec order.
+
+    Both backends name their attributes after the spec, so plain attribute access finds them.
+    """
+    tensors = {}
+    for info in spec.infos:
+        names = list(info.parameters) + ([] if trainable_only else list(info.buffers))
+        for attribute in names:
+            tensors[f"{info.name}.{attribute}"] = getattr(getattr(module, info.name), attribute)
+    return tensors
+
+
+OPTIMIZER_SLOTS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
+
+
+def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
+    """gx takes class labels as integers only (Jittor would silently truncate floats)."""
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise GxError(f"labels must be integers, got {labels.dtype}; pass e.g. np.int64 values")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise GxError(f"labels must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
+class Backend(abc.ABC):
+    """One framework on one device. Subclasses live in gx/backends/<name>/."""
+
+    name: str = ""
+
+    def __init__(self, device: str, dtype: str = "float32") -> None:
+        self.device = device  # "cpu" or "cuda", already resolved
+        self.dtype = dtype
+
+    # -- compiling and state ------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> Module:
+        """A native module computing ``spec``; call it as ``module(inputs_dict)``."""
+
+    @abc.abstractmethod
+    def assign(self, target: Tensor, array: np.ndarray) -> None:
+        """Overwrite a parameter or buffer in place with ``array`` (no gradient recorded)."""
+
+    @abc.abstractmethod
+    def set_training(self, module: Module, training: bool) -> None:
+        """Training mode: batch statistics and active dropout. Gradients flow in both modes."""
+
+    # -- tensors --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def tensor(self, array: np.ndarray) -> Tensor:
+        """A float array in the backend's dtype, or integer labels, on the backend's device."""
+
+    @abc.abstractmethod
+    def numpy(self, value: Tensor) -> np.ndarray: ...
+
+    def scalar(self, value: Tensor) -> float:
+        return float(self.numpy(value).reshape(-1)[0])
+
+    @abc.abstractmethod
+    def take(self, data: Tensor, indices: np.ndarray) -> Tensor:
+        """Rows ``indices`` of ``data`` (a batch from a dataset held on the device)."""
+
+    @abc.abstractmethod
+    def detach(self, value: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def no_grad(self) -> AbstractContextManager: ...
+
+    @abc.abstractmethod
+    def gradients(self, loss: Tensor, values: Sequence[Tensor]) -> list[Tensor]:
+        """d loss / d value for each value (used by the parity report)."""
+
+    # -- training -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def loss(self, kind: str, prediction: Tensor, target: float) -> Tensor:
+        """Mean 'bce' or 'mse' of predictions (any shape (N, ...)) against a constant target.
+
+        gx's BCE is -mean(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), differentiated
+        through those operations, in both backends.
+        """
+
+    @abc.abstractmethod
+    def optimizer(self, parameters: Mapping[str, Tensor], kind: str, lr: float,
+                  betas: Sequence[float], eps: float, momentum: float) -> Any:
+        """Adam with PyTorch's update rule, or SGD without dampening, over named parameters."""
+
+    @abc.abstractmethod
+    def set_learning_rate(self, optimizer: Any, lr: float) -> None: ...
+
+    @abc.abstractmethod
+    def minimize(self, optimizer: Any, loss: Tensor) -> None:
+        """Gradients of ``loss`` for this optimizer's parameters only, then one update."""
+
+    @abc.abstractmethod
+    def get_optimizer_state(self, optimizer: Any) -> dict[str, np.ndarray]:
+        """Slots keyed 'layer.param.slot' (exp_avg, exp_avg_sq, momentum_buffer), and 'step'."""
+
+    @abc.abstractmethod
+    def load_optimizer_state(self, optimizer: Any, state: Mapping[str, np.ndarray]) -> None: ...
+
+    # -- timing and reporting -------------------------------------------------------------------
+    @abc.abstractmethod
+    def synchronize(self) -> None:
+        """Wait for queued work (timing); a no-op where execution is eager on the host."""
+
+    @abc.abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Framework version, device and notable settings, for run folders and reports."""

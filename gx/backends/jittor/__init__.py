@@ -1,0 +1,28 @@
+"""The Jittor backend. Jittor itself is imported only inside ``create``, after its environment
+variables are set (see environment.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gx.backends.jittor import environment
+
+if TYPE_CHECKING:
+    from gx.backends.jittor.backend import JittorBackend
+
+
+def create(device: str, dtype: str = "float32") -> "JittorBackend":
+    from gx.backends import cuda_missing
+    from gx.errors import GxError
+
+    if dtype != "float32":
+        raise GxError("the jittor backend runs in float32 only (the float64 rounding floor of "
+                      "gx parity uses torch)")
+    if device == "cuda" and not environment.cuda_runtime_present():
+        raise cuda_missing("jittor")
+    if device == "auto":
+        device = "cuda" if environment.cuda_runtime_present() else "cpu"
+    environment.prepare(device)
+    from gx.backends.jittor.backend import JittorBackend
+
+    return JittorBackend(device, dtype)

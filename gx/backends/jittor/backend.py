@@ -1,0 +1,123 @@
+"""Jittor side of the backend interface. Import only after environment.prepare()."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import jittor as jt
+import numpy as np
+
+from gx.backends.base import OPTIMIZER_SLOTS, Backend, MaskSource, run_graph
+from gx.backends.jittor import environment
+from gx.backends.jittor.layers import make_layer
+from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
+from gx.spec import ModelSpec
+
+
+class JittorModel(jt.Module):
+    """A spec compiled to Jittor: one submodule per layer, named as in the spec."""
+
+    def __init__(self, spec: ModelSpec, layers: dict[str, jt.Module]) -> None:
+        self.spec = spec
+        for name, layer in layers.items():
+            setattr(self, name, layer)
+        self.ordered = layers
+
+    def execute(self, inputs: Mapping[str, jt.Var], keep_all: bool = False) -> Any:
+        return run_graph(self.spec, self.ordered, inputs, keep_all)
+
+
+class JittorBackend(Backend):
+    name = "jittor"
+
+    def __init__(self, device: str, dtype: str = "float32") -> None:
+        super().__init__(device, dtype)
+        jt.flags.use_cuda = 1 if device == "cuda" else 0
+
+    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> JittorModel:
+        masks = masks or MaskSource(0)
+        return JittorModel(spec, {info.name: make_layer(info, masks) for info in spec.infos})
+
+    def assign(self, target: jt.Var, array: np.ndarray) -> None:
+        target.assign(jt.array(np.asarray(array, np.float32)))
+        target.sync()
+
+    def set_training(self, module: jt.Module, training: bool) -> None:
+        # Module.eval() would also stop every parameter's gradient; gx's eval mode only
+        # switches batch statistics and dropout, as in PyTorch.
+        for submodule in module.modules():
+            submodule.is_train = training
+
+    def tensor(self, array: np.ndarray) -> jt.Var:
+        array = np.asarray(array)
+        if np.issubdtype(array.dtype, np.integer):
+            return jt.array(array.astype(np.int32))
+        return jt.array(array.astype(np.float32, copy=False))
+
+    def numpy(self, value: jt.Var) -> np.ndarray:
+        return value.numpy()
+
+    def scalar(self, value: jt.Var) -> float:
+        return value.item()
+
+    def take(self, data: jt.Var, indices: np.ndarray) -> jt.Var:
+        return data[jt.array(indices.astype(np.int32))]
+
+    def detach(self, value: jt.Var) -> jt.Var:
+        return value.detach()
+
+    def no_grad(self) -> jt.no_grad:
+        return jt.no_grad()
+
+    def gradients(self, loss: jt.Var, values: Sequence[jt.Var]) -> list[jt.Var]:
+        return list(jt.grad(loss, list(values), retain_graph=True))
+
+    def loss(self, kind: str, prediction: jt.Var, target: float) -> jt.Var:
+        # Both losses reduce a per-element value against a scalar target, so Jittor's silent
+        # broadcasting of mismatched (N,1,1,1) vs (N,) shapes cannot happen.
+        if kind == "mse":
+            return ((prediction - target) ** 2).mean()
+        log_p = jt.maximum(jt.log(prediction), -100.0)
+        log_not_p = jt.maximum(jt.log(1.0 - prediction), -100.0)
+        return -(target * log_p + (1.0 - target) * log_not_p).mean()
+
+    def optimizer(self, parameters: Mapping[str, jt.Var], kind: str, lr: float,
+                  betas: Sequence[float], eps: float, momentum: float) -> jt.optim.Optimizer:
+        values = list(parameters.values())
+        if kind == "adam":
+            optimizer = TorchRuleAdam(values, lr, betas, eps)
+        else:
+            optimizer = TorchRuleSGD(values, lr, momentum)
+        optimizer.gx_kind, optimizer.gx_names = kind, list(parameters)
+        return optimizer
+
+    def set_learning_rate(self, optimizer: jt.optim.Optimizer, lr: float) -> None:
+        optimizer.lr = lr
+
+    def minimize(self, optimizer: jt.optim.Optimizer, loss: jt.Var) -> None:
+        optimizer.step(loss)
+
+    def get_optimizer_state(self, optimizer: jt.optim.Optimizer) -> dict[str, np.ndarray]:
+        group = optimizer.param_groups[0]
+        arrays = {f"{name}.{slot}": group[slot][index].numpy()
+                  for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
+                  for index, name in enumerate(optimizer.gx_names)}
+        arrays["step"] = np.array(float(optimizer.steps_taken))
+        return arrays
+
+    def load_optimizer_state(self, optimizer: jt.optim.Optimizer,
+                             state: Mapping[str, np.ndarray]) -> None:
+        group = optimizer.param_groups[0]
+        for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]:
+            for index, name in enumerate(optimizer.gx_names):
+                if f"{name}.{slot}" in state:
+                    group[slot][index].assign(jt.array(np.asarray(state[f"{name}.{slot}"],
+                                                                  np.float32)))
+        optimizer.steps_taken = int(state["step"])
+
+    def synchronize(self) -> None:
+        jt.sync_all(True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "jittor", "version": jt.__version__, "device": self.device,
+                "dtype": self.dtype, "onednn": environment.onednn_enabled()}

@@ -1,0 +1,185 @@
+"""One Jittor module per spec layer kind, implementing gx's definitions where Jittor's differ.
+
+Differences neutralised here (see ../shared/reference/jittor-vs-torch.md):
+- BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula.
+- Tanh: backward g * (1 - y^2); Jittor's g / cosh(x)^2 is NaN for |x| >= ~50 under -Ofast.
+- Sigmoid: no input clamping; backward g * (1 - y) * y.
+- Dropout: gx's shared masks, active exactly in training mode.
+- Embedding: integer indices only (Jittor would truncate floats).
+- LeakyReLU: slope passed as Jittor's ``scale``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jittor as jt
+from jittor import nn
+
+from gx.backends.base import MaskSource
+from gx.errors import GxError
+from gx.spec import LayerInfo
+from gx.spec.layers import Shape
+
+
+class BatchNorm(jt.Module):
+    def __init__(self, channels: int, eps: float, momentum: float) -> None:
+        self.eps, self.momentum = eps, momentum
+        self.weight = jt.ones(channels)
+        self.bias = jt.zeros(channels)
+        self.running_mean = jt.zeros(channels).stop_grad()
+        self.running_var = jt.ones(channels).stop_grad()
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        axes = [0] + list(range(2, x.ndim))
+        if self.is_train:
+            mean = x.mean(dims=axes, keepdims=True)
+            centered = x - mean
+            variance = (centered * centered).mean(dims=axes, keepdims=True)
+            count = x.numel() // x.shape[1]
+            batch_mean = mean.reshape(-1).stop_grad()
+            batch_var = variance.reshape(-1).stop_grad() * (count / (count - 1))
+            keep = 1.0 - self.momentum
+            self.running_mean.update(self.momentum * batch_mean + keep * self.running_mean)
+            self.running_var.update(self.momentum * batch_var + keep * self.running_var)
+        else:
+            mean = self.running_mean.broadcast(x, axes)
+            centered = x - mean
+            variance = self.running_var.broadcast(x, axes)
+        normalized = centered / jt.sqrt(variance + self.eps)
+        return normalized * self.weight.broadcast(x, axes) + self.bias.broadcast(x, axes)
+
+
+class _TanhFunction(jt.Function):
+    def execute(self, x: jt.Var) -> jt.Var:
+        self.y = jt.tanh(x)
+        return self.y
+
+    def grad(self, grad_output: jt.Var) -> jt.Var:
+        return grad_output * (1.0 - self.y * self.y)
+
+
+class _SigmoidFunction(jt.Function):
+    def execute(self, x: jt.Var) -> jt.Var:
+        self.y = 1.0 / (1.0 + jt.exp(-x))
+        return self.y
+
+    def grad(self, grad_output: jt.Var) -> jt.Var:
+        return grad_output * (1.0 - self.y) * self.y
+
+
+class Tanh(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return _TanhFunction()(x)
+
+
+class Sigmoid(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return _SigmoidFunction()(x)
+
+
+def _require_integer(labels: jt.Var) -> None:
+    if not labels.dtype.is_int():
+        raise GxError(f"labels must be integers, got {labels.dtype}; pass e.g. np.int64 values")
+
+
+class Embedding(jt.Module):
+    def __init__(self, classes: int, dim: int) -> None:
+        self.weight = jt.zeros((classes, dim))
+
+    def execute(self, labels: jt.Var) -> jt.Var:
+        _require_integer(labels)
+        return self.weight[labels]
+
+
+class OneHot(jt.Module):
+    def __init__(self, classes: int, size: tuple[int, int] | None = None) -> None:
+        self.classes, self.size = classes, size
+
+    def execute(self, labels: jt.Var) -> jt.Var:
+        _require_integer(labels)
+        vectors = (labels.reshape(-1, 1) == jt.arange(self.classes).reshape(1, -1)).float32()
+        if self.size is None:
+            return vectors
+        count = vectors.shape[0]
+        return vectors.reshape(count, self.classes, 1, 1).broadcast(
+            (count, self.classes, *self.size))
+
+
+class Dropout(jt.Module):
+    def __init__(self, p: float, masks: MaskSource) -> None:
+        self.p, self.masks = p, masks
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        if not self.is_train or self.p == 0:
+            return x
+        return x * jt.array(self.masks.mask(x.shape, self.p))
+
+
+class LeakyReLU(jt.Module):
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        return nn.leaky_relu(x, self.slope)
+
+
+class ReLU(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return nn.relu(x)
+
+
+class Flatten(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return x.reshape(x.shape[0], -1)
+
+
+class Reshape(jt.Module):
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Concat(jt.Module):
+    def execute(self, *parts: jt.Var) -> jt.Var:
+        return jt.concat(list(parts), dim=1)
+
+
+def make_layer(info: LayerInfo, masks: MaskSource) -> Callable[..., jt.Var]:
+    layer, kind, in_shape = info.layer, info.kind, info.in_shape
+    if kind == "linear":
+        return nn.Linear(in_shape[0], layer.out, bias=layer.bias)
+    if kind == "conv2d":
+        return nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.pad(),
+                         bias=layer.bias)
+    if kind == "conv_transpose2d":
+        padding, output_padding = layer.pads()
+        return nn.ConvTranspose2d(in_shape[0], layer.out, layer.kernel, layer.stride, padding,
+                                  output_padding, bias=layer.bias)
+    if kind == "batch_norm":
+        return BatchNorm(in_shape[0], layer.eps, layer.momentum)
+    if kind == "embedding":
+        return Embedding(info.classes, layer.dim)
+    if kind == "one_hot":
+        return OneHot(info.classes)
+    if kind == "label_map":
+        return OneHot(info.classes, layer.size)
+    if kind == "relu":
+        return ReLU()
+    if kind == "leaky_relu":
+        return LeakyReLU(layer.slope)
+    if kind == "tanh":
+        return Tanh()
+    if kind == "sigmoid":
+        return Sigmoid()
+    if kind == "dropout":
+        return Dropout(layer.p, masks)
+    if kind == "flatten":
+        return Flatten()
+    if kind == "reshape":
+        return Reshape(layer.shape)
+    if kind == "concat":
+        return Concat()
+    raise NotImplementedError(f"jittor backend has no layer kind '{kind}'")

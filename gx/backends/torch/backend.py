@@ -1,0 +1,130 @@
+"""PyTorch side of the backend interface."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from gx.backends.base import OPTIMIZER_SLOTS, Backend, MaskSource, run_graph
+from gx.backends.torch.layers import make_layer
+from gx.spec import ModelSpec
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class TorchModel(nn.Module):
+    """A spec compiled to torch: one submodule per layer, named as in the spec."""
+
+    def __init__(self, spec: ModelSpec, layers: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.spec = spec
+        for name, layer in layers.items():
+            self.add_module(name, layer)
+        self.ordered = layers
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], keep_all: bool = False) -> Any:
+        return run_graph(self.spec, self.ordered, inputs, keep_all)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, device: str, dtype: str = "float32") -> None:
+        super().__init__(device, dtype)
+        self.torch_device = torch.device(device)
+        self.torch_dtype = _DTYPES[dtype]
+
+    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> TorchModel:
+        masks = masks or MaskSource(0)
+        layers = {info.name: make_layer(info, masks, self.torch_dtype) for info in spec.infos}
+        return TorchModel(spec, layers).to(self.torch_device, self.torch_dtype)
+
+    def assign(self, target: torch.Tensor, array: np.ndarray) -> None:
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+    def set_training(self, module: nn.Module, training: bool) -> None:
+        module.train(training)
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        array = np.asarray(array)
+        dtype = torch.long if np.issubdtype(array.dtype, np.integer) else self.torch_dtype
+        return torch.as_tensor(array, dtype=dtype, device=self.torch_device)
+
+    def numpy(self, value: torch.Tensor) -> np.ndarray:
+        return value.detach().cpu().numpy()
+
+    def scalar(self, value: torch.Tensor) -> float:
+        return value.item()
+
+    def take(self, data: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        return data[torch.from_numpy(indices).to(self.torch_device, non_blocking=True)]
+
+    def detach(self, value: torch.Tensor) -> torch.Tensor:
+        return value.detach()
+
+    def no_grad(self) -> contextlib.AbstractContextManager:
+        return torch.no_grad()
+
+    def gradients(self, loss: torch.Tensor, values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return list(torch.autograd.grad(loss, list(values), retain_graph=True, allow_unused=True))
+
+    def loss(self, kind: str, prediction: torch.Tensor, target: float) -> torch.Tensor:
+        if kind == "mse":
+            return ((prediction - target) ** 2).mean()
+        log_p = torch.clamp(torch.log(prediction), min=-100.0)
+        log_not_p = torch.clamp(torch.log(1.0 - prediction), min=-100.0)
+        return -(target * log_p + (1.0 - target) * log_not_p).mean()
+
+    def optimizer(self, parameters: Mapping[str, torch.Tensor], kind: str, lr: float,
+                  betas: Sequence[float], eps: float, momentum: float) -> torch.optim.Optimizer:
+        if kind == "adam":
+            optimizer = torch.optim.Adam(parameters.values(), lr=lr, betas=tuple(betas), eps=eps)
+        else:
+            optimizer = torch.optim.SGD(parameters.values(), lr=lr, momentum=momentum)
+        optimizer.gx_kind, optimizer.gx_parameters = kind, dict(parameters)
+        return optimizer
+
+    def set_learning_rate(self, optimizer: torch.optim.Optimizer, lr: float) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+    def minimize(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def get_optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        step = 0.0
+        for name, parameter in optimizer.gx_parameters.items():
+            slots = optimizer.state.get(parameter, {})
+            for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]:
+                if slots.get(slot) is not None:
+                    arrays[f"{name}.{slot}"] = self.numpy(slots[slot])
+            step = float(slots.get("step", step))
+        arrays["step"] = np.array(step)
+        return arrays
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer,
+                             state: Mapping[str, np.ndarray]) -> None:
+        for name, parameter in optimizer.gx_parameters.items():
+            slots: dict[str, Any] = {slot: self.tensor(state[f"{name}.{slot}"]).clone()
+                                     for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
+                                     if f"{name}.{slot}" in state}
+            if optimizer.gx_kind == "adam" and slots:
+                slots["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
+            if slots:
+                optimizer.state[parameter] = slots
+
+    def synchronize(self) -> None:
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "torch", "version": torch.__version__, "device": self.device,
+                "dtype": self.dtype, "threads": torch.get_num_threads()}

@@ -1,0 +1,88 @@
+"""Backend-neutral checkpoints: safetensors files of numpy arrays plus one JSON file.
+
+A checkpoint folder holds::
+
+    generator.safetensors      parameters and batch-norm statistics, keyed 'layer.param'
+    discriminator.safetensors
+    optimizer_g.safetensors    optimizer slots keyed 'layer.param.slot', and 'step'
+    optimizer_d.safetensors
+    state.json                 the model specs, step, epoch, RNG states, which backend wrote it
+
+Loading reads arrays and JSON only; nothing in a checkpoint is ever executed. Any backend can
+load what any backend wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from gx.errors import GxError
+from gx.models import GanModel, model_from_dict
+
+FORMAT = "gx-checkpoint-1"
+_ARRAY_FILES = ("generator", "discriminator", "optimizer_g", "optimizer_d")
+
+
+@dataclass
+class Checkpoint:
+    model: GanModel
+    generator: dict[str, np.ndarray]
+    discriminator: dict[str, np.ndarray]
+    optimizer_g: dict[str, np.ndarray]
+    optimizer_d: dict[str, np.ndarray]
+    state: dict[str, Any]  # step, epoch, rng states, experiment name, backend, ...
+
+
+def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
+    """Write atomically: a half-written checkpoint never replaces a good one."""
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in _ARRAY_FILES:
+        arrays = {key: np.ascontiguousarray(value) for key, value in getattr(checkpoint, name).items()}
+        save_file(arrays, str(staging / f"{name}.safetensors"))
+    document = {"format": FORMAT, "model": checkpoint.model.to_dict(), **checkpoint.state}
+    (staging / "state.json").write_text(json.dumps(document, indent=1))
+    previous = folder.with_name(folder.name + ".previous")
+    if folder.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(folder, previous)
+    os.replace(staging, folder)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """Accept a run folder or the checkpoint folder inside it."""
+    path = Path(path)
+    for candidate in (path / "checkpoint", path):
+        if (candidate / "state.json").is_file():
+            return candidate
+    if not path.exists():
+        raise GxError(f"checkpoint '{path}' does not exist; pass a run folder made by 'gx run'")
+    raise GxError(f"'{path}' holds no gx checkpoint (no checkpoint/state.json); pass a run "
+                  "folder made by 'gx run'")
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    folder = find_checkpoint(path)
+    try:
+        document = json.loads((folder / "state.json").read_text())
+        if document.get("format") != FORMAT:
+            raise ValueError(f"format {document.get('format')!r}")
+        arrays = {name: load_file(str(folder / f"{name}.safetensors")) for name in _ARRAY_FILES}
+    except (OSError, ValueError, KeyError) as error:
+        raise GxError(f"checkpoint '{folder}' cannot be read ({error}); it is damaged or not "
+                      "a gx checkpoint") from None
+    model = model_from_dict(document.pop("model"))
+    document.pop("format")
+    return Checkpoint(model, arrays["generator"], arrays["discriminator"], arrays["optimizer_g"],
+                      arrays["optimizer_d"], document)

@@ -1,0 +1,105 @@
+"""The reference networks of ../shared/reference/models.md, as gx specs, and custom models.
+
+A ``GanModel`` is a generator spec, a discriminator spec and what the trainer must know to feed
+them. Generators take inputs ``z`` (and ``label`` when conditional); discriminators take ``image``
+(and ``label``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from gx.errors import GxError
+from gx.models import cdcgan, cgan, dcgan, gan
+from gx.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class GanModel:
+    name: str
+    generator: ModelSpec
+    discriminator: ModelSpec
+
+    @property
+    def classes(self) -> int:
+        label = self.generator.inputs.get("label")
+        return label.classes if label is not None else 0
+
+    @property
+    def conditional(self) -> bool:
+        return self.classes > 0
+
+    @property
+    def noise_shape(self) -> tuple[int, ...]:
+        return self.generator.inputs["z"].shape
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.discriminator.inputs["image"].shape
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "generator": self.generator.to_dict(),
+                "discriminator": self.discriminator.to_dict()}
+
+
+REFERENCE_MODELS: dict[str, Callable[..., tuple[dict, dict]]] = {
+    "cdcgan": cdcgan.build, "dcgan": dcgan.build, "cgan": cgan.build, "gan": gan.build,
+}
+
+
+def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> None:
+    """The trainer's contract: G(z[, label]) makes what D(image[, label]) reads."""
+    if "z" not in generator.inputs:
+        raise GxError(f"model '{name}': the generator needs an input named 'z' (the noise)")
+    if "image" not in discriminator.inputs:
+        raise GxError(f"model '{name}': the discriminator needs an input named 'image'")
+    made, read = generator.output_value.shape, discriminator.inputs["image"].shape
+    if made != read:
+        raise GxError(f"model '{name}': the generator makes images {made} but the discriminator "
+                      f"reads {read}; make the generator's last layer output {read}")
+    g_label, d_label = generator.inputs.get("label"), discriminator.inputs.get("label")
+    if (g_label is None) != (d_label is None) or (g_label and g_label.classes != d_label.classes):
+        raise GxError(f"model '{name}': generator and discriminator must both take a 'label' "
+                      "input with the same number of classes, or neither")
+    if set(generator.inputs) - {"z", "label"} or set(discriminator.inputs) - {"image", "label"}:
+        raise GxError(f"model '{name}': generator inputs must be z[, label], discriminator inputs "
+                      "image[, label]")
+
+
+def _reference_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    accepted = inspect.signature(REFERENCE_MODELS[name]).parameters
+    for key in options:
+        if key not in accepted:
+            raise GxError(f"model '{name}' has no option '{key}'; its options are: "
+                          f"{', '.join(accepted)}")
+    return dict(options)
+
+
+def build_model(name: str, options: Mapping[str, Any] | None = None,
+                generator: Mapping[str, Any] | None = None,
+                discriminator: Mapping[str, Any] | None = None,
+                init: str | None = None) -> GanModel:
+    """A reference model by name (with options), or ``custom`` from two spec mappings."""
+    if name == "custom":
+        if generator is None or discriminator is None:
+            raise GxError("model 'custom' needs both 'generator' and 'discriminator' specs")
+        g_dict, d_dict = dict(generator), dict(discriminator)
+    elif name in REFERENCE_MODELS:
+        g_dict, d_dict = REFERENCE_MODELS[name](**_reference_options(name, options or {}))
+    else:
+        raise GxError(f"unknown model '{name}'; use one of {', '.join(REFERENCE_MODELS)} or custom")
+    if init is not None:
+        g_dict["init"] = d_dict["init"] = init
+    g_spec = ModelSpec.from_dict(g_dict, f"{name} generator")
+    d_spec = ModelSpec.from_dict(d_dict, f"{name} discriminator")
+    _check_pair(name, g_spec, d_spec)
+    return GanModel(name, g_spec, d_spec)
+
+
+def model_from_dict(data: Mapping[str, Any]) -> GanModel:
+    """Rebuild a model from ``GanModel.to_dict()`` (what checkpoints store)."""
+    custom = build_model("custom", generator=data["generator"],
+                         discriminator=data["discriminator"])
+    return GanModel(data["name"], custom.generator, custom.discriminator)

@@ -1,0 +1,30 @@
+"""Tiny helpers that write spec layer entries, so model files read like the reference tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Entry = dict[str, Any]
+
+
+def layer(name: str, kind: str, source: str | list[str] | None = None, **arguments: Any) -> Entry:
+    entry: Entry = {"name": name, "kind": kind, **arguments}
+    if source is not None:
+        entry["input"] = source
+    return entry
+
+
+def conv(name: str, out: int, kernel: int, stride: int, padding: int, bias: bool = True,
+         source: str | None = None) -> Entry:
+    return layer(name, "conv2d", source, out=out, kernel=kernel, stride=stride, padding=padding,
+                 bias=bias)
+
+
+def deconv(name: str, out: int, kernel: int, stride: int, padding: int, bias: bool = True,
+           source: str | None = None) -> Entry:
+    return layer(name, "conv_transpose2d", source, out=out, kernel=kernel, stride=stride,
+                 padding=padding, bias=bias)
+
+
+def linear(name: str, out: int, source: str | None = None) -> Entry:
+    return layer(name, "linear", source, out=out)

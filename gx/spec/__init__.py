@@ -1,0 +1,7 @@
+"""Backend-neutral model descriptions: layer kinds, graphs with inferred shapes, initial weights."""
+
+from gx.spec.graph import LayerInfo, ModelSpec, Node
+from gx.spec.init import initial_state
+from gx.spec.layers import LAYER_KINDS, Layer, Value
+
+__all__ = ["LAYER_KINDS", "Layer", "LayerInfo", "ModelSpec", "Node", "Value", "initial_state"]

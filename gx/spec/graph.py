@@ -1,0 +1,290 @@
+"""A model spec: named inputs and a list of layers wired by name, with shapes inferred.
+
+The plain-data form (what YAML files hold) looks like::
+
+    inputs:
+      z: [100, 1, 1]            # a float tensor, per-sample shape
+      label: {classes: 10}      # integer class labels
+    layers:
+      - {name: x_deconv, kind: conv_transpose2d, input: z, out: 256, kernel: 4, bias: false}
+      - {name: x_bn, kind: batch_norm}          # input defaults to the previous layer
+      - {name: joined, kind: concat, input: [x_relu, y_relu]}
+    output: image                               # defaults to the last layer
+
+Building a ``ModelSpec`` validates everything, so a spec object that exists can be compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from gx.errors import GxError, SpecError
+from gx.spec.layers import LAYER_KINDS, Layer, Shape, Value
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Attribute names of torch.nn.Module / jittor.Module that a layer name must not shadow.
+_RESERVED = frozenset({
+    "forward", "execute", "train", "eval", "training", "is_train", "parameters", "buffers",
+    "state_dict", "load_state_dict", "modules", "children", "apply", "cuda", "cpu", "to", "float",
+    "double", "half", "type", "zero_grad", "named_parameters", "named_buffers", "named_modules",
+    "register_buffer", "register_parameter", "load", "save", "spec", "mask_source", "layers",
+    "dtype", "name", "requires_grad_", "extra_repr",
+})
+INIT_SCHEMES = ("default", "dcgan")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    layer: Layer
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A node after shape inference: what the summary table and the backends read."""
+
+    name: str
+    layer: Layer
+    inputs: tuple[str, ...]
+    input_values: tuple[Value, ...]
+    output: Value
+    parameters: dict[str, Shape]
+    buffers: dict[str, Shape]
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.input_values[0].shape
+
+    @property
+    def classes(self) -> int:
+        """Class count of a label input (label layers only)."""
+        return self.input_values[0].classes
+
+    @property
+    def parameter_count(self) -> int:
+        total = 0
+        for shape in self.parameters.values():
+            count = 1
+            for dim in shape:
+                count *= dim
+            total += count
+        return total
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    inputs: dict[str, Value]
+    nodes: tuple[Node, ...]
+    output: str
+    init: str = "default"
+    infos: tuple[LayerInfo, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.init not in INIT_SCHEMES:
+            raise GxError(f"unknown init scheme '{self.init}'; use one of {', '.join(INIT_SCHEMES)}")
+        object.__setattr__(self, "infos", tuple(_infer(self)))
+
+    @property
+    def output_value(self) -> Value:
+        return next(info.output for info in self.infos if info.name == self.output)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(info.parameter_count for info in self.infos)
+
+    def state_shapes(self) -> dict[str, Shape]:
+        """Every checkpointed tensor, 'layer.param', parameters before buffers within a layer."""
+        shapes: dict[str, Shape] = {}
+        for info in self.infos:
+            for key, shape in {**info.parameters, **info.buffers}.items():
+                shapes[f"{info.name}.{key}"] = shape
+        return shapes
+
+    def to_dict(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = {
+            name: {"classes": value.classes} if value.is_label else list(value.shape)
+            for name, value in self.inputs.items()
+        }
+        layers = []
+        previous: str | None = None
+        for node in self.nodes:
+            entry: dict[str, Any] = {"name": node.name, "kind": node.layer.kind}
+            if list(node.inputs) != ([previous] if previous else []) or previous is None:
+                entry["input"] = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
+            for key, value in node.layer.arguments().items():
+                entry[key] = list(value) if isinstance(value, tuple) else value
+            layers.append(entry)
+            previous = node.name
+        return {"inputs": inputs, "layers": layers, "output": self.output, "init": self.init}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "spec") -> ModelSpec:
+        if not isinstance(data, Mapping):
+            raise GxError(f"{where}: a model spec must be a mapping with 'inputs' and 'layers'")
+        _no_unknown_keys(where, data, ("inputs", "layers", "output", "init"))
+        for key in ("inputs", "layers"):
+            if key not in data:
+                raise GxError(f"{where}: missing '{key}'; see the spec format in gx/spec/graph.py")
+        inputs = _parse_inputs(where, data["inputs"])
+        nodes = _parse_layers(where, data["layers"], inputs)
+        output = data.get("output") or nodes[-1].name
+        if output not in {node.name for node in nodes}:
+            raise GxError(f"{where}: output '{output}' is not a layer name")
+        return cls(inputs=inputs, nodes=tuple(nodes), output=output,
+                   init=data.get("init") or "default")
+
+
+def _no_unknown_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
+            raise GxError(f"{where}: unknown key '{key}'; {hint}")
+
+
+def _parse_inputs(where: str, raw: Any) -> dict[str, Value]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise GxError(f"{where}: 'inputs' must map names to shapes, e.g. z: [100]")
+    inputs: dict[str, Value] = {}
+    for name, decl in raw.items():
+        _check_name(where, str(name))
+        if isinstance(decl, Mapping) and set(decl) == {"classes"}:
+            classes = decl["classes"]
+            if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+                raise GxError(f"{where}: input '{name}' needs an integer 'classes' >= 2")
+            inputs[name] = Value((), classes)
+        elif isinstance(decl, (list, tuple)) and decl and all(
+                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in decl):
+            inputs[name] = Value(tuple(decl))
+        else:
+            raise GxError(f"{where}: input '{name}' must be a shape like [100, 1, 1] or "
+                          f"{{classes: 10}}, got {decl!r}")
+    return inputs
+
+
+def _check_name(where: str, name: str) -> None:
+    if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED:
+        raise GxError(f"{where}: '{name}' cannot be a layer or input name; use letters, digits "
+                      "and underscores, starting with a letter, and avoid framework method names")
+
+
+def _parse_layers(where: str, raw: Any, inputs: dict[str, Value]) -> list[Node]:
+    if not isinstance(raw, list) or not raw:
+        raise GxError(f"{where}: 'layers' must be a non-empty list")
+    nodes: list[Node] = []
+    defined = set(inputs)
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, Mapping) or "kind" not in entry:
+            raise GxError(f"{where}: layer #{index} must be a mapping with a 'kind'")
+        entry = dict(entry)
+        kind = entry.pop("kind")
+        name = str(entry.pop("name", f"{kind}{index}"))
+        _check_name(where, name)
+        if name in defined:
+            raise SpecError(name, "the name is used twice", "give every layer a unique name")
+        layer_cls = LAYER_KINDS.get(kind)
+        if layer_cls is None:
+            close = difflib.get_close_matches(str(kind), LAYER_KINDS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else \
+                f"known kinds: {', '.join(sorted(LAYER_KINDS))}"
+            raise SpecError(name, f"unknown kind '{kind}'", hint)
+        sources = _sources(name, entry.pop("input", None), nodes, inputs)
+        for source in sources:
+            if source not in defined:
+                raise SpecError(name, f"input '{source}' is not an input or an earlier layer",
+                                "name a model input or a layer listed before this one")
+        layer = _make_layer(name, layer_cls, entry)
+        if layer.arity == 1 and len(sources) != 1:
+            raise SpecError(name, f"{kind} takes one input, got {len(sources)}",
+                            "join several inputs with a 'concat' layer first")
+        if layer.arity == 0 and len(sources) < 2:
+            raise SpecError(name, f"{kind} needs two or more inputs", "list them: input: [a, b]")
+        nodes.append(Node(name, layer, sources))
+        defined.add(name)
+    return nodes
+
+
+def _sources(name: str, raw: Any, nodes: list[Node], inputs: dict[str, Value]) -> tuple[str, ...]:
+    if raw is None:
+        if nodes:
+            return (nodes[-1].name,)
+        if len(inputs) == 1:
+            return (next(iter(inputs)),)
+        raise SpecError(name, "the first layer of a model with several inputs needs 'input'",
+                        f"add input: <one of {', '.join(inputs)}>")
+    if isinstance(raw, str):
+        return (raw,)
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return tuple(raw)
+    raise SpecError(name, f"'input' must be a name or a list of names, got {raw!r}",
+                    "write input: z, or input: [a, b]")
+
+
+def _make_layer(name: str, layer_cls: type[Layer], arguments: dict[str, Any]) -> Layer:
+    fields = {f.name: f for f in dataclasses.fields(layer_cls)}
+    for key in arguments:
+        if key not in fields:
+            valid = ", ".join(fields) or "none"
+            raise SpecError(name, f"{layer_cls.kind} has no argument '{key}'",
+                            f"its arguments are: {valid}")
+    missing = [key for key, f in fields.items() if f.default is dataclasses.MISSING
+               and key not in arguments]
+    if missing:
+        raise SpecError(name, f"{layer_cls.kind} needs '{missing[0]}'",
+                        f"add {missing[0]}: <value>")
+    converted = {key: _convert(name, key, fields[key].type, value) for key, value in arguments.items()}
+    layer = layer_cls(**converted)
+    layer.check(name)
+    return layer
+
+
+def _convert(name: str, key: str, annotation: Any, value: Any) -> Any:
+    """Check a spec argument against its field annotation (kept as a string by __future__)."""
+    text = str(annotation)
+    wrong = SpecError(name, f"'{key}' should be {text.replace('Padding', 'int or same')}, "
+                      f"got {value!r}", f"fix the value of '{key}'")
+    if text.startswith("tuple"):
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise wrong
+        return tuple(value)
+    if text == "bool" and not isinstance(value, bool):
+        raise wrong
+    if text == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise wrong
+    if text == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        return float(value)
+    if text == "Padding" and value != "same" and (isinstance(value, bool) or
+                                                   not isinstance(value, int)):
+        raise wrong
+    return value
+
+
+def _infer(spec: ModelSpec) -> list[LayerInfo]:
+    values: dict[str, Value] = dict(spec.inputs)
+    infos = []
+    for node in spec.nodes:
+        sources = [values[source] for source in node.inputs]
+        if not node.layer.accepts_labels and node.layer.kind != "concat":
+            for source, value in zip(node.inputs, sources):
+                if value.is_label:
+                    raise SpecError(node.name, f"'{source}' holds integer labels, which "
+                                    f"{node.layer.kind} cannot take",
+                                    "turn them into numbers with one_hot, label_map or embedding")
+        output = node.layer.output(node.name, sources)
+        values[node.name] = output
+        infos.append(LayerInfo(node.name, node.layer, node.inputs, tuple(sources), output,
+                               node.layer.parameters(sources), node.layer.buffers(sources)))
+    return infos

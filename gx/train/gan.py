@@ -1,0 +1,191 @@
+"""One GAN training step, written once against the backend interface.
+
+Two step orders, as in the reference experiments:
+
+- ``d_then_g`` (cdcgan, dcgan): D on a real batch (target ``real_label``) and on fakes from fresh
+  noise and random labels (target 0), d_loss = real + fake; then G on fresh noise (target 1).
+- ``g_then_d`` (cgan, gan): G on fresh noise (target 1); then D on the real batch and on the same
+  fakes, detached, d_loss = (real + fake) / 2.
+
+With ``d_steps`` = k, D trains on every batch and G on every k-th. Noise and labels come from
+gx's seeded numpy RNG, so every backend sees the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gx.backends import compile_spec, get_weights, load_weights
+from gx.backends.base import Backend, MaskSource, Tensor, state_tensors
+from gx.config import Experiment, OptimizerSettings
+from gx.errors import GxError
+from gx.models import GanModel
+
+# Independent numpy streams derived from the experiment seed: np.random.default_rng([seed, n]).
+STREAM_G_INIT, STREAM_D_INIT, STREAM_NOISE, STREAM_G_MASKS, STREAM_D_MASKS, STREAM_SAMPLES = range(6)
+
+
+class NonFiniteLoss(GxError):
+    """A loss became NaN or inf; the state before that update is kept."""
+
+
+@dataclass
+class StepResult:
+    d_loss: float
+    d_real: float
+    d_fake: float
+    g_loss: float | None  # None on steps where G did not train (d_steps > 1)
+
+
+def learning_rate(base: float, experiment: Experiment, epoch: int) -> float:
+    """The base rate times every milestone factor whose epoch has been reached."""
+    for milestone in experiment.optimizer.milestones:
+        if epoch >= milestone.epoch:
+            base *= milestone.factor
+    return base
+
+
+class GanTrainer:
+    def __init__(self, backend: Backend, model: GanModel, experiment: Experiment) -> None:
+        self.backend, self.model, self.experiment = backend, model, experiment
+        seed, train = experiment.seed, experiment.train
+        self.order, self.loss_kind = train.order, train.loss
+        self.real_label, self.d_steps = train.real_label, train.d_steps
+        self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
+        self.g_masks = MaskSource([seed, STREAM_G_MASKS])
+        self.d_masks = MaskSource([seed, STREAM_D_MASKS])
+        self.generator = compile_spec(backend, model.generator, [seed, STREAM_G_INIT], self.g_masks)
+        self.discriminator = compile_spec(backend, model.discriminator, [seed, STREAM_D_INIT],
+                                          self.d_masks)
+        self.g_optimizer = self._optimizer(self.generator, model.generator,
+                                           experiment.optimizer.generator)
+        self.d_optimizer = self._optimizer(self.discriminator, model.discriminator,
+                                           experiment.optimizer.discriminator)
+        self.step_index = 0
+
+    def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
+        parameters = state_tensors(module, spec, trainable_only=True)
+        return self.backend.optimizer(parameters, settings.kind, settings.lr, settings.betas,
+                                      settings.eps, settings.momentum)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def draw_inputs(self, count: int) -> dict[str, np.ndarray]:
+        """Noise (and uniformly random labels) for ``count`` fakes, from gx's RNG."""
+        inputs = {"z": self.noise_rng.standard_normal((count, *self.model.noise_shape),
+                                                      dtype=np.float32)}
+        if self.model.conditional:
+            inputs["label"] = self.noise_rng.integers(0, self.model.classes, count)
+        return inputs
+
+    def _tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, Tensor]:
+        return {key: self.backend.tensor(value) for key, value in arrays.items()}
+
+    def _discriminate(self, images: Tensor, labels: Tensor | None) -> Tensor:
+        inputs = {"image": images}
+        if labels is not None:
+            inputs["label"] = labels
+        return self.discriminator(inputs)
+
+    def _checked(self, loss: Tensor, which: str) -> float:
+        value = self.backend.scalar(loss)
+        if not np.isfinite(value):
+            raise NonFiniteLoss(f"the {which} loss became {value} at step {self.step_index + 1}; "
+                                "lower the learning rate or check the data")
+        return value
+
+    # -- the step -------------------------------------------------------------------------------
+    def step(self, real_images: Tensor, real_labels: Tensor | None) -> StepResult:
+        count = real_images.shape[0]
+        train_g = self.step_index % self.d_steps == self.d_steps - 1
+        backend = self.backend
+        g_loss = None
+        if self.order == "g_then_d":
+            fake_inputs = self._tensors(self.draw_inputs(count))
+            fakes = self.generator(fake_inputs)
+            if train_g:
+                g_loss = self._generator_update(fakes, fake_inputs.get("label"))
+            fakes = backend.detach(fakes)
+        else:
+            fake_inputs = self._tensors(self.draw_inputs(count))
+            with backend.no_grad():
+                fakes = self.generator(fake_inputs)
+        d_loss, d_real, d_fake = self._discriminator_update(real_images, real_labels, fakes,
+                                                            fake_inputs.get("label"))
+        if self.order == "d_then_g" and train_g:
+            fresh = self._tensors(self.draw_inputs(count))
+            g_loss = self._generator_update(self.generator(fresh), fresh.get("label"))
+        self.step_index += 1
+        return StepResult(d_loss, d_real, d_fake, g_loss)
+
+    def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
+        loss = self.backend.loss(self.loss_kind, self._discriminate(fakes, labels), 1.0)
+        value = self._checked(loss, "generator")
+        self.backend.minimize(self.g_optimizer, loss)
+        return value
+
+    def _discriminator_update(self, real_images: Tensor, real_labels: Tensor | None,
+                              fakes: Tensor, fake_labels: Tensor | None) -> tuple[float, float, float]:
+        backend = self.backend
+        on_real = self._discriminate(real_images, real_labels)
+        on_fake = self._discriminate(fakes, fake_labels)
+        loss = (backend.loss(self.loss_kind, on_real, self.real_label)
+                + backend.loss(self.loss_kind, on_fake, 0.0))
+        if self.order == "g_then_d":
+            loss = loss / 2
+        value = self._checked(loss, "discriminator")
+        d_real, d_fake = backend.scalar(on_real.mean()), backend.scalar(on_fake.mean())
+        backend.minimize(self.d_optimizer, loss)
+        return value, d_real, d_fake
+
+    # -- learning rates -------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> tuple[float, float]:
+        """Apply the milestone schedule for ``epoch``; return (lr_g, lr_d)."""
+        settings = self.experiment.optimizer
+        lr_g = learning_rate(settings.generator.lr, self.experiment, epoch)
+        lr_d = learning_rate(settings.discriminator.lr, self.experiment, epoch)
+        self.backend.set_learning_rate(self.g_optimizer, lr_g)
+        self.backend.set_learning_rate(self.d_optimizer, lr_d)
+        return lr_g, lr_d
+
+    # -- sampling -------------------------------------------------------------------------------
+    def sample(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Images from fixed inputs, in eval mode (running statistics, no dropout), as numpy.
+
+        Eval mode leaves the training state alone: no batch-norm statistics are updated and no
+        dropout masks are drawn, so sampling never changes the trajectory.
+        """
+        backend = self.backend
+        backend.set_training(self.generator, False)
+        with backend.no_grad():
+            images = backend.numpy(self.generator(self._tensors(inputs)))
+        backend.set_training(self.generator, True)
+        return images
+
+    # -- state ----------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        backend = self.backend
+        return {
+            "generator": get_weights(backend, self.generator, self.model.generator),
+            "discriminator": get_weights(backend, self.discriminator, self.model.discriminator),
+            "optimizer_g": backend.get_optimizer_state(self.g_optimizer),
+            "optimizer_d": backend.get_optimizer_state(self.d_optimizer),
+            "rng": {"noise": self.noise_rng.bit_generator.state,
+                    "g_masks": self.g_masks.get_state(), "d_masks": self.d_masks.get_state()},
+            "step": self.step_index,
+        }
+
+    def set_state(self, generator: dict[str, np.ndarray], discriminator: dict[str, np.ndarray],
+                  optimizer_g: dict[str, np.ndarray], optimizer_d: dict[str, np.ndarray],
+                  rng: dict[str, Any], step: int, source: str) -> None:
+        backend = self.backend
+        load_weights(backend, self.generator, self.model.generator, generator, source)
+        load_weights(backend, self.discriminator, self.model.discriminator, discriminator, source)
+        backend.load_optimizer_state(self.g_optimizer, optimizer_g)
+        backend.load_optimizer_state(self.d_optimizer, optimizer_d)
+        self.noise_rng.bit_generator.state = rng["noise"]
+        self.g_masks.set_state(rng["g_masks"])
+        self.d_masks.set_state(rng["d_masks"])
+        self.step_index = step

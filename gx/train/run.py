@@ -1,0 +1,278 @@
+"""``gx run``: an experiment from data to run folder, resumable, on any backend.
+
+A run folder holds the resolved config, metrics.jsonl (one JSON line per step), sample grids
+from fixed noise, their GIF, a loss plot, a checkpoint and summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from gx import images
+from gx.backends import get_backend
+from gx.backends.base import Backend
+from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from gx.config import Experiment
+from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
+from gx.errors import GxError
+from gx.models import GanModel, build_model
+from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
+
+SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
+
+
+@dataclass
+class RunOptions:
+    backend: str = "torch"
+    device: str = "auto"
+    data_root: str | None = None
+    out: str | None = None
+    resume: str | None = None
+    command: str = ""
+    progress: bool | None = None  # None: a bar only on a terminal
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    steps: int
+    stopped: str  # "finished", "interrupted" or "non-finite loss"
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def model_for(experiment: Experiment) -> GanModel:
+    config = experiment.model
+    model = build_model(config.name, config.options, config.generator, config.discriminator,
+                        config.init)
+    size = experiment.data.image_size
+    if model.image_shape[1:] != (size, size):
+        height, width = model.image_shape[1:]
+        raise GxError(f"model '{config.name}' works on {height}x{width} images but data.image_size "
+                      f"is {size}; set data.image_size: {height} (or --set data.image_size={height})")
+    return model
+
+
+def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
+    """The fixed noise behind every sample grid of a run (row r of a conditional grid: class r)."""
+    rng = np.random.default_rng([seed, STREAM_SAMPLES])
+    count = SAMPLE_GRID * SAMPLE_GRID
+    inputs = {"z": rng.standard_normal((count, *model.noise_shape), dtype=np.float32)}
+    if model.conditional:
+        rows = np.arange(count) // SAMPLE_GRID
+        inputs["label"] = (rows % model.classes).astype(np.int64)
+    return inputs
+
+
+def _new_folder(experiment: Experiment, options: RunOptions) -> Path:
+    if options.out is not None:
+        folder = Path(options.out)
+        if folder.exists() and any(folder.iterdir()):
+            raise GxError(f"output folder '{folder}' already exists and is not empty; choose "
+                          "another --out, or continue that run with --resume")
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = Path("runs") / f"{experiment.name}-{options.backend}-{stamp}"
+        suffix = 2
+        while folder.exists():
+            folder = Path("runs") / f"{experiment.name}-{options.backend}-{stamp}-{suffix}"
+            suffix += 1
+    (folder / "samples").mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check_resumable(checkpoint: Checkpoint, experiment: Experiment, model: GanModel,
+                     folder: Path) -> None:
+    saved_name = checkpoint.state.get("experiment")
+    if saved_name != experiment.name:
+        raise GxError(f"run '{folder}' belongs to experiment '{saved_name}', not "
+                      f"'{experiment.name}'; resume it with its own experiment file")
+    if checkpoint.model.to_dict() != model.to_dict():
+        raise GxError(f"run '{folder}' was trained with a different model than "
+                      f"'{experiment.name}' now describes; resume with the experiment file it "
+                      "was started with")
+
+
+def _keep_metrics_until(path: Path, step: int) -> None:
+    """Drop lines written after the checkpoint, so a resumed run appends where it left off."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines()
+             if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+@contextmanager
+def _interrupt_flag() -> Iterator[dict[str, bool]]:
+    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+    flag = {"stop": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class RunArtifacts:
+    """Everything a run writes to its folder, apart from checkpoints."""
+
+    def __init__(self, folder: Path, model: GanModel) -> None:
+        self.folder, self.model = folder, model
+        self.metrics_path = folder / "metrics.jsonl"
+
+    def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
+        (self.folder / "config.yaml").write_text(yaml.safe_dump(experiment.to_dict(),
+                                                                sort_keys=False))
+        info = {"backend": backend.describe(), "command": options.command,
+                "started": datetime.now().isoformat(timespec="seconds")}
+        (self.folder / "run.json").write_text(json.dumps(info, indent=1))
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+
+    def save_samples(self, step: int, samples: np.ndarray) -> None:
+        images.save_grid(samples, self.folder / "samples" / f"step-{step:06d}.png",
+                         SAMPLE_GRID, SAMPLE_GRID)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        frames = sorted((self.folder / "samples").glob("step-*.png"))
+        if frames:
+            images.save_gif(frames, self.folder / "samples.gif")
+        records = self.records()
+        if records:
+            images.plot_losses(records, self.folder / "losses.png")
+        (self.folder / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def _summary(records: list[dict[str, Any]], experiment: Experiment, backend: Backend,
+             stopped: str, message: str) -> dict[str, Any]:
+    def value_range(key: str) -> list[float] | None:
+        values = [r[key] for r in records if r.get(key) is not None]
+        return [min(values), max(values)] if values else None
+
+    speeds = [r["images_per_s"] for r in records[1:]] or [r["images_per_s"] for r in records]
+    last = records[-1] if records else {}
+    return {
+        "experiment": experiment.name, "backend": backend.describe(), "stopped": stopped,
+        "message": message, "steps": last.get("step", 0), "epoch": last.get("epoch", 0),
+        "final": {key: last.get(key) for key in ("d_loss", "g_loss", "d_real", "d_fake")},
+        "d_loss_range": value_range("d_loss"), "g_loss_range": value_range("g_loss"),
+        "images_per_s_median": float(np.median(speeds)) if speeds else None,
+    }
+
+
+def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
+    model = model_for(experiment)
+    data = experiment.data
+    root = resolve_data_root(data.dataset, options.data_root, data.root)
+    train = experiment.train
+    resumed = load_checkpoint(options.resume) if options.resume else None
+    if resumed is not None:
+        _check_resumable(resumed, experiment, model, Path(options.resume))
+    images_np, labels_np = load_dataset(data.dataset, root, data.split, data.image_size,
+                                        data.download)
+    per_epoch = steps_per_epoch(len(images_np), train.batch_size)
+    total = per_epoch * train.epochs
+    if train.max_steps is not None:
+        total = min(total, train.max_steps)
+    backend = get_backend(options.backend, options.device)
+    trainer = GanTrainer(backend, model, experiment)
+
+    if resumed is not None:
+        folder = Path(options.resume)
+        trainer.set_state(resumed.generator, resumed.discriminator, resumed.optimizer_g,
+                          resumed.optimizer_d, resumed.state["rng"], resumed.state["step"],
+                          f"checkpoint of '{folder}'")
+        artifacts = RunArtifacts(folder, model)
+        _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
+    else:
+        folder = _new_folder(experiment, options)
+        artifacts = RunArtifacts(folder, model)
+    artifacts.write_config(experiment, backend, options)
+
+    # The whole dataset goes to the device once; a step only gathers rows.
+    data_images = backend.tensor(images_np)
+    data_labels = backend.tensor(labels_np) if model.conditional else None
+    fixed = sample_inputs(model, experiment.seed)
+
+    def checkpoint() -> None:
+        state = trainer.get_state()
+        meta = {"step": state["step"], "epoch": state["step"] // per_epoch, "rng": state["rng"],
+                "experiment": experiment.name, "backend": backend.describe()}
+        save_checkpoint(folder / "checkpoint", Checkpoint(
+            model, state["generator"], state["discriminator"], state["optimizer_g"],
+            state["optimizer_d"], meta))
+
+    stopped, message = "finished", ""
+    start = trainer.step_index
+    # tqdm's disable=None shows the bar only on a terminal
+    bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+               disable=None if options.progress is None else not options.progress)
+    order: np.ndarray | None = None
+    lrs = (0.0, 0.0)
+    with _interrupt_flag() as interrupt:
+        for step in range(start, total):
+            epoch, position = divmod(step, per_epoch)
+            if order is None or position == 0:
+                order = batch_indices(len(images_np), train.batch_size, experiment.seed, epoch)
+                lrs = trainer.set_epoch(epoch)
+            batch = order[position]
+            began = time.perf_counter()
+            try:
+                result = trainer.step(backend.take(data_images, batch),
+                                      backend.take(data_labels, batch)
+                                      if data_labels is not None else None)
+            except NonFiniteLoss as error:
+                stopped, message = "non-finite loss", str(error)
+                break
+            seconds = time.perf_counter() - began
+            record = {"step": step + 1, "epoch": epoch, "d_loss": result.d_loss,
+                      "g_loss": result.g_loss, "d_real": result.d_real, "d_fake": result.d_fake,
+                      "lr_g": lrs[0], "lr_d": lrs[1],
+                      "images_per_s": train.batch_size / seconds}
+            artifacts.append_metrics(record)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, d=f"{result.d_loss:.3f}",
+                            g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
+                            ips=f"{record['images_per_s']:.0f}")
+            if (step + 1) % train.sample_every == 0:
+                artifacts.save_samples(step + 1, trainer.sample(fixed))
+            if (step + 1) % train.checkpoint_every == 0:
+                checkpoint()
+            if interrupt["stop"]:
+                stopped = "interrupted"
+                message = (f"interrupted at step {step + 1}; continue with --resume {folder}")
+                break
+    bar.close()
+    checkpoint()
+    if trainer.step_index % train.sample_every != 0 or trainer.step_index == start:
+        artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
+    summary = _summary(artifacts.records(), experiment, backend, stopped, message)
+    artifacts.finish(summary)
+    return RunResult(folder, trainer.step_index, stopped, summary)
