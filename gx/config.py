@@ -57,8 +57,6 @@ class ModelConfig:
     # Model-spec mappings, only for a custom model; gx.spec checks their contents.
     generator: Optional[dict[str, Any]] = None
     discriminator: Optional[dict[str, Any]] = None
-    noise_dim: Optional[int] = _setting(None, min=1)
-    classes: int = _setting(0, min=0)
     init: Optional[str] = _setting(None, choices=("default", "dcgan"))
 
 
@@ -368,7 +366,7 @@ def _unknown_key(source: str, section: str, key: Any, valid: list[str]) -> GxErr
 def _check_model(model: ModelConfig, source: str) -> None:
     custom = model.name == CUSTOM_MODEL
     if custom:
-        for name in ("generator", "discriminator", "noise_dim"):
+        for name in ("generator", "discriminator"):
             if getattr(model, name) is None:
                 raise GxError(f"{source}: 'model.{name}' is required when 'model.name' is "
                               f"custom; add it under model:, or use a reference model "
@@ -377,9 +375,8 @@ def _check_model(model: ModelConfig, source: str) -> None:
             raise GxError(f"{source}: 'model.options' is only for reference models, not custom; "
                           f"put the settings into the model.generator/discriminator specs")
         return
-    only_custom = {"generator": None, "discriminator": None, "noise_dim": None, "classes": 0}
-    for name, unset in only_custom.items():
-        if getattr(model, name) != unset:
+    for name in ("generator", "discriminator"):
+        if getattr(model, name) is not None:
             raise GxError(f"{source}: 'model.{name}' is only used when 'model.name' is custom "
                           f"(got '{model.name}'); remove it, or set 'model.name: custom'")
 

@@ -23,8 +23,6 @@ CUSTOM_MODEL = {
     "name": "custom",
     "generator": {"input": [100], "layers": [{"linear": {"out": 784}}]},
     "discriminator": {"input": [1, 28, 28], "layers": [{"flatten": {}}]},
-    "noise_dim": 100,
-    "classes": 10,
 }
 
 
@@ -61,7 +59,6 @@ def test_minimal_file_gets_documented_defaults():
     assert experiment.model.name == "cdcgan"
     assert experiment.model.options == {}
     assert experiment.model.generator is None and experiment.model.init is None
-    assert experiment.model.classes == 0
     data = experiment.data
     assert (data.dataset, data.root, data.split, data.image_size, data.download) == (
         "mnist", None, "train", 28, True)
@@ -97,7 +94,6 @@ def test_round_trip_through_to_dict_and_yaml():
 def test_custom_model_round_trip():
     experiment = from_dict({**MINIMAL, "model": CUSTOM_MODEL})
     assert experiment.model.generator == CUSTOM_MODEL["generator"]
-    assert experiment.model.noise_dim == 100 and experiment.model.classes == 10
     assert from_dict(experiment.to_dict()) == experiment
 
 
@@ -184,7 +180,6 @@ def test_override_inside_free_mapping_of_custom_model(tmp_path):
     experiment = load_experiment(path, [
         "model.generator={layers: []}",
         "model.discriminator.layers=[]",
-        "model.noise_dim=64",
     ])
     assert experiment.model.generator == {"layers": []}
     assert experiment.model.discriminator == {"layers": []}
@@ -341,7 +336,7 @@ def test_model_options_must_be_scalars():
 
 
 def test_custom_model_needs_its_specs():
-    for missing in ("generator", "discriminator", "noise_dim"):
+    for missing in ("generator", "discriminator"):
         model = {key: value for key, value in CUSTOM_MODEL.items() if key != missing}
         message = error_of({**MINIMAL, "model": model})
         assert f"'model.{missing}' is required when 'model.name' is custom" in message
@@ -353,8 +348,7 @@ def test_custom_model_rejects_reference_options():
 
 
 @pytest.mark.parametrize("key, value", [("generator", {"layers": []}),
-                                        ("discriminator", {"layers": []}),
-                                        ("noise_dim", 100), ("classes", 10)])
+                                        ("discriminator", {"layers": []})])
 def test_reference_model_rejects_custom_only_keys(key, value):
     message = error_of({**MINIMAL, "model": {"name": "cdcgan", key: value}})
     assert f"'model.{key}' is only used when 'model.name' is custom (got 'cdcgan')" in message
