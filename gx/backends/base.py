@@ -140,6 +140,10 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def cross_entropy(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Mean softmax cross-entropy of (N, classes) logits against integer labels (N,)."""
+
+    @abc.abstractmethod
     def optimizer(self, parameters: Mapping[str, Tensor], kind: str, lr: float,
                   betas: Sequence[float], eps: float, momentum: float) -> Any:
         """Adam with PyTorch's update rule, or SGD without dampening, over named parameters."""

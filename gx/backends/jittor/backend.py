@@ -81,6 +81,13 @@ class JittorBackend(Backend):
         log_not_p = jt.maximum(jt.log(1.0 - prediction), -100.0)
         return -(target * log_p + (1.0 - target) * log_not_p).mean()
 
+    def cross_entropy(self, logits: jt.Var, labels: jt.Var) -> jt.Var:
+        # log-softmax with the row maximum subtracted, as PyTorch computes it
+        shifted = logits - logits.max(dim=1, keepdims=True)
+        log_probabilities = shifted - jt.log(jt.exp(shifted).sum(dim=1, keepdims=True))
+        picked = (log_probabilities * jt.nn.one_hot(labels, logits.shape[1])).sum(dim=1)
+        return -picked.mean()
+
     def optimizer(self, parameters: Mapping[str, jt.Var], kind: str, lr: float,
                   betas: Sequence[float], eps: float, momentum: float) -> jt.optim.Optimizer:
         values = list(parameters.values())

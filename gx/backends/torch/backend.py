@@ -80,6 +80,9 @@ class TorchBackend(Backend):
         log_not_p = torch.clamp(torch.log(1.0 - prediction), min=-100.0)
         return -(target * log_p + (1.0 - target) * log_not_p).mean()
 
+    def cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, labels)
+
     def optimizer(self, parameters: Mapping[str, torch.Tensor], kind: str, lr: float,
                   betas: Sequence[float], eps: float, momentum: float) -> torch.optim.Optimizer:
         if kind == "adam":
