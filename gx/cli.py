@@ -108,3 +108,101 @@ def run(experiment: str, backend: str, device: str, overrides: tuple[str, ...],
     if result.stopped == "interrupted":
         click.echo(summary_data["message"], err=True)
         sys.exit(130)
+
+
+@main.command()
+@experiment_argument
+@click.option("--steps", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Training steps to run in lockstep.")
+@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
+              help="Device for all three trainings (on CUDA, TF32 and nondeterministic "
+                   "kernels are switched off).")
+@overrides_option
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder with the dataset's idx files.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default reports/<experiment>-parity).")
+@click.option("--every", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Print every N-th step of the loss table.")
+def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
+           data_root: str | None, out: str | None, every: int) -> None:
+    """Train in PyTorch and Jittor in lockstep and compare with the float32 rounding floor.
+
+    Exit status 0 when the backends stay within the floor, 1 when they leave it.
+    """
+    from gx.config import load_experiment
+    from gx.parity import layer_table, loss_table, run_parity, shapes_agree, write_report
+
+    loaded = load_experiment(experiment, overrides)
+    result = run_parity(loaded, steps, device, data_root)
+    folder = write_report(result, out or f"reports/{loaded.name}-parity")
+    click.echo(layer_table(result))
+    click.echo()
+    click.echo(loss_table(result, every))
+    click.echo()
+    if result.stopped_early:
+        click.echo(f"stopped early: {result.stopped_early}")
+    click.echo(f"report: {folder / 'parity.json'}, {folder / 'parity.png'}")
+    click.echo(result.verdict_line())
+    if not (result.within and shapes_agree(result)):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--checkpoint", required=True, type=click.Path(),
+              help="A run folder made by gx run (or its checkpoint folder).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Backend to sample with, whichever trained the checkpoint.")
+@device_option
+@click.option("--labels", default=None, help="Classes to draw, e.g. 3,1,4 (conditional models; "
+                                             "default 0..classes-1).")
+@click.option("--count", type=click.IntRange(min=1), default=None,
+              help="Number of images for unconditional models (default 16).")
+@click.option("--noise", "noise_path", type=click.Path(dir_okay=False), default=None,
+              help="A .npy of noise vectors, shape (N, *noise_shape): the same file gives the "
+                   "same images on every machine and backend.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the noise when --noise is not given.")
+@click.option("--out", required=True, help="out.png (a grid) or out.npy (float images).")
+def generate(checkpoint: str, backend: str, device: str, labels: str | None, count: int | None,
+             noise_path: str | None, seed: int, out: str) -> None:
+    """Sample images from a trained generator."""
+    from gx.generate import sample_to_file
+
+    result = sample_to_file(checkpoint, backend, device, out, labels, count, noise_path, seed)
+    click.echo(f"wrote {len(result)} images to {out}")
+
+
+@main.command()
+@experiment_argument
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Framework to measure.")
+@device_option
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Batch size (default: the experiment's train.batch_size).")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed training steps (and generation batches).")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Untimed steps first (on Jittor they also compile the kernels).")
+@click.option("--compile", "compile_modules", is_flag=True,
+              help="torch only: torch.compile the generator and discriminator.")
+@overrides_option
+def bench(experiment: str, backend: str, device: str, batch: int | None, steps: int, warmup: int,
+          compile_modules: bool, overrides: tuple[str, ...]) -> None:
+    """Training and generation speed (images/s) and peak memory, on synthetic data.
+
+    The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
+    steps, warmup, compile, warmup_s, train_images_per_s, train_step_ms_median,
+    generate_images_per_s, generate_batch_ms_median, peak_host_rss_mb, peak_device_mb (null
+    off CUDA), onednn (Jittor only) and backend_info.
+    """
+    import json
+
+    from gx.bench import BenchOptions, format_report, run_bench
+    from gx.config import load_experiment
+
+    options = BenchOptions(backend=backend, device=device, batch=batch, steps=steps,
+                           warmup=warmup, compile=compile_modules)
+    result = run_bench(load_experiment(experiment, overrides), options)
+    click.echo(format_report(result))
+    click.echo(json.dumps(result))

@@ -162,6 +162,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def load_optimizer_state(self, optimizer: Any, state: Mapping[str, np.ndarray]) -> None: ...
 
+    @abc.abstractmethod
+    def strict_math(self) -> None:
+        """For comparisons: no TF32 or other reduced-precision math, deterministic kernels."""
+
     # -- timing and reporting -------------------------------------------------------------------
     @abc.abstractmethod
     def synchronize(self) -> None:

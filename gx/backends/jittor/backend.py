@@ -14,6 +14,18 @@ from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
 from gx.spec import ModelSpec
 
 
+def _floored_log(value: jt.Var) -> jt.Var:
+    """log(value) floored at -100 (PyTorch's BCELoss rule), with a finite gradient at 0.
+
+    Flooring log(0) = -inf zeroes the incoming gradient, but log's backward still divides it by
+    the 0, and 0/0 = NaN spreads to every weight. A sigmoid saturating to exactly 0 or 1 in
+    float32 is common in GAN training, so the log is taken of 1 there instead.
+    """
+    positive = value > 0
+    safe_log = jt.maximum(jt.log(jt.ternary(positive, value, jt.ones_like(value))), -100.0)
+    return jt.ternary(positive, safe_log, jt.full_like(value, -100.0))
+
+
 class JittorModel(jt.Module):
     """A spec compiled to Jittor: one submodule per layer, named as in the spec."""
 
@@ -77,8 +89,7 @@ class JittorBackend(Backend):
         # broadcasting of mismatched (N,1,1,1) vs (N,) shapes cannot happen.
         if kind == "mse":
             return ((prediction - target) ** 2).mean()
-        log_p = jt.maximum(jt.log(prediction), -100.0)
-        log_not_p = jt.maximum(jt.log(1.0 - prediction), -100.0)
+        log_p, log_not_p = _floored_log(prediction), _floored_log(1.0 - prediction)
         return -(target * log_p + (1.0 - target) * log_not_p).mean()
 
     def cross_entropy(self, logits: jt.Var, labels: jt.Var) -> jt.Var:
@@ -122,9 +133,16 @@ class JittorBackend(Backend):
                                                                   np.float32)))
         optimizer.steps_taken = int(state["step"])
 
+    def strict_math(self) -> None:
+        # Jittor uses tensor cores (TF32) in cuBLAS/cuDNN only when this flag is set.
+        jt.flags.use_tensorcore = 0
+
     def synchronize(self) -> None:
         jt.sync_all(True)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "jittor", "version": jt.__version__, "device": self.device,
+        info = {"backend": "jittor", "version": jt.__version__, "device": self.device,
                 "dtype": self.dtype, "onednn": environment.onednn_enabled()}
+        if self.device == "cuda":
+            info["tf32"] = bool(jt.flags.use_tensorcore)
+        return info

@@ -55,7 +55,9 @@ def _link_dnnl_into_jittor_cache(library: Path, headers: Path) -> bool:
 
 
 def cuda_runtime_present() -> bool:
-    return ctypes.util.find_library("cudart") is not None or Path("/dev/nvidiactl").exists()
+    # A CUDA toolkit without a GPU (libcudart installed, no /dev/nvidiactl) is common on build
+    # machines; treating it as a GPU made --device auto pick cuda and crash Jittor's import.
+    return Path("/dev/nvidiactl").exists()
 
 
 def prepare(device: str) -> dict[str, str]:

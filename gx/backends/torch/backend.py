@@ -16,6 +16,18 @@ from gx.spec import ModelSpec
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _floored_log(value: torch.Tensor) -> torch.Tensor:
+    """log(value) floored at -100 (PyTorch's BCELoss rule), with a finite gradient at 0.
+
+    Flooring log(0) = -inf zeroes the incoming gradient, but log's backward still divides it by
+    the 0, and 0/0 = NaN spreads to every weight. A sigmoid saturating to exactly 0 or 1 in
+    float32 is common in GAN training, so the log is taken of 1 there instead.
+    """
+    positive = value > 0
+    safe_log = torch.log(torch.where(positive, value, torch.ones_like(value))).clamp(min=-100.0)
+    return torch.where(positive, safe_log, torch.full_like(value, -100.0))
+
+
 class TorchModel(nn.Module):
     """A spec compiled to torch: one submodule per layer, named as in the spec."""
 
@@ -76,8 +88,7 @@ class TorchBackend(Backend):
     def loss(self, kind: str, prediction: torch.Tensor, target: float) -> torch.Tensor:
         if kind == "mse":
             return ((prediction - target) ** 2).mean()
-        log_p = torch.clamp(torch.log(prediction), min=-100.0)
-        log_not_p = torch.clamp(torch.log(1.0 - prediction), min=-100.0)
+        log_p, log_not_p = _floored_log(prediction), _floored_log(1.0 - prediction)
         return -(target * log_p + (1.0 - target) * log_not_p).mean()
 
     def cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -124,10 +135,21 @@ class TorchBackend(Backend):
             if slots:
                 optimizer.state[parameter] = slots
 
+    def strict_math(self) -> None:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
     def synchronize(self) -> None:
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": "torch", "version": torch.__version__, "device": self.device,
+        info = {"backend": "torch", "version": torch.__version__, "device": self.device,
                 "dtype": self.dtype, "threads": torch.get_num_threads()}
+        if self.device == "cuda":
+            info["gpu"] = torch.cuda.get_device_name()
+            info["tf32"] = torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32
+            info["cudnn_deterministic"] = torch.backends.cudnn.deterministic
+        return info

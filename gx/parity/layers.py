@@ -1,0 +1,108 @@
+"""Step 0 of a parity report: every layer's output and gradient, per backend, against the spec.
+
+Each network is compiled afresh in both backends (so the probe never touches the training
+state), fed the same inputs, and a scalar probe sum(output * r) with a fixed random r is
+differentiated with respect to every layer output and every parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from gx.backends import compile_spec
+from gx.backends.base import Backend, MaskSource, state_tensors
+from gx.spec import ModelSpec
+from gx.summary import example_inputs
+
+PROBE_BATCH = 8
+
+
+@dataclass
+class LayerDiff:
+    network: str
+    layer: str
+    kind: str
+    spec_shape: tuple[int, ...]
+    shapes: dict[str, tuple[int, ...]]
+    output_abs: float
+    output_rel: float
+    grad_abs: float | None  # gradient w.r.t. the layer's output (None: not differentiable)
+    grad_rel: float | None
+    param_grad_abs: float | None  # gradients of the layer's parameters (None: no parameters)
+    param_grad_rel: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(max |a - b|, max |a - b| / max |a|) in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    absolute = float(np.max(np.abs(a - b))) if a.size else 0.0
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    return absolute, absolute / scale if scale > 0 else absolute
+
+
+def _depends_on_parameters(spec: ModelSpec) -> list[str]:
+    """Layers whose output a gradient can reach (inputs carry no gradient in the probe)."""
+    reached: set[str] = set()
+    for info in spec.infos:
+        if info.parameters or any(source in reached for source in info.inputs):
+            reached.add(info.name)
+    return [info.name for info in spec.infos if info.name in reached]
+
+
+def _probe(backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.ndarray],
+           weights: np.ndarray) -> dict[str, dict[str, np.ndarray | None]]:
+    module = compile_spec(backend, spec, seed, MaskSource(seed))
+    tensors = {}
+    for name, array in inputs.items():
+        tensors[name] = backend.tensor(array)
+    outputs = module(tensors, keep_all=True)
+    scalar = (outputs[spec.output] * backend.tensor(weights)).sum()
+    layer_names = [info.name for info in spec.infos]
+    differentiable = _depends_on_parameters(spec)
+    grads = backend.gradients(scalar, [outputs[name] for name in differentiable])
+    parameters = state_tensors(module, spec, trainable_only=True)
+    param_grads = backend.gradients(scalar, list(parameters.values()))
+    result: dict[str, dict[str, Any]] = {}
+    for name in layer_names:
+        result[name] = {"output": backend.numpy(outputs[name]), "grad": None, "params": []}
+    for name, grad in zip(differentiable, grads):
+        result[name]["grad"] = None if grad is None else backend.numpy(grad)
+    for key, grad in zip(parameters, param_grads):
+        result[key.split(".")[0]]["params"].append(backend.numpy(grad))
+    return result
+
+
+def compare_layers(backends: list[Backend], network: str, spec: ModelSpec,
+                   seed: int) -> list[LayerDiff]:
+    """The first backend is the reference; differences are the worst over the others."""
+    inputs = example_inputs(spec, PROBE_BATCH, seed)
+    weights = np.random.default_rng(seed + 1).standard_normal(
+        (PROBE_BATCH, *spec.output_value.shape)).astype(np.float32)
+    probes = {backend.name: _probe(backend, spec, seed, inputs, weights) for backend in backends}
+    reference = probes[backends[0].name]
+    rows = []
+    for info in spec.infos:
+        row = reference[info.name]
+        shapes = {name: tuple(probe[info.name]["output"].shape[1:]) for name, probe in probes.items()}
+        worst = {"output": (0.0, 0.0), "grad": None, "params": None}
+        for name, probe in list(probes.items())[1:]:
+            other = probe[info.name]
+            worst["output"] = max(worst["output"], difference(row["output"], other["output"]))
+            if row["grad"] is not None and other["grad"] is not None:
+                worst["grad"] = max(worst["grad"] or (0.0, 0.0), difference(row["grad"], other["grad"]))
+            if row["params"]:
+                # One comparison per layer: a bias feeding training-mode batch norm has a
+                # gradient that is zero up to rounding, so its own relative error means nothing.
+                mine = np.concatenate([g.reshape(-1) for g in row["params"]])
+                theirs = np.concatenate([g.reshape(-1) for g in other["params"]])
+                worst["params"] = max(worst["params"] or (0.0, 0.0), difference(mine, theirs))
+        grad, params = worst["grad"] or (None, None), worst["params"] or (None, None)
+        rows.append(LayerDiff(network, info.name, info.kind, info.output.shape, shapes,
+                              *worst["output"], *grad, *params))
+    return rows

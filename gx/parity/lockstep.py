@@ -1,0 +1,131 @@
+"""Train one experiment in several backends in lockstep, and judge the difference against the
+float32 rounding floor measured in the same run.
+
+Three trainings start from the same spec, seed, weights, batches, noise, labels and dropout
+masks: PyTorch float32 (the reference), Jittor float32, and PyTorch float64. GAN training
+amplifies rounding, so even PyTorch float32 drifts away from float64; that drift is the floor.
+
+The verdict rule: for each threshold T in 1e-4, 1e-3, 1e-2, let f(T) be the first step at which
+the floor's loss difference max(|dD|, |dG|) exceeds T (N + 1 if it never does in N steps), and
+c(T) the same for the cross-backend difference. Parity holds when c(T) >= f(T) - MARGIN_STEPS for
+every T: the two backends stay together at least as long as float32 stays with float64, give or
+take a couple of steps of chaos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gx.backends import get_backend
+from gx.backends.base import Backend
+from gx.config import Experiment
+from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
+from gx.errors import GxError
+from gx.parity.layers import LayerDiff, compare_layers
+from gx.train.gan import GanTrainer, NonFiniteLoss
+from gx.train.run import model_for
+
+THRESHOLDS = (1e-4, 1e-3, 1e-2)
+MARGIN_STEPS = 2
+
+
+@dataclass
+class ParityResult:
+    experiment: str
+    steps: int
+    devices: dict[str, dict[str, Any]]
+    layers: list[LayerDiff]
+    losses: dict[str, dict[str, list[float | None]]]  # run -> "d"/"g" -> per step
+    cross: list[float] = field(default_factory=list)  # per step max(|dD|, |dG|), torch vs jittor
+    floor: list[float] = field(default_factory=list)  # per step, torch float32 vs float64
+    first_cross: dict[str, int] = field(default_factory=dict)
+    first_floor: dict[str, int] = field(default_factory=dict)
+    within: bool = False
+    stopped_early: str = ""
+
+    def verdict_line(self) -> str:
+        parts = [f"{t:g}: jittor {self.first_cross[f'{t:g}']} vs floor {self.first_floor[f'{t:g}']}"
+                 for t in THRESHOLDS]
+        outcome = "WITHIN the float32 rounding floor" if self.within else "OUTSIDE the floor"
+        return (f"{self.experiment}: {outcome} over {self.steps} steps (first step over "
+                f"{'; '.join(parts)}; margin {MARGIN_STEPS})")
+
+
+def first_over(differences: list[float], threshold: float) -> int:
+    """1-based step at which the difference first exceeds ``threshold``; len + 1 if never."""
+    for index, value in enumerate(differences):
+        if not value <= threshold:  # NaN counts as over
+            return index + 1
+    return len(differences) + 1
+
+
+def _loss_difference(a: dict[str, list], b: dict[str, list], step: int) -> float:
+    worst = 0.0
+    for key in ("d", "g"):
+        x, y = a[key][step], b[key][step]
+        if x is not None and y is not None:
+            worst = max(worst, abs(x - y)) if np.isfinite(x - y) else float("nan")
+    return worst
+
+
+def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
+               data_root: str | None = None) -> ParityResult:
+    model = model_for(experiment)
+    runs: dict[str, Backend] = {
+        "torch": get_backend("torch", device),
+        "jittor": get_backend("jittor", device),
+        "torch_float64": get_backend("torch", device, "float64"),
+    }
+    for backend in runs.values():
+        backend.strict_math()
+    reference, other = runs["torch"], runs["jittor"]
+    layers = (compare_layers([reference, other], "generator", model.generator, experiment.seed)
+              + compare_layers([reference, other], "discriminator", model.discriminator,
+                               experiment.seed))
+
+    data = experiment.data
+    root = resolve_data_root(data.dataset, data_root, data.root)
+    images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
+    batch = experiment.train.batch_size
+    per_epoch = steps_per_epoch(len(images), batch)
+    trainers = {name: GanTrainer(backend, model, experiment) for name, backend in runs.items()}
+    on_device = {name: (backend.tensor(images), backend.tensor(labels))
+                 for name, backend in runs.items()}
+    losses: dict[str, dict[str, list[float | None]]] = {name: {"d": [], "g": []} for name in runs}
+    result = ParityResult(experiment.name, 0, {n: b.describe() for n, b in runs.items()},
+                          layers, losses)
+    order = None
+    for step in range(steps):
+        epoch, position = divmod(step, per_epoch)
+        if order is None or position == 0:
+            order = batch_indices(len(images), batch, experiment.seed, epoch)
+            for trainer in trainers.values():
+                trainer.set_epoch(epoch)
+        try:
+            for name, trainer in trainers.items():
+                backend, (data_images, data_labels) = runs[name], on_device[name]
+                outcome = trainer.step(backend.take(data_images, order[position]),
+                                       backend.take(data_labels, order[position])
+                                       if model.conditional else None)
+                losses[name]["d"].append(outcome.d_loss)
+                losses[name]["g"].append(outcome.g_loss)
+        except NonFiniteLoss as error:
+            result.stopped_early = f"{name}: {error}"
+            break
+        result.steps = step + 1
+        result.cross.append(_loss_difference(losses["torch"], losses["jittor"], step))
+        result.floor.append(_loss_difference(losses["torch"], losses["torch_float64"], step))
+    if result.steps == 0:
+        raise GxError(f"parity of '{experiment.name}' stopped before its first step: "
+                      f"{result.stopped_early}")
+    for threshold in THRESHOLDS:
+        key = f"{threshold:g}"
+        result.first_cross[key] = first_over(result.cross, threshold)
+        result.first_floor[key] = first_over(result.floor, threshold)
+    result.within = not result.stopped_early and all(
+        result.first_cross[key] >= result.first_floor[key] - MARGIN_STEPS
+        for key in result.first_cross)
+    return result
