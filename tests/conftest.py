@@ -23,3 +23,29 @@ def mnist_root() -> Path:
         pytest.fail(f"MNIST test split not found in {root} (missing {', '.join(missing)}); "
                     "set GX_TEST_MNIST to the folder holding it")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(mnist_root, tmp_path_factory):
+    """A factory of barely-trained run folders, one per (experiment, backend), made once.
+
+    Two steps at batch 16 on the MNIST test split: enough for a checkpoint of the real model.
+    """
+    from gx.config import load_experiment
+    from gx.train.run import RunOptions, run_experiment
+
+    made: dict[tuple[str, str], Path] = {}
+
+    def make(experiment: str, backend: str = "torch") -> Path:
+        key = (experiment, backend)
+        if key not in made:
+            loaded = load_experiment(f"experiments/{experiment}.yaml",
+                                     ["data.split=test", "train.batch_size=16", "train.max_steps=2"])
+            folder = tmp_path_factory.mktemp(f"{experiment}-{backend}") / "run"
+            run_experiment(loaded, RunOptions(backend=backend, device="cpu",
+                                              data_root=str(mnist_root), out=str(folder),
+                                              progress=False))
+            made[key] = folder
+        return made[key]
+
+    return make
