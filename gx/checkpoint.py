@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from gx.errors import GxError
@@ -48,7 +49,10 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name in _ARRAY_FILES:
-        arrays = {key: np.ascontiguousarray(value) for key, value in getattr(checkpoint, name).items()}
+        # np.require, not np.ascontiguousarray: that turns a 0-d array (the optimizer's step)
+        # into shape (1,)
+        arrays = {key: np.require(value, requirements="C")
+                  for key, value in getattr(checkpoint, name).items()}
         save_file(arrays, str(staging / f"{name}.safetensors"))
     document = {"format": FORMAT, "model": checkpoint.model.to_dict(), **checkpoint.state}
     (staging / "state.json").write_text(json.dumps(document, indent=1))
@@ -76,13 +80,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     folder = find_checkpoint(path)
     try:
         document = json.loads((folder / "state.json").read_text())
+        if not isinstance(document, dict):
+            raise ValueError("state.json is not a JSON object")
         if document.get("format") != FORMAT:
             raise ValueError(f"format {document.get('format')!r}")
+        model = model_from_dict(document.pop("model"))
         arrays = {name: load_file(str(folder / f"{name}.safetensors")) for name in _ARRAY_FILES}
-    except (OSError, ValueError, KeyError) as error:
+    # A truncated weights file raises SafetensorError; a state.json with missing or mistyped
+    # entries raises KeyError or TypeError. All mean the same to the user: a damaged checkpoint.
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as error:
         raise GxError(f"checkpoint '{folder}' cannot be read ({error}); it is damaged or not "
                       "a gx checkpoint") from None
-    model = model_from_dict(document.pop("model"))
     document.pop("format")
     return Checkpoint(model, arrays["generator"], arrays["discriminator"], arrays["optimizer_g"],
                       arrays["optimizer_d"], document)

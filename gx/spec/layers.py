@@ -163,6 +163,10 @@ class ConvTranspose2d(Layer):
             if self.kernel < self.stride:
                 raise SpecError(name, "padding 'same' needs kernel >= stride",
                                 "use a larger kernel or integer padding")
+            if self.stride == 1 and self.kernel % 2 == 0:
+                # an odd kernel - stride needs output_padding 1, which must stay below the stride
+                raise SpecError(name, "padding 'same' with stride 1 needs an odd kernel",
+                                "use an odd kernel or integer padding")
         else:
             _non_negative(name, padding=self.padding, output_padding=self.output_padding)
         if self.output_padding >= self.stride:

@@ -1,0 +1,543 @@
+"""Every PyTorch/Jittor difference in ../shared/reference/jittor-vs-torch.md, pinned.
+
+Each test runs on both backends and checks gx's definition against numpy (float64 unless said
+otherwise). Where Jittor's native behaviour is the thing gx neutralises, a Jittor-only test shows
+that the native rule would fail the same check, so these tests cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gx.backends import compile_spec, get_backend, get_weights
+from gx.backends.base import Backend, MaskSource, check_labels, state_tensors
+from gx.errors import GxError
+from gx.spec import ModelSpec
+
+pytestmark = pytest.mark.jittor
+
+BACKENDS = ("torch", "jittor")
+# Float32 results against a float64 numpy reference: a few units of float32 rounding.
+RELATIVE = 1e-5
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32; Jittor flushes below
+_CREATED: dict[str, Backend] = {}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    name = request.param
+    if name not in _CREATED:
+        _CREATED[name] = get_backend(name, "cpu")
+    return _CREATED[name]
+
+
+@pytest.fixture
+def jittor() -> Any:
+    """The native jittor module, for showing what gx neutralises (imported via gx first)."""
+    if "jittor" not in _CREATED:
+        _CREATED["jittor"] = get_backend("jittor", "cpu")
+    import jittor
+
+    return jittor
+
+
+def spec_of(inputs: dict[str, Any], *layers: dict[str, Any], init: str = "default") -> ModelSpec:
+    return ModelSpec.from_dict({"inputs": inputs, "layers": list(layers), "init": init})
+
+
+def watched(backend: Backend, array: np.ndarray) -> Any:
+    """A float input whose gradient is asked for (PyTorch must be told before the forward)."""
+    tensor = backend.tensor(np.asarray(array, np.float32))
+    if backend.name == "torch":
+        tensor.requires_grad_(True)
+    return tensor
+
+
+def assert_relative(actual: np.ndarray, expected: np.ndarray, tolerance: float = RELATIVE) -> None:
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    worst = float(np.max(np.abs(actual - expected)))
+    assert worst <= tolerance * scale, f"differs by {worst:.3e} (allowed {tolerance * scale:.1e})"
+
+
+# -- batch norm -----------------------------------------------------------------------------------
+
+def numpy_batch_norm(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(output with weight 1 and bias 0, batch mean, unbiased batch variance), two-pass float64."""
+    x = x.astype(np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    biased = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    count = x.size // x.shape[1]
+    output = (x - mean) / np.sqrt(biased + eps)
+    return output, mean.reshape(-1), biased.reshape(-1) * count / (count - 1)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (4, 3, 4, 4)], ids=["1d", "2d"])
+def test_batch_norm_stores_unbiased_variance_and_normalises_with_biased(
+        backend: Backend, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(0)
+    channels = shape[1]
+    scales = np.linspace(0.5, 3.0, channels).reshape((1, channels) + (1,) * (len(shape) - 2))
+    x = (rng.standard_normal(shape) * scales + 2.0).astype(np.float32)
+    momentum, eps = 0.1, 1e-5
+    spec = spec_of({"x": list(shape[1:])},
+                   {"name": "bn", "kind": "batch_norm", "momentum": momentum})
+    module = compile_spec(backend, spec, 0)
+    output = backend.numpy(module({"x": backend.tensor(x)}))
+    expected, mean, unbiased = numpy_batch_norm(x, eps)
+    assert_relative(output, expected)
+    state = get_weights(backend, module, spec)
+    assert_relative(state["bn.running_mean"], momentum * mean)
+    assert_relative(state["bn.running_var"], (1 - momentum) * 1.0 + momentum * unbiased)
+    # Jittor's native rule (biased variance) is measurably different at this batch size.
+    count = x.size // channels
+    biased_running = (1 - momentum) + momentum * unbiased * (count - 1) / count
+    assert np.max(np.abs(state["bn.running_var"] - biased_running)) > 100 * RELATIVE
+
+
+def test_batch_norm_with_large_mean_input_keeps_precision(backend: Backend) -> None:
+    rng = np.random.default_rng(1)
+    x = (1000.0 + rng.standard_normal((16, 2, 4, 4))).astype(np.float32)
+    spec = spec_of({"x": [2, 4, 4]}, {"name": "bn", "kind": "batch_norm"})
+    module = compile_spec(backend, spec, 0)
+    output = backend.numpy(module({"x": backend.tensor(x)}))
+    expected, _, unbiased = numpy_batch_norm(x, 1e-5)
+    # Each input carries float32 rounding of 1000 (6e-5), so outputs of std 1 agree to ~1e-4.
+    tolerance = 1e-3
+    assert_relative(output, expected, tolerance)
+    running_var = get_weights(backend, module, spec)["bn.running_var"]
+    assert_relative(running_var, 0.9 + 0.1 * unbiased, tolerance)
+    # The one-pass variance E[x^2] - E[x]^2 in float32 (Jittor's native) would miss by far more.
+    x32 = x.astype(np.float32)
+    one_pass = (x32 * x32).mean(axis=(0, 2, 3)) - x32.mean(axis=(0, 2, 3)) ** 2
+    two_pass = numpy_batch_norm(x, 0.0)[2] * (x.size // 2 - 1) / (x.size // 2)
+    assert np.max(np.abs(one_pass - two_pass)) > 10 * tolerance
+
+
+# -- dropout --------------------------------------------------------------------------------------
+
+def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: Backend) -> None:
+    p, seed = 0.4, 5
+    spec = spec_of({"x": [50]}, {"name": "drop", "kind": "dropout", "p": p})
+    x = np.random.default_rng(2).standard_normal((6, 50)).astype(np.float32)
+    module = compile_spec(backend, spec, 0, MaskSource(seed))
+    expected_masks = MaskSource(seed)
+
+    first = backend.numpy(module({"x": backend.tensor(x)}))
+    np.testing.assert_array_equal(first, x * expected_masks.mask(x.shape, p))
+    assert 0.25 < np.mean(first == 0) < 0.55
+    kept = first != 0
+    np.testing.assert_allclose(first[kept], x[kept] / (1 - p), rtol=1e-6)
+
+    backend.set_training(module, False)
+    np.testing.assert_array_equal(backend.numpy(module({"x": backend.tensor(x)})), x)
+    backend.set_training(module, True)
+    # An evaluation pass draws no mask: the next training pass uses the next mask in sequence.
+    second = backend.numpy(module({"x": backend.tensor(x)}))
+    np.testing.assert_array_equal(second, x * expected_masks.mask(x.shape, p))
+
+
+# -- losses ---------------------------------------------------------------------------------------
+
+def loss_and_gradient(backend: Backend, kind: str, prediction: np.ndarray,
+                      target: float) -> tuple[float, np.ndarray]:
+    tensor = watched(backend, prediction)
+    loss = backend.loss(kind, tensor, target)
+    (gradient,) = backend.gradients(loss, [tensor])
+    return backend.scalar(loss), backend.numpy(gradient)
+
+
+def test_bce_floors_the_log_at_minus_100_with_finite_gradients(backend: Backend) -> None:
+    assert loss_and_gradient(backend, "bce", np.array([0.0]), 1.0)[0] == 100.0
+    assert loss_and_gradient(backend, "bce", np.array([1.0]), 0.0)[0] == 100.0
+
+    prediction = np.array([0.0, 1e-30, 0.25, 0.5, 0.999, 1.0], np.float32)
+    for target in (1.0, 0.0, 0.9):
+        value, gradient = loss_and_gradient(backend, "bce", prediction, target)
+        p = prediction.astype(np.float64)
+        with np.errstate(divide="ignore"):
+            log_p, log_not_p = np.maximum(np.log(p), -100), np.maximum(np.log(1 - p), -100)
+        expected = -np.mean(target * log_p + (1 - target) * log_not_p)
+        assert abs(value - expected) <= RELATIVE * max(1.0, abs(expected))
+        assert np.all(np.isfinite(gradient)), gradient
+        # Inside (0, 1) the gradient is the plain derivative; at exactly 0 or 1 the floored
+        # term contributes nothing (gx's rule, the same in both backends).
+        interior = (p > 1e-20) & (p < 1)
+        exact = (-(target / p[interior]) + (1 - target) / (1 - p[interior])) / p.size
+        assert_relative(gradient[interior], exact)
+        if target == 1.0:
+            assert gradient[0] == 0.0
+        if target == 0.0:
+            assert gradient[-1] == 0.0
+
+
+def test_mse_matches_numpy(backend: Backend) -> None:
+    prediction = np.random.default_rng(3).standard_normal(10).astype(np.float32)
+    value, gradient = loss_and_gradient(backend, "mse", prediction, 1.0)
+    p = prediction.astype(np.float64)
+    assert abs(value - np.mean((p - 1) ** 2)) <= RELATIVE
+    assert_relative(gradient, 2 * (p - 1) / p.size)
+
+
+@pytest.mark.parametrize("kind", ["bce", "mse"])
+def test_loss_of_4d_predictions_equals_loss_of_flat_predictions(backend: Backend,
+                                                                kind: str) -> None:
+    # Jittor's BCELoss would broadcast (N,1,1,1) against (N,) into (N,1,1,N); gx's losses take a
+    # scalar target, so the prediction's shape cannot change the value.
+    flat = np.random.default_rng(4).uniform(0.05, 0.95, 8).astype(np.float32)
+    for target in (1.0, 0.0):
+        as_4d = backend.scalar(backend.loss(kind, backend.tensor(flat.reshape(8, 1, 1, 1)), target))
+        as_1d = backend.scalar(backend.loss(kind, backend.tensor(flat), target))
+        assert as_4d == pytest.approx(as_1d, rel=1e-7)
+
+
+def test_reductions_give_a_python_float(backend: Backend) -> None:
+    values = np.arange(6, dtype=np.float32)
+    loss = backend.loss("mse", backend.tensor(values), 0.0)
+    result = backend.scalar(loss)
+    assert type(result) is float
+    assert result == pytest.approx(np.mean(values.astype(np.float64) ** 2), rel=1e-7)
+
+
+def test_mean_accumulation_error_is_known_and_small_at_batch_sizes(backend: Backend) -> None:
+    """Documented, not neutralised: Jittor sums a full reduction sequentially in float32.
+
+    gx reduces at most a batch-norm channel of a batch (64 x 28 x 28 = 50,176 values) or a
+    batch of losses; at 10^4 values both backends are within 2e-6 of float64. At 10^6 values
+    Jittor's mean is off by ~4e-4 relative (measured) against PyTorch's 6e-8, which is why parity
+    runs compare per-batch quantities, never whole-dataset means.
+    """
+    values = np.random.default_rng(5).standard_normal(10**6).astype(np.float32) + 1.0
+
+    def relative_error(count: int) -> float:
+        exact = float(np.mean(values[:count].astype(np.float64) ** 2))
+        return abs(backend.scalar(backend.loss("mse", backend.tensor(values[:count]), 0.0))
+                   - exact) / exact
+
+    assert relative_error(10**4) < 2e-6
+    if backend.name == "torch":
+        assert relative_error(10**6) < 1e-6
+    else:
+        assert 1e-5 < relative_error(10**6) < 2e-3
+
+
+# -- labels ---------------------------------------------------------------------------------------
+
+LABEL_LAYERS = [{"name": "layer", "kind": "embedding", "dim": 3},
+                {"name": "layer", "kind": "one_hot"},
+                {"name": "layer", "kind": "label_map", "size": [2, 2]}]
+FLOAT_LABEL_ERRORS = {"torch": RuntimeError, "jittor": GxError}
+
+
+@pytest.mark.parametrize("layer", LABEL_LAYERS, ids=lambda layer: layer["kind"])
+def test_labels_given_as_floats_are_refused(backend: Backend, layer: dict[str, Any]) -> None:
+    spec = spec_of({"label": {"classes": 4}}, layer)
+    module = compile_spec(backend, spec, 0)
+    integers = backend.numpy(module({"label": backend.tensor(np.array([0, 3, 1], np.int64))}))
+    assert integers.shape[0] == 3
+    with pytest.raises(FLOAT_LABEL_ERRORS[backend.name]):
+        # Jittor would truncate 1.7 to 1 silently; gx refuses as PyTorch does.
+        backend.numpy(module({"label": backend.tensor(np.array([0.0, 1.7, 2.0], np.float32))}))
+
+
+def test_check_labels_refuses_floats_and_out_of_range() -> None:
+    np.testing.assert_array_equal(check_labels(np.array([0, 9], np.int32), 10), [0, 9])
+    assert check_labels(np.array([1, 2], np.int32), 10).dtype == np.int64
+    with pytest.raises(GxError, match="labels must be integers, got float32"):
+        check_labels(np.array([1.0, 2.0], np.float32), 10)
+    with pytest.raises(GxError, match=r"labels must be in 0\.\.9, got 0\.\.10"):
+        check_labels(np.array([0, 10]), 10)
+
+
+def test_one_hot_and_label_map_values(backend: Backend) -> None:
+    labels = np.array([2, 0], np.int64)
+    spec = spec_of({"label": {"classes": 3}},
+                   {"name": "layer", "kind": "label_map", "size": [2, 2]})
+    maps = backend.numpy(compile_spec(backend, spec, 0)({"label": backend.tensor(labels)}))
+    expected = np.zeros((2, 3, 2, 2), np.float32)
+    expected[0, 2], expected[1, 0] = 1.0, 1.0
+    np.testing.assert_array_equal(maps, expected)
+
+
+# -- activations ----------------------------------------------------------------------------------
+
+def activation_and_gradient(backend: Backend, kind: str, x: np.ndarray,
+                            **arguments: Any) -> tuple[np.ndarray, np.ndarray]:
+    spec = spec_of({"x": list(x.shape[1:])}, {"name": "act", "kind": kind, **arguments})
+    module = compile_spec(backend, spec, 0)
+    tensor = watched(backend, x)
+    output = module({"x": tensor})
+    (gradient,) = backend.gradients(output.sum(), [tensor])
+    return backend.numpy(output), backend.numpy(gradient)
+
+
+# Jittor's vectorised kernels only show the NaN on arrays of some size, so the test uses 4 x 64.
+SATURATING = np.tile(np.array([-100.0, -60.0, -30.0, 0.5, 30.0, 60.0, 100.0, -0.5], np.float32),
+                     (4, 8))
+
+
+def test_tanh_backward_is_finite_when_saturated(backend: Backend) -> None:
+    output, gradient = activation_and_gradient(backend, "tanh", SATURATING)
+    expected = np.tanh(SATURATING.astype(np.float64))
+    assert_relative(output, expected)
+    assert np.all(np.isfinite(gradient))
+    assert_relative(gradient, 1 - expected ** 2)
+
+
+def test_native_jittor_tanh_backward_is_nan_when_saturated(jittor: Any) -> None:
+    x = jittor.array(SATURATING)
+    native = jittor.grad(jittor.tanh(x).sum(), x).numpy()
+    assert np.isnan(native[np.abs(SATURATING) >= 60]).any()
+
+
+def sigmoid_reference(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def assert_sigmoid_close(actual: np.ndarray, x: np.ndarray) -> None:
+    # Relative to the value itself (sigmoid(-30) = 9.4e-14 must not round to another tiny
+    # number), with values below float32's smallest normal allowed to flush to 0 (both
+    # frameworks return 0 for sigmoid(-100) = 3.7e-44).
+    expected = sigmoid_reference(x)
+    assert np.all(np.abs(actual - expected) <= 1e-6 * np.abs(expected) + FLOAT32_TINY), actual
+
+
+SIGMOID_POINTS = np.array([[-100.0, -30.0, 30.0, -5.0, 0.0, 5.0]], np.float32)
+
+
+def test_sigmoid_is_unclamped(backend: Backend) -> None:
+    output, gradient = activation_and_gradient(backend, "sigmoid", SIGMOID_POINTS)
+    assert_sigmoid_close(output, SIGMOID_POINTS)
+    assert output[0, 1] == pytest.approx(9.357622968839e-14, rel=1e-6)
+    # PyTorch's backward g * (1 - y) * y on the float32 output: 0 at x = 30, where y rounds to 1.
+    y = sigmoid_reference(SIGMOID_POINTS).astype(np.float32)
+    slope = (1 - y) * y
+    assert np.all(np.abs(gradient - slope) <= 1e-6 * slope + FLOAT32_TINY)
+
+
+def test_native_jittor_sigmoid_would_fail_the_same_check(jittor: Any) -> None:
+    native = jittor.sigmoid(jittor.array(SIGMOID_POINTS)).numpy()
+    with pytest.raises(AssertionError):
+        assert_sigmoid_close(native, SIGMOID_POINTS)
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.01])
+def test_leaky_relu_honours_its_slope(backend: Backend, slope: float) -> None:
+    x = np.array([[-2.0, -0.5, 0.5, 3.0]], np.float32)
+    output, gradient = activation_and_gradient(backend, "leaky_relu", x, slope=slope)
+    np.testing.assert_allclose(output, np.where(x > 0, x, np.float32(slope) * x), rtol=1e-7)
+    np.testing.assert_allclose(gradient, np.where(x > 0, 1.0, slope), rtol=1e-7)
+
+
+def test_default_leaky_relu_slope_is_pytorchs() -> None:
+    spec = spec_of({"x": [3]}, {"name": "act", "kind": "leaky_relu"})
+    assert spec.infos[0].layer.slope == 0.01
+
+
+# -- modes, gradients and determinism -------------------------------------------------------------
+
+def small_network() -> ModelSpec:
+    return spec_of({"x": [5]},
+                   {"name": "fc", "kind": "linear", "out": 4},
+                   {"name": "bn", "kind": "batch_norm"},
+                   {"name": "act", "kind": "tanh"},
+                   {"name": "out", "kind": "linear", "out": 1})
+
+
+def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
+    # Jittor's Module.eval() would stop every parameter's gradient; gx's eval mode does not.
+    spec = small_network()
+    module = compile_spec(backend, spec, 0)
+    backend.set_training(module, False)
+    x = np.random.default_rng(6).standard_normal((4, 5)).astype(np.float32)
+    output = module({"x": backend.tensor(x)})
+    parameters = state_tensors(module, spec, trainable_only=True)
+    gradients = backend.gradients(output.sum(), list(parameters.values()))
+    for key, gradient in zip(parameters, gradients):
+        assert gradient is not None and np.any(backend.numpy(gradient) != 0), key
+    # Eval mode really switched batch norm to its running statistics (mean 0, var 1 here).
+    hidden = backend.numpy(module({"x": backend.tensor(x)}, keep_all=True)["bn"])
+    fc = backend.numpy(module({"x": backend.tensor(x)}, keep_all=True)["fc"])
+    assert_relative(hidden, fc / np.sqrt(1 + 1e-5))
+
+
+def test_forward_is_deterministic(backend: Backend) -> None:
+    spec = small_network()
+    x = np.random.default_rng(7).standard_normal((4, 5)).astype(np.float32)
+    outputs = [backend.numpy(compile_spec(backend, spec, 3)({"x": backend.tensor(x)}))
+               for _ in range(2)]
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_detach_leaves_the_original_differentiable(backend: Backend) -> None:
+    # Jittor's x.stop_grad() acts in place; gx's detach must return a new tensor.
+    spec = small_network()
+    module = compile_spec(backend, spec, 0)
+    x = np.random.default_rng(12).standard_normal((4, 5)).astype(np.float32)
+    output = module({"x": backend.tensor(x)})
+    weight = state_tensors(module, spec)["out.weight"]
+    (before,) = backend.gradients(output.sum(), [weight])
+    detached = backend.detach(output)
+    np.testing.assert_array_equal(backend.numpy(detached), backend.numpy(output))
+    (after,) = backend.gradients(output.sum(), [weight])
+    assert np.all(np.abs(backend.numpy(before)) > 1e-3)
+    np.testing.assert_array_equal(backend.numpy(after), backend.numpy(before))
+
+
+def test_optimizers_skip_running_statistics(backend: Backend) -> None:
+    spec = small_network()
+    module = compile_spec(backend, spec, 0)
+    parameters = state_tensors(module, spec, trainable_only=True)
+    assert not any("running" in key for key in parameters)
+    optimizer = backend.optimizer(parameters, "sgd", 0.1, (0.9, 0.999), 1e-8, 0.0)
+    output = module({"x": backend.tensor(np.random.default_rng(8).standard_normal((4, 5)))})
+    after_forward = get_weights(backend, module, spec)
+    backend.minimize(optimizer, (output * output).mean())
+    after_step = get_weights(backend, module, spec)
+    for key in ("bn.running_mean", "bn.running_var"):
+        np.testing.assert_array_equal(after_step[key], after_forward[key])
+    assert np.any(after_step["fc.weight"] != after_forward["fc.weight"])
+
+
+def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
+    # Jittor's opt.step(loss) differentiates for its own parameters only; PyTorch's backward
+    # fills every .grad. gx's minimize must behave the same in both: no stale gradients.
+    spec = spec_of({"x": [3]}, {"name": "first", "kind": "linear", "out": 3},
+                   {"name": "second", "kind": "linear", "out": 1})
+    module = compile_spec(backend, spec, 0)
+    tensors = state_tensors(module, spec, trainable_only=True)
+    first = {key: value for key, value in tensors.items() if key.startswith("first.")}
+    second = {key: value for key, value in tensors.items() if key.startswith("second.")}
+    lr = 0.5
+    optimizers = {name: backend.optimizer(group, "sgd", lr, (0.9, 0.999), 1e-8, 0.0)
+                  for name, group in (("first", first), ("second", second))}
+    x = backend.tensor(np.random.default_rng(9).standard_normal((4, 3)))
+
+    for name, group in (("first", first), ("second", second)):
+        before = get_weights(backend, module, spec)
+        loss = (module({"x": x}) ** 2).mean()
+        expected_step = {key: -lr * backend.numpy(gradient) for key, gradient in
+                         zip(group, backend.gradients(loss, list(group.values())))}
+        backend.minimize(optimizers[name], loss)
+        after = get_weights(backend, module, spec)
+        for key in before:
+            change = after[key] - before[key]
+            if key in group:
+                assert_relative(change, expected_step[key], 1e-6)
+            else:
+                np.testing.assert_array_equal(change, 0.0)
+
+
+# -- optimizers -----------------------------------------------------------------------------------
+
+def numpy_adam(gradients: np.ndarray, steps: int, lr: float, betas: tuple[float, float],
+               eps: float, rule: str) -> np.ndarray:
+    """Parameters after ``steps`` Adam steps from 0 with a constant gradient, in float64."""
+    beta1, beta2 = betas
+    p = np.zeros_like(gradients, np.float64)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    g = gradients.astype(np.float64)
+    for t in range(1, steps + 1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        if rule == "pytorch":
+            p -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)
+        else:  # Jittor 1.3.11's jt.optim.Adam
+            p -= lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (np.sqrt(v) + eps)
+    return p
+
+
+ADAM_STEPS, ADAM_LR, ADAM_EPS = 5, 2e-4, 1e-8
+
+
+def tiny_gradients() -> np.ndarray:
+    rng = np.random.default_rng(10)
+    signs = rng.choice([-1.0, 1.0], (4, 6))
+    return (rng.uniform(0.3, 3.0, (4, 6)) * signs * 1e-8).astype(np.float32)
+
+
+@pytest.mark.parametrize("beta1", [0.5, 0.9])
+def test_adam_follows_pytorchs_formula_with_tiny_gradients(backend: Backend, beta1: float) -> None:
+    betas = (beta1, 0.999)
+    gradients = tiny_gradients()
+    spec = spec_of({"x": [6]}, {"name": "fc", "kind": "linear", "out": 4, "bias": False})
+    module = compile_spec(backend, spec, 0)
+    weight = state_tensors(module, spec)["fc.weight"]
+    backend.assign(weight, np.zeros((4, 6), np.float32))
+    optimizer = backend.optimizer({"fc.weight": weight}, "adam", ADAM_LR, betas, ADAM_EPS, 0.0)
+    constant = backend.tensor(gradients)
+    for _ in range(ADAM_STEPS):
+        backend.minimize(optimizer, (weight * constant).sum())  # d/dw = the constant
+    result = backend.numpy(weight)
+
+    pytorch_rule = numpy_adam(gradients, ADAM_STEPS, ADAM_LR, betas, ADAM_EPS, "pytorch")
+    native_rule = numpy_adam(gradients, ADAM_STEPS, ADAM_LR, betas, ADAM_EPS, "jittor")
+    scale = float(np.max(np.abs(pytorch_rule)))
+    assert np.max(np.abs(result - pytorch_rule)) <= 1e-5 * scale
+    # Jittor's native formula is far away for gradients of this size (eps dominates it).
+    assert np.max(np.abs(native_rule - pytorch_rule) / np.abs(pytorch_rule)) > 0.3
+    state = backend.get_optimizer_state(optimizer)
+    assert float(state["step"]) == ADAM_STEPS
+    assert_relative(state["fc.weight.exp_avg"] / 1e-8,
+                    (1 - beta1 ** ADAM_STEPS) * gradients.astype(np.float64) / 1e-8)
+
+
+def test_native_jittor_adam_is_the_other_formula(jittor: Any) -> None:
+    """The numpy 'jittor' rule above is what jt.optim.Adam really does, so the gap is real."""
+    gradients = tiny_gradients()
+    weight = jittor.zeros((4, 6))
+    optimizer = jittor.optim.Adam([weight], lr=ADAM_LR, betas=(0.5, 0.999), eps=ADAM_EPS)
+    constant = jittor.array(gradients)
+    for _ in range(ADAM_STEPS):
+        optimizer.step((weight * constant).sum())
+    native_rule = numpy_adam(gradients, ADAM_STEPS, ADAM_LR, (0.5, 0.999), ADAM_EPS, "jittor")
+    pytorch_rule = numpy_adam(gradients, ADAM_STEPS, ADAM_LR, (0.5, 0.999), ADAM_EPS, "pytorch")
+    result = weight.numpy()
+    scale = float(np.max(np.abs(native_rule)))
+    assert np.max(np.abs(result - native_rule)) <= 1e-5 * scale
+    assert np.max(np.abs(result - pytorch_rule)) > 0.1 * scale
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_matches_numpy(backend: Backend, momentum: float) -> None:
+    lr, steps = 0.05, 4
+    rng = np.random.default_rng(11)
+    start = rng.standard_normal((3, 4)).astype(np.float32)
+    target = rng.standard_normal((3, 4)).astype(np.float32)
+    spec = spec_of({"x": [4]}, {"name": "fc", "kind": "linear", "out": 3, "bias": False})
+    module = compile_spec(backend, spec, 0)
+    weight = state_tensors(module, spec)["fc.weight"]
+    backend.assign(weight, start)
+    optimizer = backend.optimizer({"fc.weight": weight}, "sgd", lr, (0.9, 0.999), 1e-8, momentum)
+    goal = backend.tensor(target)
+    for _ in range(steps):
+        backend.minimize(optimizer, ((weight - goal) ** 2).sum())
+
+    p, buffer = start.astype(np.float64), None
+    for _ in range(steps):
+        g = 2 * (p - target)
+        buffer = g if buffer is None else momentum * buffer + g  # no dampening
+        p = p - lr * (buffer if momentum else g)
+    assert_relative(backend.numpy(weight), p)
+
+
+# -- environment ----------------------------------------------------------------------------------
+
+def test_jittor_environment_forces_cpu_and_quiet_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nvcc on PATH without a usable GPU crashes Jittor's import: gx sets nvcc_path="" for CPU."""
+    from gx.backends.jittor import environment
+
+    for name in ("nvcc_path", "use_mkl", "log_silent"):
+        monkeypatch.delenv(name, raising=False)
+    chosen = environment.prepare("cpu")
+    assert os.environ["nvcc_path"] == "" and chosen["nvcc_path"] == ""
+    assert os.environ["use_mkl"] in ("0", "1") and os.environ["log_silent"] == "1"
+    monkeypatch.setenv("nvcc_path", "/opt/expert/nvcc")
+    assert "nvcc_path" not in environment.prepare("cpu")  # a user's own setting wins
+    assert os.environ["nvcc_path"] == "/opt/expert/nvcc"
