@@ -170,6 +170,11 @@ class RunArtifacts:
         (self.folder / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
+def _all_finite(state: dict[str, Any]) -> bool:
+    return all(np.isfinite(array).all() for part in ("generator", "discriminator", "optimizer_g",
+                                                     "optimizer_d") for array in state[part].values())
+
+
 def _summary(records: list[dict[str, Any]], experiment: Experiment, backend: Backend,
              stopped: str, message: str) -> dict[str, Any]:
     def value_range(key: str) -> list[float] | None:
@@ -221,14 +226,20 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     data_labels = backend.tensor(labels_np) if model.conditional else None
     fixed = sample_inputs(model, experiment.seed)
 
-    def checkpoint() -> None:
-        state = trainer.get_state()
+    saved_step = trainer.step_index  # a resumed run's folder already holds this checkpoint
+
+    def checkpoint(state: dict[str, Any]) -> None:
+        nonlocal saved_step
         meta = {"step": state["step"], "epoch": state["step"] // per_epoch, "rng": state["rng"],
                 "experiment": experiment.name, "backend": backend.describe()}
         save_checkpoint(folder / "checkpoint", Checkpoint(
             model, state["generator"], state["discriminator"], state["optimizer_g"],
             state["optimizer_d"], meta))
+        saved_step = state["step"]
 
+    if resumed is None:
+        # Step 0 on disk: if the first updates already diverge there is still a finite state.
+        checkpoint(trainer.get_state())
     stopped, message = "finished", ""
     start = trainer.step_index
     # tqdm's disable=None shows the bar only on a terminal
@@ -264,13 +275,19 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
             if (step + 1) % train.sample_every == 0:
                 artifacts.save_samples(step + 1, trainer.sample(fixed))
             if (step + 1) % train.checkpoint_every == 0:
-                checkpoint()
+                checkpoint(trainer.get_state())
             if interrupt["stop"]:
                 stopped = "interrupted"
                 message = (f"interrupted at step {step + 1}; continue with --resume {folder}")
                 break
     bar.close()
-    checkpoint()
+    final_state = trainer.get_state()
+    # A finite loss can still give non-finite gradients: weights that are not finite are never
+    # saved, the previous checkpoint stays.
+    if stopped != "non-finite loss" or _all_finite(final_state):
+        checkpoint(final_state)
+    if stopped == "non-finite loss":
+        message += f"; the checkpoint holds step {saved_step}, the last finite state saved"
     if trainer.step_index % train.sample_every != 0 or trainer.step_index == start:
         artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
     summary = _summary(artifacts.records(), experiment, backend, stopped, message)

@@ -114,6 +114,11 @@ class JittorBackend(Backend):
 
     def minimize(self, optimizer: jt.optim.Optimizer, loss: jt.Var) -> None:
         optimizer.step(loss)
+        # Run the update now. Left lazy, it gets fused with whatever reads the state next (the
+        # next step, a sample grid, a checkpoint), and the rounding of that fused kernel differs:
+        # the numbers would depend on sample_every and checkpoint_every, and resuming would not
+        # continue a run exactly.
+        jt.sync_all()
 
     def get_optimizer_state(self, optimizer: jt.optim.Optimizer) -> dict[str, np.ndarray]:
         group = optimizer.param_groups[0]
