@@ -12,9 +12,10 @@ class GxError(Exception):
 class SpecError(GxError):
     """A model spec that cannot be built (bad layer arguments, impossible shapes)."""
 
-    def __init__(self, layer: str, problem: str, fix: str) -> None:
-        self.layer = layer
-        super().__init__(f"layer '{layer}': {problem}. Fix: {fix}")
+    def __init__(self, layer: str, problem: str, fix: str, network: str = "") -> None:
+        self.layer, self.problem, self.fix = layer, problem, fix
+        prefix = f"{network}: " if network else ""
+        super().__init__(f"{prefix}layer '{layer}': {problem}. Fix: {fix}")
 
 
 class BackendUnavailable(GxError):

@@ -136,12 +136,16 @@ class ModelSpec:
             if key not in data:
                 raise GxError(f"{where}: missing '{key}'; see the spec format in gx/spec/graph.py")
         inputs = _parse_inputs(where, data["inputs"])
-        nodes = _parse_layers(where, data["layers"], inputs)
-        output = data.get("output") or nodes[-1].name
-        if output not in {node.name for node in nodes}:
-            raise GxError(f"{where}: output '{output}' is not a layer name")
-        return cls(inputs=inputs, nodes=tuple(nodes), output=output,
-                   init=data.get("init") or "default")
+        try:
+            nodes = _parse_layers(where, data["layers"], inputs)
+            output = data.get("output") or nodes[-1].name
+            if output not in {node.name for node in nodes}:
+                raise GxError(f"{where}: output '{output}' is not a layer name")
+            return cls(inputs=inputs, nodes=tuple(nodes), output=output,
+                       init=data.get("init") or "default")
+        except SpecError as error:
+            # name the network too: both generator and discriminator may have a 'conv1'
+            raise SpecError(error.layer, error.problem, error.fix, network=where) from None
 
 
 def _no_unknown_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:

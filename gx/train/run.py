@@ -200,13 +200,13 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     resumed = load_checkpoint(options.resume) if options.resume else None
     if resumed is not None:
         _check_resumable(resumed, experiment, model, Path(options.resume))
+    backend = get_backend(options.backend, options.device)  # before the data: fail fast
     images_np, labels_np = load_dataset(data.dataset, root, data.split, data.image_size,
                                         data.download)
     per_epoch = steps_per_epoch(len(images_np), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps)
-    backend = get_backend(options.backend, options.device)
     trainer = GanTrainer(backend, model, experiment)
 
     if resumed is not None:
