@@ -98,12 +98,12 @@ def run(experiment: str, backend: str, device: str, overrides: tuple[str, ...],
     summary_data = result.summary
     final = summary_data["final"]
     click.echo(f"run folder: {result.folder}")
-    click.echo(f"steps: {result.steps}  d_loss: {final['d_loss']:.4f}  g_loss: "
-               f"{final['g_loss'] if final['g_loss'] is None else round(final['g_loss'], 4)}  "
+    # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
+    losses = {key: "-" if final[key] is None else f"{final[key]:.4f}" for key in ("d_loss", "g_loss")}
+    click.echo(f"steps: {result.steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
                f"images/s: {summary_data['images_per_s_median'] or 0:.0f}")
     if result.stopped == "non-finite loss":
-        click.echo(f"error: {summary_data['message']}; the checkpoint holds the last finite "
-                   "state", err=True)
+        click.echo(f"error: {summary_data['message']}", err=True)
         sys.exit(1)
     if result.stopped == "interrupted":
         click.echo(summary_data["message"], err=True)
@@ -131,7 +131,13 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
     Exit status 0 when the backends stay within the floor, 1 when they leave it.
     """
     from gx.config import load_experiment
-    from gx.parity import layer_table, loss_table, run_parity, shapes_agree, write_report
+    from gx.parity import (
+        layer_table,
+        loss_table,
+        run_parity,
+        shapes_agree,
+        write_report,
+    )
 
     loaded = load_experiment(experiment, overrides)
     result = run_parity(loaded, steps, device, data_root)
@@ -206,3 +212,119 @@ def bench(experiment: str, backend: str, device: str, batch: int | None, steps: 
     result = run_bench(load_experiment(experiment, overrides), options)
     click.echo(format_report(result))
     click.echo(json.dumps(result))
+
+
+data_root_option = click.option(
+    "--data-root", type=click.Path(file_okay=False), default=None,
+    help="Folder with the dataset's idx files, for real images and the evaluation classifier "
+         "(else $GX_DATA_ROOT, the run's data.root, or ~/.cache/gx/data/<dataset>).")
+
+
+@main.command()
+@click.argument("number")
+@click.option("--checkpoint", required=True, type=click.Path(),
+              help="A run folder of a conditional model (cgan, cdcgan) made by gx run.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Backend to sample with, whichever trained the checkpoint.")
+@device_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the noise: the same seed gives the same strip on every backend.")
+@click.option("--best-of", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Draw K candidates per digit and keep the one the evaluation classifier "
+                   "reads most confidently as the intended digit.")
+@click.option("--verify", is_flag=True,
+              help="Print what the classifier reads at each position; exit 1 if any digit is "
+                   "misread (the strip is saved either way).")
+@click.option("--scale", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Enlarge the image N times (nearest neighbour).")
+@click.option("--out", type=click.Path(dir_okay=False), default="result.png", show_default=True,
+              help="PNG file to write.")
+@data_root_option
+def strip(number: str, checkpoint: str, backend: str, device: str, seed: int, best_of: int,
+          verify: bool, scale: int, out: str, data_root: str | None) -> None:
+    """Draw NUMBER as one row of generated digits: the competition's phone-number strip.
+
+    NUMBER holds digits 0-9; spaces and dashes are allowed and dropped ("138-0013 8000").
+    The image is H tall and H * digits wide (32 x 352 for cgan and 11 digits), min-max
+    normalised to 0..255, 8-bit grayscale. The classifier behind --best-of and --verify is
+    trained and cached on first use (see gx classifier train).
+    """
+    from gx.strip import save_strip, strip_from_run
+
+    result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify,
+                            data_root)
+    save_strip(result.pixels, out, scale)
+    height, width = result.pixels.shape
+    click.echo(f"wrote {out}: {result.digits}, {width * scale}x{height * scale} pixels")
+    if verify:
+        for position, digit in enumerate(result.digits):
+            mark = "ok" if result.read_as[position] == int(digit) else "MISREAD"
+            click.echo(f"  position {position + 1:>2}: wanted {digit}, read "
+                       f"{result.read_as[position]} ({100 * result.read_confidence[position]:.1f}%)"
+                       f"  {mark}")
+        if result.misread:
+            click.echo(f"{len(result.misread)} of {len(result.digits)} digits misread", err=True)
+            sys.exit(1)
+
+
+@main.command(name="eval")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--n", "count", type=click.IntRange(min=2), default=10000, show_default=True,
+              help="Generated images (and up to as many real test images) to compare.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Backend to sample and classify with.")
+@device_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@data_root_option
+def evaluate(run_dir: str, count: int, backend: str, device: str, seed: int,
+             data_root: str | None) -> None:
+    """Measure a run's samples; writes RUN_DIR/eval.json and prints a table.
+
+    Agreement: the share of generated digits the evaluation classifier reads as the label asked
+    for (conditional models). Fréchet distance between real and generated images in the
+    classifier's 128-value feature space (0: same statistics). Diversity: mean pairwise feature
+    distance of generated over real images, within classes (about 1 like real data, 0 when
+    collapsed).
+    """
+    from gx.evaluate import evaluate_run, format_table
+
+    click.echo(format_table(evaluate_run(run_dir, count, backend, device, seed, data_root)))
+
+
+@main.group()
+def classifier() -> None:
+    """The evaluation classifier behind gx eval and gx strip --best-of/--verify."""
+
+
+@classifier.command(name="train")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="Framework that trains it (the cached weights serve both).")
+@device_option
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder with the dataset's idx files (else $GX_DATA_ROOT or "
+                   "~/.cache/gx/data/<dataset>).")
+@click.option("--dataset", default="mnist", show_default=True,
+              help="A dataset gx knows (mnist, fashion_mnist).")
+@click.option("--image-size", type=click.IntRange(min=8, max=256), default=28, show_default=True,
+              help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).")
+def classifier_train(backend: str, device: str, data_root: str | None, dataset: str,
+                     image_size: int) -> None:
+    """Train (or retrain) the classifier and report its held-out accuracy.
+
+    With the train split on disk it trains on it and holds out the test split; with only the
+    test split it trains on a fixed 8,500 of its images and holds out the other 1,500. Cached as
+    safetensors + JSON in <data-root>/classifiers/, or ~/.cache/gx/classifiers/ when the data
+    folder is read-only.
+    """
+    from gx.backends import get_backend
+    from gx.data import resolve_data_root
+    from gx.evaluate import train_classifier
+
+    root = resolve_data_root(dataset, data_root, None)
+    trained = train_classifier(get_backend(backend, device), dataset, root, image_size)
+    info = trained.info
+    click.echo(f"data: {info['split']}")
+    click.echo(f"trained on {info['train_images']} images in {info['train_seconds']:.1f} s")
+    click.echo(f"held-out accuracy: {100 * info['held_out_accuracy']:.2f}% "
+               f"({info['held_out_images']} images)")
+    click.echo(f"saved: {info['path']}")

@@ -17,8 +17,8 @@ def generate(*args: str):
     return CliRunner().invoke(main, ["generate", *args])
 
 
-def test_torch_checkpoint_sampled_by_jittor_matches(tiny_run, tmp_path):
-    run = tiny_run("cgan")
+def test_torch_checkpoint_sampled_by_jittor_matches(cgan_run, tmp_path):
+    run = cgan_run
     noise = np.random.default_rng(5).standard_normal((3, 100)).astype(np.float32)
     np.save(tmp_path / "z.npy", noise)
     outputs = {}
@@ -33,8 +33,8 @@ def test_torch_checkpoint_sampled_by_jittor_matches(tiny_run, tmp_path):
     assert difference <= CROSS_BACKEND_TOLERANCE, difference
 
 
-def test_png_grid_and_seed_reproducibility(tiny_run, tmp_path):
-    run = tiny_run("cgan")
+def test_png_grid_and_seed_reproducibility(cgan_run, tmp_path):
+    run = cgan_run
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     for out in (first, second):
         result = generate("--checkpoint", str(run), "--labels", "0,1,2,3,4,5,6,7,8,9,0,1",
@@ -50,16 +50,16 @@ def test_png_grid_and_seed_reproducibility(tiny_run, tmp_path):
     (["--labels", "12"], "labels must be in 0..9"),
     (["--labels", "1", "--out", "x.jpg"], "--out must end in .png or .npy"),
 ])
-def test_bad_arguments(tiny_run, tmp_path, args, message):
+def test_bad_arguments(cgan_run, tmp_path, args, message):
     args = args + ([] if "--out" in args else ["--out", str(tmp_path / "x.png")])
-    result = generate("--checkpoint", str(tiny_run("cgan")), *args)
+    result = generate("--checkpoint", str(cgan_run), *args)
     assert result.exit_code == 2
     assert message in result.output
 
 
-def test_noise_file_of_wrong_shape(tiny_run, tmp_path):
+def test_noise_file_of_wrong_shape(cgan_run, tmp_path):
     np.save(tmp_path / "z.npy", np.zeros((2, 64), np.float32))
-    result = generate("--checkpoint", str(tiny_run("cgan")), "--labels", "1,2",
+    result = generate("--checkpoint", str(cgan_run), "--labels", "1,2",
                       "--noise", str(tmp_path / "z.npy"), "--out", str(tmp_path / "x.png"))
     assert result.exit_code == 2
     assert "has shape (2, 64); this generator needs (N, 100)" in result.output

@@ -291,5 +291,10 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     if trainer.step_index % train.sample_every != 0 or trainer.step_index == start:
         artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
     summary = _summary(artifacts.records(), experiment, backend, stopped, message)
+    if train.eval_at_end and stopped == "finished":
+        from gx.evaluate import evaluate_run
+
+        summary["eval"] = evaluate_run(folder, backend_name=options.backend, device=options.device,
+                                       seed=experiment.seed, data_root=root)
     artifacts.finish(summary)
     return RunResult(folder, trainer.step_index, stopped, summary)

@@ -1,0 +1,28 @@
+"""Measuring samples instead of eyeballing them: an evaluation classifier trained by gx, the
+figures computed from its readings, and ``gx eval``.
+
+- ``classifier``: the small CNN spec, its training and its cache.
+- ``metrics``: agreement, Fréchet distance and diversity, in numpy.
+- ``sampler``: a run's generator compiled in any backend.
+- ``quality``: ``evaluate_run``, what ``gx eval`` (and ``train.eval_at_end``) calls.
+"""
+
+from gx.evaluate.classifier import (
+    Classifier,
+    ClassifierRecipe,
+    load_classifier,
+    train_classifier,
+)
+from gx.evaluate.quality import evaluate_run, format_table, measure
+from gx.evaluate.sampler import Sampler
+
+__all__ = [
+    "Classifier",
+    "ClassifierRecipe",
+    "Sampler",
+    "evaluate_run",
+    "format_table",
+    "load_classifier",
+    "measure",
+    "train_classifier",
+]

@@ -1,0 +1,165 @@
+"""``gx strip``: the competition output, a phone number drawn digit by digit by a conditional G.
+
+One generated digit per character, side by side, left to right, in one row without gaps: an
+image H tall and H * len(number) wide. The whole strip is min-max normalised to 0..255 and saved
+as an 8-bit grayscale PNG (see ../shared/reference/models.md, "The phone-number strip").
+
+Noise: ``numpy.random.default_rng(seed)`` draws one array shaped (candidates, digits, *noise),
+candidate-major, so candidate 0 of every position is exactly the noise of the plain strip and a
+given seed draws the same numbers on every backend.
+
+Best of K: each position gets K candidates, and the evaluation classifier keeps the one whose
+softmax probability for the intended digit is highest (ties keep the earlier candidate), so the
+chosen digit is never read less confidently than the first draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gx.data import resolve_data_root
+from gx.errors import GxError
+from gx.evaluate.classifier import Classifier, load_classifier
+from gx.evaluate.sampler import Sampler, run_data_settings
+
+# Characters people write inside phone numbers; they are dropped before drawing.
+SEPARATORS = " -"
+MAX_SCALE = 64
+
+# Pillow >= 9.1 moved the filters into Image.Resampling.
+_NEAREST = getattr(Image, "Resampling", Image).NEAREST
+
+
+def parse_number(text: str) -> str:
+    """The digits of ``text``, with spaces and dashes dropped; anything else is an error."""
+    digits = "".join(character for character in text if character not in SEPARATORS)
+    if not digits:
+        raise GxError("the number is empty; pass digits, e.g. gx strip 13800138000 ...")
+    wrong = sorted({character for character in digits if character not in "0123456789"})
+    if wrong:
+        shown = ", ".join(repr(character) for character in wrong)
+        raise GxError(f"the number '{text}' contains {shown}; use only the digits 0-9 (spaces "
+                      "and dashes are allowed and dropped)")
+    return digits
+
+
+def strip_noise(noise_shape: tuple[int, ...], digits: int, candidates: int,
+                seed: int) -> np.ndarray:
+    """Noise shaped (candidates, digits, *noise_shape), float32 (order in the module docstring)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((candidates, digits, *noise_shape), dtype=np.float32)
+
+
+def compose(images: np.ndarray) -> np.ndarray:
+    """Images (N, 1, H, W) side by side: a float array (H, N * W)."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise GxError(f"a strip needs grayscale images (N, 1, H, W), got {images.shape}")
+    return np.concatenate(list(images[:, 0]), axis=1)
+
+
+def quantize(strip: np.ndarray) -> np.ndarray:
+    """Min-max normalise the whole strip to 0..255 and round to uint8 (a flat strip is black)."""
+    strip = np.asarray(strip, np.float64)
+    low, high = strip.min(), strip.max()
+    if high == low:
+        return np.zeros(strip.shape, np.uint8)
+    return np.rint((strip - low) / (high - low) * 255).astype(np.uint8)
+
+
+@dataclass
+class Strip:
+    digits: str
+    images: np.ndarray  # (digits, 1, H, W) float: the chosen candidate per position
+    pixels: np.ndarray  # (H, H * digits) uint8: what is saved
+    chosen: np.ndarray  # (digits,) candidate index kept per position
+    confidence: np.ndarray | None  # (candidates, digits): P(intended digit) per candidate
+    read_as: np.ndarray | None  # (digits,) the classifier's reading of each chosen image
+    read_confidence: np.ndarray | None  # (digits,) its probability for that reading
+
+    @property
+    def misread(self) -> list[int]:
+        """Positions the classifier reads as another digit."""
+        if self.read_as is None:
+            return []
+        return [index for index, digit in enumerate(self.digits)
+                if self.read_as[index] != int(digit)]
+
+
+def check_drawable(sampler: Sampler, digits: str, source: str) -> None:
+    """Refuse a model that cannot draw these digits, before anything is generated."""
+    model = sampler.model
+    if not model.conditional:
+        raise GxError(f"{source} holds the unconditional model '{model.name}', which cannot be "
+                      "told which digit to draw; use a conditional run (cgan or cdcgan)")
+    if model.image_shape[0] != 1:
+        raise GxError(f"a strip is grayscale; the model '{model.name}' makes "
+                      f"{model.image_shape[0]}-channel images")
+    highest = max(int(digit) for digit in digits)
+    if highest >= model.classes:
+        raise GxError(f"the model '{model.name}' has {model.classes} classes "
+                      f"(0-{model.classes - 1}) and cannot draw digit {highest}; use a model "
+                      "trained on all ten digits")
+
+
+def make_strip(sampler: Sampler, digits: str, seed: int = 0, best_of: int = 1,
+               classifier: Classifier | None = None) -> Strip:
+    """Draw the strip for ``digits`` (already parsed); a classifier reads it when given one.
+
+    ``best_of`` > 1 needs the classifier, which picks each position's candidate.
+    """
+    if best_of < 1:
+        raise GxError(f"--best-of {best_of} must be at least 1")
+    if best_of > 1 and classifier is None:
+        raise GxError("--best-of needs the evaluation classifier to choose between candidates")
+    labels = np.array([int(digit) for digit in digits], np.int64)
+    noise = strip_noise(sampler.model.noise_shape, len(digits), best_of, seed)
+    candidates = sampler.generate(noise.reshape(-1, *sampler.model.noise_shape),
+                                  np.tile(labels, best_of))
+    candidates = candidates.reshape(best_of, len(digits), *candidates.shape[1:])
+    chosen = np.zeros(len(digits), np.int64)
+    confidence = read_as = read_confidence = None
+    if classifier is not None:
+        probabilities = classifier.read(candidates.reshape(-1, *candidates.shape[2:])).probabilities
+        probabilities = probabilities.reshape(best_of, len(digits), -1)
+        confidence = probabilities[:, np.arange(len(digits)), labels]
+        chosen = confidence.argmax(axis=0)  # the first maximum: ties keep the earlier draw
+        kept = probabilities[chosen, np.arange(len(digits))]
+        read_as, read_confidence = kept.argmax(axis=1), kept.max(axis=1)
+    images = candidates[chosen, np.arange(len(digits))]
+    return Strip(digits, images, quantize(compose(images)), chosen, confidence, read_as,
+                 read_confidence)
+
+
+def save_strip(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    """Write an 8-bit grayscale PNG, enlarged ``scale`` times by nearest neighbour."""
+    if not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise GxError(f"--scale {scale!r} must be a whole number from 1 to {MAX_SCALE}")
+    image = Image.fromarray(np.asarray(pixels, np.uint8))  # 2-D uint8: an 8-bit "L" image
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), _NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+
+
+def strip_from_run(number: str, run_dir: str | Path, backend_name: str = "torch",
+                   device: str = "auto", seed: int = 0, best_of: int = 1, read: bool = False,
+                   data_root: str | Path | None = None) -> Strip:
+    """Everything ``gx strip`` does before saving: validate, load, draw, and optionally read.
+
+    The classifier (trained and cached on first use) is loaded when ``best_of`` > 1 or ``read``.
+    """
+    digits = parse_number(number)
+    sampler = Sampler.from_run(run_dir, backend_name, device)
+    check_drawable(sampler, digits, f"'{run_dir}'")
+    classifier = None
+    if best_of > 1 or read:
+        dataset, config_root = run_data_settings(run_dir)
+        root = resolve_data_root(dataset, None if data_root is None else str(data_root),
+                                 config_root)
+        classifier = load_classifier(sampler.backend, dataset, root, sampler.model.image_shape[-1])
+    return make_strip(sampler, digits, seed, best_of, classifier)
