@@ -42,12 +42,16 @@ class BatchNorm(jt.Module):
             keep = 1.0 - self.momentum
             self.running_mean.update(self.momentum * batch_mean + keep * self.running_mean)
             self.running_var.update(self.momentum * batch_var + keep * self.running_var)
+            inverse = 1.0 / jt.sqrt(variance + self.eps)
         else:
-            mean = self.running_mean.broadcast(x, axes)
-            centered = x - mean
-            variance = self.running_var.broadcast(x, axes)
-        normalized = centered / jt.sqrt(variance + self.eps)
-        return normalized * self.weight.broadcast(x, axes) + self.bias.broadcast(x, axes)
+            centered = x - self.running_mean.broadcast(x, axes)
+            inverse = (1.0 / jt.sqrt(self.running_var + self.eps)).broadcast(x, axes)
+        # One reciprocal square root per channel, then products: no per-element sqrt or
+        # division (those made this layer 1.5-3x slower than jittor.nn.BatchNorm). Folding the
+        # weight into that per-channel factor first would be faster still, but it rounds
+        # differently from PyTorch in the backward pass: measured, cgan's cross-backend loss
+        # difference then grew from 1e-7 to 5e-5 within 20 steps, instead of staying at 1e-7.
+        return centered * inverse * self.weight.broadcast(x, axes) + self.bias.broadcast(x, axes)
 
 
 class _TanhFunction(jt.Function):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -28,6 +29,32 @@ def _floored_log(value: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, safe_log, torch.full_like(value, -100.0))
 
 
+# Layers that return a fresh tensor and whose backward reads only their inputs, never their
+# output: an activation that is the only reader of such an output may overwrite it.
+_FRESH_OUTPUT_KINDS = frozenset({"linear", "conv2d", "conv_transpose2d", "batch_norm"})
+
+
+def in_place_activations(spec: ModelSpec) -> dict[str, nn.Module]:
+    """In-place ReLU / LeakyReLU for the activations that can safely overwrite their input.
+
+    The same values as the out-of-place layers; it saves one activation-sized allocation per
+    layer, as hand-written ``nn.ReLU(True)`` models do (~3% of a DCGAN step on CPU).
+    """
+    readers = Counter(source for node in spec.nodes for source in node.inputs)
+    infos = {info.name: info for info in spec.infos}
+    activations: dict[str, nn.Module] = {}
+    for node in spec.nodes:
+        info = infos[node.name]
+        if info.kind not in ("relu", "leaky_relu") or len(node.inputs) != 1:
+            continue
+        source = node.inputs[0]
+        if (source in infos and infos[source].kind in _FRESH_OUTPUT_KINDS
+                and readers[source] == 1 and source != spec.output):
+            activations[node.name] = (nn.ReLU(inplace=True) if info.kind == "relu"
+                                      else nn.LeakyReLU(info.layer.slope, inplace=True))
+    return activations
+
+
 class TorchModel(nn.Module):
     """A spec compiled to torch: one submodule per layer, named as in the spec."""
 
@@ -37,9 +64,11 @@ class TorchModel(nn.Module):
         for name, layer in layers.items():
             self.add_module(name, layer)
         self.ordered = layers
+        self.fast = {**layers, **in_place_activations(spec)}
 
     def forward(self, inputs: Mapping[str, torch.Tensor], keep_all: bool = False) -> Any:
-        return run_graph(self.spec, self.ordered, inputs, keep_all)
+        # keep_all hands every layer's output to the caller: nothing may be overwritten then
+        return run_graph(self.spec, self.ordered if keep_all else self.fast, inputs, keep_all)
 
 
 class TorchBackend(Backend):
@@ -88,6 +117,13 @@ class TorchBackend(Backend):
     def loss(self, kind: str, prediction: torch.Tensor, target: float) -> torch.Tensor:
         if kind == "mse":
             return ((prediction - target) ** 2).mean()
+        # A term weighted by exactly 0 adds exactly 0 to the value and to every gradient, so for
+        # the usual targets 1 and 0 it is skipped: the same numbers, without the unused floored
+        # log (forward and backward about 3% of an MLP GAN's training step on CPU).
+        if target == 1.0:
+            return -_floored_log(prediction).mean()
+        if target == 0.0:
+            return -_floored_log(1.0 - prediction).mean()
         log_p, log_not_p = _floored_log(prediction), _floored_log(1.0 - prediction)
         return -(target * log_p + (1.0 - target) * log_not_p).mean()
 
