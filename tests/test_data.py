@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gx.data import (batch_indices, ensure_files, load_dataset, read_idx, resolve_data_root,
-                     steps_per_epoch)
+from gx.data import (
+    batch_indices,
+    ensure_files,
+    load_dataset,
+    read_idx,
+    resolve_data_root,
+    steps_per_epoch,
+)
 from gx.errors import GxError
 
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"

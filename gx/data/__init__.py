@@ -4,7 +4,12 @@ Backend-neutral on purpose: both backends train on the very same arrays and batc
 """
 
 from gx.data.batches import batch_indices, steps_per_epoch
-from gx.data.datasets import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, load_dataset, resolve_data_root
+from gx.data.datasets import (
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    load_dataset,
+    resolve_data_root,
+)
 from gx.data.download import ensure_files, locate_file
 from gx.data.idx import read_idx
 from gx.data.registry import DATASETS, SPLITS, DatasetInfo, IdxFile, dataset_info
