@@ -22,23 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
 from gx.backends import get_backend
 from gx.config import load_experiment
-from gx.data import (
-    batch_indices,
-    ensure_files,
-    load_dataset,
-    read_idx,
-    resolve_data_root,
-)
+from gx.data import batch_indices, ensure_files, load_dataset, read_idx, resolve_data_root
 from gx.data.registry import dataset_info, split_parts
 from gx.train.gan import GanTrainer
 from gx.train.run import model_for
@@ -48,26 +43,29 @@ DEFAULT_ROOT = REPO.parent / "shared" / "data" / "mnist"
 BATCH = 64
 
 
-def classic_loader(digits: np.ndarray, labels: np.ndarray, workers: int) -> Any:
-    import torch
-    from torch.utils.data import DataLoader, Dataset
+class MnistDigits(Dataset):
+    """torchvision's MNIST dataset: uint8 digits in memory, one PIL image per item."""
 
-    class MnistDigits(Dataset):
-        """torchvision's MNIST dataset: uint8 digits in memory, a PIL image per item."""
+    def __init__(self, digits: np.ndarray, labels: np.ndarray) -> None:
+        self.digits, self.labels = digits, labels
 
-        def __len__(self) -> int:
-            return len(digits)
+    def __len__(self) -> int:
+        return len(self.digits)
 
-        def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-            image = Image.fromarray(digits[index], mode="L")
-            return to_normalized_tensor(image), int(labels[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = Image.fromarray(self.digits[index], mode="L")
+        return to_normalized_tensor(image), int(self.labels[index])
 
-    def to_normalized_tensor(image: Image.Image) -> torch.Tensor:
-        """ToTensor then Normalize((0.5,), (0.5,)): (1, H, W) float32 in [-1, 1]."""
-        array = np.array(image, dtype=np.float32)[np.newaxis] / np.float32(255)
-        return torch.from_numpy((array - np.float32(0.5)) / np.float32(0.5))
 
-    return DataLoader(MnistDigits(), batch_size=BATCH, shuffle=True, num_workers=workers)
+def to_normalized_tensor(image: Image.Image) -> torch.Tensor:
+    """ToTensor then Normalize((0.5,), (0.5,)): (1, H, W) float32 in [-1, 1]."""
+    array = np.array(image, dtype=np.float32)[np.newaxis] / np.float32(255)
+    return torch.from_numpy((array - np.float32(0.5)) / np.float32(0.5))
+
+
+def classic_loader(digits: np.ndarray, labels: np.ndarray, workers: int) -> DataLoader:
+    return DataLoader(MnistDigits(digits, labels), batch_size=BATCH, shuffle=True,
+                      num_workers=workers)
 
 
 def gx_batches(backend: Any, images: Any, labels: Any, count: int, seed: int) -> Iterator[tuple]:
@@ -99,14 +97,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--train-batches", type=int, default=None,
                         help="train on only this many batches per path (default: a whole epoch)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (OMP_NUM_THREADS; default: torch's)")
+                        help="torch CPU threads for training (default: torch's)")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     if args.threads:
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
     root = resolve_data_root("mnist", args.data_root, str(DEFAULT_ROOT))
     part = split_parts(dataset_info("mnist"), "test")[0]
     paths = ensure_files("mnist", root, "test", download=False)
@@ -130,7 +128,8 @@ def main() -> None:
         }
 
     results: dict[str, Any] = {"gx_setup_s": gx_setup_s, "batch": BATCH,
-                               "backend": backend.describe(), "batches_only": {}, "cdcgan_epoch": {}}
+                               "backend": backend.describe(), "batches_only": {},
+                               "cdcgan_epoch": {}}
     for name, batches in sources().items():
         results["batches_only"][name] = timed_epoch(batches, None, None)
         print(f"batches only   {name:<26} {results['batches_only'][name]['images_per_s']:>10,.0f} "

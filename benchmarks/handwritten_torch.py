@@ -81,7 +81,8 @@ class Cdcgan:
         self.generator.apply(dcgan_init)
         self.discriminator.apply(dcgan_init)
         self.criterion = nn.BCELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
+                                            betas=(0.5, 0.999))
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
                                             betas=(0.5, 0.999))
         # The script's lookup tables: label -> one-hot (10,1,1) and label -> label map (10,28,28).
@@ -233,7 +234,8 @@ class Cgan:
         self.generator = CganGenerator().to(device)
         self.discriminator = CganDiscriminator().to(device)
         self.criterion = nn.MSELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
+                                            betas=(0.5, 0.999))
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
                                             betas=(0.5, 0.999))
 
@@ -297,7 +299,8 @@ class Gan:
         self.generator = GanGenerator().to(device)
         self.discriminator = GanDiscriminator().to(device)
         self.criterion = nn.BCELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
+                                            betas=(0.5, 0.999))
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
                                             betas=(0.5, 0.999))
 

@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -164,10 +165,10 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     _reset_device_peak(backend)
     warmup_s = sum(_timed(backend, train_step) for _ in range(options.warmup))
     step_seconds = [_timed(backend, train_step) for _ in range(options.steps)]
-    warmup_s += sum(_timed(backend, lambda: trainer.sample(noise[index]))
-                    for index in range(options.warmup))
-    generate_seconds = [_timed(backend, lambda: trainer.sample(noise[index]))
-                        for index in range(options.warmup, len(noise))]
+    warmup_s += sum(_timed(backend, partial(trainer.sample, inputs))
+                    for inputs in noise[:options.warmup])
+    generate_seconds = [_timed(backend, partial(trainer.sample, inputs))
+                        for inputs in noise[options.warmup:]]
 
     described = backend.describe()
     return {

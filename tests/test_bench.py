@@ -106,7 +106,8 @@ def test_report_shows_missing_figures_as_n_a():
                "generate_images_per_s": 98765.4, "generate_batch_ms_median": 0.1,
                "peak_host_rss_mb": 300.0, "peak_device_mb": None, "onednn": None,
                "backend_info": {}}
-    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in format_report(figures).splitlines())
+    lines = format_report(figures).splitlines()
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines)
     assert rows["backend"] == "torch on cpu (torch.compile)"
     assert rows["train"].startswith("1,234.5 images/s")
     assert rows["generate"].startswith("98,765.4 images/s")
