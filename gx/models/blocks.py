@@ -28,3 +28,13 @@ def deconv(name: str, out: int, kernel: int, stride: int, padding: int, bias: bo
 
 def linear(name: str, out: int, source: str | None = None) -> Entry:
     return layer(name, "linear", source, out=out)
+
+
+def mlp_hidden(bn_eps: float) -> list[Entry]:
+    """The shared MLP trunk of cgan and gan: Linear 256/512/1024, each BatchNorm1d(eps) and
+    LeakyReLU(0.2)."""
+    entries: list[Entry] = []
+    for index, width in enumerate((256, 512, 1024), start=2):
+        entries += [linear(f"fc{index}", width), layer(f"bn{index}", "batch_norm", eps=bn_eps),
+                    layer(f"act{index}", "leaky_relu", slope=0.2)]
+    return entries

@@ -6,23 +6,19 @@ which is eps, not momentum; gx keeps that value so the network is reproduced as 
 
 from __future__ import annotations
 
-from gx.models.blocks import layer, linear
+from gx.models.blocks import layer, linear, mlp_hidden
 
 
 def build(noise_dim: int = 100, classes: int = 10, image_size: int = 32, bn_eps: float = 0.8,
           dropout: float = 0.4) -> tuple[dict, dict]:
     pixels = image_size * image_size
-    hidden = []
-    for index, width in enumerate((256, 512, 1024), start=2):
-        hidden += [linear(f"fc{index}", width), layer(f"bn{index}", "batch_norm", eps=bn_eps),
-                   layer(f"act{index}", "leaky_relu", slope=0.2)]
     generator = {
         "inputs": {"z": [noise_dim], "label": {"classes": classes}},
         "layers": [
             layer("label_emb", "embedding", "label", dim=classes),
             layer("joined", "concat", ["label_emb", "z"]),
             linear("fc1", 128), layer("act1", "leaky_relu", slope=0.2),
-            *hidden,
+            *mlp_hidden(bn_eps),
             linear("fc5", pixels), layer("tanh", "tanh"),
             layer("image", "reshape", shape=[1, image_size, image_size]),
         ],
