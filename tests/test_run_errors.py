@@ -49,10 +49,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_run) -> Path:
+def workspace(tmp_path_factory, cdcgan_run) -> Path:
     """A working folder holding one finished cdcgan run (torch, 2 steps) under runs/."""
     folder = tmp_path_factory.mktemp("workspace")
-    shutil.copytree(tiny_run("cdcgan"), folder / EXISTING)
+    shutil.copytree(cdcgan_run, folder / EXISTING)
     return folder
 
 
