@@ -139,12 +139,32 @@ class Backend(abc.ABC):
         """d loss / d value for each value (used by the parity report)."""
 
     # -- training -------------------------------------------------------------------------------
-    @abc.abstractmethod
     def loss(self, kind: str, prediction: Tensor, target: float) -> Tensor:
         """Mean 'bce' or 'mse' of predictions (any shape (N, ...)) against a constant target.
 
         gx's BCE is -mean(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), differentiated
-        through those operations, in both backends.
+        through those operations, in both backends. Both reduce a per-element value against a
+        scalar target, so no (N, 1, 1, 1) against (N,) broadcasting can creep in.
+        """
+        if kind == "mse":
+            return ((prediction - target) ** 2).mean()
+        # A term weighted by exactly 0 adds exactly 0 to the value and to every gradient, so for
+        # the usual targets 1 and 0 it is skipped: the same numbers, without the unused floored
+        # log (forward and backward about 3% of an MLP GAN's training step on CPU).
+        if target == 1.0:
+            return -self.floored_log(prediction).mean()
+        if target == 0.0:
+            return -self.floored_log(1.0 - prediction).mean()
+        return -(target * self.floored_log(prediction)
+                 + (1.0 - target) * self.floored_log(1.0 - prediction)).mean()
+
+    @abc.abstractmethod
+    def floored_log(self, value: Tensor) -> Tensor:
+        """log(value) floored at -100 (PyTorch's BCELoss rule), with a finite gradient at 0.
+
+        Flooring log(0) = -inf zeroes the incoming gradient, but log's backward still divides it
+        by the 0, and 0/0 = NaN spreads to every weight. A sigmoid saturating to exactly 0 or 1 in
+        float32 is common in GAN training, so the log is taken of 1 there instead.
         """
 
     @abc.abstractmethod

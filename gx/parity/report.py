@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gx.parity.lockstep import MARGIN_STEPS, THRESHOLDS, ParityResult
+from gx.parity.lockstep import MARGIN_FRACTION, MARGIN_STEPS, THRESHOLDS, ParityResult
 
 
 def _number(value: float | None) -> str:
@@ -52,7 +52,8 @@ def write_report(result: ParityResult, folder: str | Path) -> Path:
     document = {
         "experiment": result.experiment, "steps": result.steps, "within": result.within,
         "verdict": result.verdict_line(), "rule": {"thresholds": list(THRESHOLDS),
-                                                   "margin_steps": MARGIN_STEPS},
+                                                   "margin_steps": MARGIN_STEPS,
+                                                   "margin_fraction": MARGIN_FRACTION},
         "first_step_over": {"cross_backend": result.first_cross, "floor": result.first_floor},
         "devices": result.devices, "stopped_early": result.stopped_early,
         "layers": [row.as_dict() for row in result.layers],

@@ -14,18 +14,6 @@ from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
 from gx.spec import ModelSpec
 
 
-def _floored_log(value: jt.Var) -> jt.Var:
-    """log(value) floored at -100 (PyTorch's BCELoss rule), with a finite gradient at 0.
-
-    Flooring log(0) = -inf zeroes the incoming gradient, but log's backward still divides it by
-    the 0, and 0/0 = NaN spreads to every weight. A sigmoid saturating to exactly 0 or 1 in
-    float32 is common in GAN training, so the log is taken of 1 there instead.
-    """
-    positive = value > 0
-    safe_log = jt.maximum(jt.log(jt.ternary(positive, value, jt.ones_like(value))), -100.0)
-    return jt.ternary(positive, safe_log, jt.full_like(value, -100.0))
-
-
 class JittorModel(jt.Module):
     """A spec compiled to Jittor: one submodule per layer, named as in the spec."""
 
@@ -84,13 +72,10 @@ class JittorBackend(Backend):
     def gradients(self, loss: jt.Var, values: Sequence[jt.Var]) -> list[jt.Var]:
         return list(jt.grad(loss, list(values), retain_graph=True))
 
-    def loss(self, kind: str, prediction: jt.Var, target: float) -> jt.Var:
-        # Both losses reduce a per-element value against a scalar target, so Jittor's silent
-        # broadcasting of mismatched (N,1,1,1) vs (N,) shapes cannot happen.
-        if kind == "mse":
-            return ((prediction - target) ** 2).mean()
-        log_p, log_not_p = _floored_log(prediction), _floored_log(1.0 - prediction)
-        return -(target * log_p + (1.0 - target) * log_not_p).mean()
+    def floored_log(self, value: jt.Var) -> jt.Var:
+        positive = value > 0
+        safe_log = jt.maximum(jt.log(jt.ternary(positive, value, jt.ones_like(value))), -100.0)
+        return jt.ternary(positive, safe_log, jt.full_like(value, -100.0))
 
     def cross_entropy(self, logits: jt.Var, labels: jt.Var) -> jt.Var:
         # log-softmax with the row maximum subtracted, as PyTorch computes it

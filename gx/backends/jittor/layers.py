@@ -22,25 +22,30 @@ from gx.spec import LayerInfo
 from gx.spec.layers import Shape
 
 
-def _channel_sum(x: jt.Var, axes: list[int]) -> jt.Var:
-    """Per-channel sum accumulated in float64, returned in x's type.
+def _accumulator(x: jt.Var) -> jt.Var:
+    """x in the type batch-norm sums accumulate in, the way PyTorch's CPU kernel does (measured).
 
-    Jittor sums a reduction in one running float32 total: over dcgan's 128 x 4 x 4 values per
-    channel that is ~10x PyTorch's rounding error (measured: batch-norm output 3.5e-6 off float64,
-    PyTorch 4.2e-7), and the extra error flips LeakyReLU branches and the signs of Adam's first
-    updates, so the two backends drifted apart from step 2. Accumulating in float64 is exact
-    enough and, fused into the reduction, costs nothing measurable.
+    Over (N, C) inputs PyTorch sums each channel in one running float32 total, as Jittor does,
+    and the two agree bit for bit. Over (N, C, H, W) it accumulates the statistics in float64;
+    Jittor's float32 running total over dcgan's 128 x 4 x 4 values per channel was ~10x further
+    from float64 (batch-norm output 3.5e-6 off, PyTorch 4e-7), enough extra rounding to flip
+    LeakyReLU branches and the signs of Adam's first updates: the backends drifted apart from
+    step 2. Fused into the reduction, the float64 accumulation costs nothing measurable.
     """
-    return x.float64().sum(dims=axes, keepdims=True).cast(x.dtype)
+    return x if x.ndim == 2 else x.float64()
+
+
+def _channel_sum(x: jt.Var, axes: list[int]) -> jt.Var:
+    return _accumulator(x).sum(dims=axes, keepdims=True).cast(x.dtype)
 
 
 def _channel_mean(x: jt.Var, axes: list[int]) -> jt.Var:
-    return x.float64().mean(dims=axes, keepdims=True).cast(x.dtype)
+    return _accumulator(x).mean(dims=axes, keepdims=True).cast(x.dtype)
 
 
 class _BatchNormTrainFunction(jt.Function):
     """Batch norm over batch statistics, with PyTorch's backward formula:
-    dx = (dy - mean(dy) - xhat * mean(dy * xhat)) * invstd * weight, its sums in float64.
+    dx = (dy - mean(dy) - xhat * mean(dy * xhat)) * invstd * weight, summed as PyTorch sums.
     """
 
     def execute(self, x: jt.Var, weight: jt.Var, bias: jt.Var, eps: float

@@ -17,18 +17,6 @@ from gx.spec import ModelSpec
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _floored_log(value: torch.Tensor) -> torch.Tensor:
-    """log(value) floored at -100 (PyTorch's BCELoss rule), with a finite gradient at 0.
-
-    Flooring log(0) = -inf zeroes the incoming gradient, but log's backward still divides it by
-    the 0, and 0/0 = NaN spreads to every weight. A sigmoid saturating to exactly 0 or 1 in
-    float32 is common in GAN training, so the log is taken of 1 there instead.
-    """
-    positive = value > 0
-    safe_log = torch.log(torch.where(positive, value, torch.ones_like(value))).clamp(min=-100.0)
-    return torch.where(positive, safe_log, torch.full_like(value, -100.0))
-
-
 # Layers that return a fresh tensor and whose backward reads only their inputs, never their
 # output: an activation that is the only reader of such an output may overwrite it.
 _FRESH_OUTPUT_KINDS = frozenset({"linear", "conv2d", "conv_transpose2d", "batch_norm"})
@@ -114,18 +102,10 @@ class TorchBackend(Backend):
     def gradients(self, loss: torch.Tensor, values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch.autograd.grad(loss, list(values), retain_graph=True, allow_unused=True))
 
-    def loss(self, kind: str, prediction: torch.Tensor, target: float) -> torch.Tensor:
-        if kind == "mse":
-            return ((prediction - target) ** 2).mean()
-        # A term weighted by exactly 0 adds exactly 0 to the value and to every gradient, so for
-        # the usual targets 1 and 0 it is skipped: the same numbers, without the unused floored
-        # log (forward and backward about 3% of an MLP GAN's training step on CPU).
-        if target == 1.0:
-            return -_floored_log(prediction).mean()
-        if target == 0.0:
-            return -_floored_log(1.0 - prediction).mean()
-        log_p, log_not_p = _floored_log(prediction), _floored_log(1.0 - prediction)
-        return -(target * log_p + (1.0 - target) * log_not_p).mean()
+    def floored_log(self, value: torch.Tensor) -> torch.Tensor:
+        positive = value > 0
+        safe_log = torch.log(torch.where(positive, value, torch.ones_like(value))).clamp(min=-100.0)
+        return torch.where(positive, safe_log, torch.full_like(value, -100.0))
 
     def cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, labels)
