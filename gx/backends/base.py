@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from gx.errors import GxError
-from gx.spec import ModelSpec
+from gx.spec import LayerInfo, ModelSpec
 
 Tensor = Any  # a torch.Tensor or a jittor.Var
 Module = Any  # a torch.nn.Module or a jittor.Module
@@ -38,6 +38,49 @@ class MaskSource:
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.rng.bit_generator.state = dict(state)
+
+
+def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
+    """Constructor keywords for the native layer computing ``info``.
+
+    The names are PyTorch's, which jittor.nn's layers share, and gx's own layer classes in both
+    backends take the same ones: a backend only maps each layer kind to a class.
+    """
+    layer, kind, channels = info.layer, info.kind, info.in_shape[0] if info.in_shape else None
+    if kind == "linear":
+        return {"in_features": channels, "out_features": layer.out, "bias": layer.bias}
+    if kind == "conv2d":
+        return {"in_channels": channels, "out_channels": layer.out, "kernel_size": layer.kernel,
+                "stride": layer.stride, "padding": layer.pad(), "bias": layer.bias}
+    if kind == "conv_transpose2d":
+        padding, output_padding = layer.pads()
+        return {"in_channels": channels, "out_channels": layer.out, "kernel_size": layer.kernel,
+                "stride": layer.stride, "padding": padding, "output_padding": output_padding,
+                "bias": layer.bias}
+    if kind == "batch_norm":
+        return {"num_features": channels, "eps": layer.eps, "momentum": layer.momentum}
+    if kind == "embedding":
+        return {"num_embeddings": info.classes, "embedding_dim": layer.dim}
+    if kind == "one_hot":
+        return {"classes": info.classes}
+    if kind == "label_map":
+        return {"classes": info.classes, "size": layer.size}
+    if kind == "leaky_relu":
+        return {"negative_slope": layer.slope}
+    if kind == "dropout":
+        return {"p": layer.p, "masks": masks}
+    if kind == "reshape":
+        return {"shape": layer.shape}
+    return {}
+
+
+def native_layer(backend: str, classes: Mapping[str, Callable[..., Any]], info: LayerInfo,
+                 masks: MaskSource, **extra: Any) -> Any:
+    """The layer of ``classes`` for ``info.kind``, built from ``layer_arguments``."""
+    if info.kind not in classes:
+        raise NotImplementedError(f"{backend} backend has no layer kind '{info.kind}'")
+    return classes[info.kind](**layer_arguments(info, masks), **extra)
+
 
 
 def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],

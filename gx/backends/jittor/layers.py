@@ -16,7 +16,7 @@ from typing import Callable
 import jittor as jt
 from jittor import nn
 
-from gx.backends.base import MaskSource
+from gx.backends.base import MaskSource, native_layer
 from gx.errors import GxError
 from gx.spec import LayerInfo
 from gx.spec.layers import Shape
@@ -73,12 +73,12 @@ class _BatchNormTrainFunction(jt.Function):
 
 
 class BatchNorm(jt.Module):
-    def __init__(self, channels: int, eps: float, momentum: float) -> None:
+    def __init__(self, num_features: int, eps: float, momentum: float) -> None:
         self.eps, self.momentum = eps, momentum
-        self.weight = jt.ones(channels)
-        self.bias = jt.zeros(channels)
-        self.running_mean = jt.zeros(channels).stop_grad()
-        self.running_var = jt.ones(channels).stop_grad()
+        self.weight = jt.ones(num_features)
+        self.bias = jt.zeros(num_features)
+        self.running_mean = jt.zeros(num_features).stop_grad()
+        self.running_var = jt.ones(num_features).stop_grad()
 
     def execute(self, x: jt.Var) -> jt.Var:
         axes = [0] + list(range(2, x.ndim))
@@ -130,8 +130,8 @@ def _require_integer(labels: jt.Var) -> None:
 
 
 class Embedding(jt.Module):
-    def __init__(self, classes: int, dim: int) -> None:
-        self.weight = jt.zeros((classes, dim))
+    def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
+        self.weight = jt.zeros((num_embeddings, embedding_dim))
 
     def execute(self, labels: jt.Var) -> jt.Var:
         _require_integer(labels)
@@ -163,8 +163,8 @@ class Dropout(jt.Module):
 
 
 class LeakyReLU(jt.Module):
-    def __init__(self, slope: float) -> None:
-        self.slope = slope
+    def __init__(self, negative_slope: float) -> None:
+        self.slope = negative_slope
 
     def execute(self, x: jt.Var) -> jt.Var:
         return nn.leaky_relu(x, self.slope)
@@ -193,39 +193,13 @@ class Concat(jt.Module):
         return jt.concat(list(parts), dim=1)
 
 
-def make_layer(info: LayerInfo, masks: MaskSource) -> Callable[..., jt.Var]:
-    layer, kind, in_shape = info.layer, info.kind, info.in_shape
-    if kind == "linear":
-        return nn.Linear(in_shape[0], layer.out, bias=layer.bias)
-    if kind == "conv2d":
-        return nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.pad(),
-                         bias=layer.bias)
-    if kind == "conv_transpose2d":
-        padding, output_padding = layer.pads()
-        return nn.ConvTranspose2d(in_shape[0], layer.out, layer.kernel, layer.stride, padding,
-                                  output_padding, bias=layer.bias)
-    if kind == "batch_norm":
-        return BatchNorm(in_shape[0], layer.eps, layer.momentum)
-    if kind == "embedding":
-        return Embedding(info.classes, layer.dim)
-    if kind == "one_hot":
-        return OneHot(info.classes)
-    if kind == "label_map":
-        return OneHot(info.classes, layer.size)
-    if kind == "relu":
-        return ReLU()
-    if kind == "leaky_relu":
-        return LeakyReLU(layer.slope)
-    if kind == "tanh":
-        return Tanh()
-    if kind == "sigmoid":
-        return Sigmoid()
-    if kind == "dropout":
-        return Dropout(layer.p, masks)
-    if kind == "flatten":
-        return Flatten()
-    if kind == "reshape":
-        return Reshape(layer.shape)
-    if kind == "concat":
-        return Concat()
-    raise NotImplementedError(f"jittor backend has no layer kind '{kind}'")
+LAYER_CLASSES: dict[str, Callable[..., jt.Module]] = {
+    "linear": nn.Linear, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
+    "batch_norm": BatchNorm, "embedding": Embedding, "one_hot": OneHot, "label_map": OneHot,
+    "relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid, "dropout": Dropout,
+    "flatten": Flatten, "reshape": Reshape, "concat": Concat,
+}
+
+
+def make_layer(info: LayerInfo, masks: MaskSource) -> jt.Module:
+    return native_layer("jittor", LAYER_CLASSES, info, masks)

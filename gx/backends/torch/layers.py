@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gx.backends.base import MaskSource
+from gx.backends.base import MaskSource, native_layer
 from gx.spec import LayerInfo
 from gx.spec.layers import Shape
 
@@ -57,40 +57,23 @@ class Concat(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def make_layer(info: LayerInfo, masks: MaskSource, dtype: torch.dtype) -> Callable[..., torch.Tensor]:
-    layer, kind, in_shape = info.layer, info.kind, info.in_shape
-    if kind == "linear":
-        return nn.Linear(in_shape[0], layer.out, bias=layer.bias)
-    if kind == "conv2d":
-        return nn.Conv2d(in_shape[0], layer.out, layer.kernel, layer.stride, layer.pad(),
-                         bias=layer.bias)
-    if kind == "conv_transpose2d":
-        padding, output_padding = layer.pads()
-        return nn.ConvTranspose2d(in_shape[0], layer.out, layer.kernel, layer.stride, padding,
-                                  output_padding, bias=layer.bias)
-    if kind == "batch_norm":
-        norm = nn.BatchNorm1d if len(in_shape) == 1 else nn.BatchNorm2d
-        return norm(in_shape[0], eps=layer.eps, momentum=layer.momentum)
-    if kind == "embedding":
-        return nn.Embedding(info.classes, layer.dim)
-    if kind == "one_hot":
-        return OneHot(info.classes, dtype)
-    if kind == "label_map":
-        return OneHot(info.classes, dtype, layer.size)
-    if kind == "relu":
-        return nn.ReLU()
-    if kind == "leaky_relu":
-        return nn.LeakyReLU(layer.slope)
-    if kind == "tanh":
-        return nn.Tanh()
-    if kind == "sigmoid":
-        return nn.Sigmoid()
-    if kind == "dropout":
-        return Dropout(layer.p, masks)
-    if kind == "flatten":
-        return nn.Flatten()
-    if kind == "reshape":
-        return Reshape(layer.shape)
-    if kind == "concat":
-        return Concat()
-    raise NotImplementedError(f"torch backend has no layer kind '{kind}'")
+def _batch_norm(num_features: int, eps: float, momentum: float, images: bool) -> nn.Module:
+    norm = nn.BatchNorm2d if images else nn.BatchNorm1d
+    return norm(num_features, eps=eps, momentum=momentum)
+
+
+LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
+    "linear": nn.Linear, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
+    "batch_norm": _batch_norm, "embedding": nn.Embedding, "one_hot": OneHot, "label_map": OneHot,
+    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+    "dropout": Dropout, "flatten": nn.Flatten, "reshape": Reshape, "concat": Concat,
+}
+
+
+def make_layer(info: LayerInfo, masks: MaskSource, dtype: torch.dtype) -> nn.Module:
+    extra: dict[str, object] = {}
+    if info.kind in ("one_hot", "label_map"):
+        extra["dtype"] = dtype  # no parameters to carry it: the labels become this type
+    elif info.kind == "batch_norm":
+        extra["images"] = len(info.in_shape) > 1
+    return native_layer("torch", LAYER_CLASSES, info, masks, **extra)
