@@ -17,6 +17,26 @@ from gx.spec import ModelSpec
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+class _FlooredLog(torch.autograd.Function):
+    """max(log(value), -100) with backward grad / value where log(value) >= -100, else 0.
+
+    The same numbers as differentiating torch.where / log / clamp (what Jittor's backend does),
+    computed in two kernels each way instead of five: the loss is 2-3% of an MLP GAN's step.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, value: torch.Tensor) -> torch.Tensor:
+        log = torch.log(value)
+        ctx.save_for_backward(value, log >= -100.0)  # clamp's rule; log(0) = -inf fails it
+        return log.clamp_(min=-100.0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        value, kept = ctx.saved_tensors
+        return torch.where(kept, grad / value, torch.zeros((), dtype=grad.dtype,
+                                                           device=grad.device))
+
+
 # Layers that return a fresh tensor and whose backward reads only their inputs, never their
 # output: an activation that is the only reader of such an output may overwrite it.
 _FRESH_OUTPUT_KINDS = frozenset({"linear", "conv2d", "conv_transpose2d", "batch_norm"})
@@ -103,9 +123,7 @@ class TorchBackend(Backend):
         return list(torch.autograd.grad(loss, list(values), retain_graph=True, allow_unused=True))
 
     def floored_log(self, value: torch.Tensor) -> torch.Tensor:
-        positive = value > 0
-        safe_log = torch.log(torch.where(positive, value, torch.ones_like(value))).clamp(min=-100.0)
-        return torch.where(positive, safe_log, torch.full_like(value, -100.0))
+        return _FlooredLog.apply(value)
 
     def cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, labels)
