@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import math
 import operator
 import re
 import typing
@@ -312,10 +313,12 @@ _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
 def _convert_scalar(kind: type, value: Any, key: str, nullable: bool, source: str) -> Any:
     # bool is a subclass of int in Python, but 'true' is never a sensible count or rate.
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is float and is_number:
-        return float(value)
-    if kind is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
-        return float(value)
+    if kind is float and (is_number or isinstance(value, str)
+                          and _EXPONENT_FLOAT.fullmatch(value.strip())):
+        number = float(value)
+        if not math.isfinite(number):  # YAML's .inf and .nan, or an exponent past float range
+            raise GxError(f"{source}: '{key}' must be a finite number, got {value!r}")
+        return number
     if kind is int and is_number and isinstance(value, int):
         return value
     if kind in (bool, str) and isinstance(value, kind):

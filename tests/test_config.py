@@ -298,6 +298,13 @@ def test_out_of_range():
     assert "'seed' must be >= 0, got -1" in error_of({**MINIMAL, "seed": -1})
 
 
+@pytest.mark.parametrize("value, shown", [(float("inf"), "inf"), (float("nan"), "nan"),
+                                          ("1e999", "'1e999'")])
+def test_numbers_must_be_finite(value, shown):
+    message = error_of(with_section("optimizer", {"generator": {"lr": value}}))
+    assert message == f"cdcgan.yaml: 'optimizer.generator.lr' must be a finite number, got {shown}"
+
+
 def test_choices():
     message = error_of(with_section("train", {"order": "g_first"}))
     assert message == "cdcgan.yaml: 'train.order' must be one of d_then_g, g_then_d, got 'g_first'"
