@@ -82,7 +82,6 @@ def native_layer(backend: str, classes: Mapping[str, Callable[..., Any]], info: 
     return classes[info.kind](**layer_arguments(info, masks), **extra)
 
 
-
 def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
               inputs: Mapping[str, Tensor], keep_all: bool = False) -> Any:
     """Evaluate the spec's nodes in order; the forward pass of every compiled model.

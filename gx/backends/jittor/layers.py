@@ -1,7 +1,8 @@
 """One Jittor module per spec layer kind, implementing gx's definitions where Jittor's differ.
 
 Differences neutralised here (see ../shared/reference/jittor-vs-torch.md):
-- BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula.
+- BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula, channel
+  sums accumulated as PyTorch's CPU kernel accumulates them, PyTorch's backward formula.
 - Tanh: backward g * (1 - y^2); Jittor's g / cosh(x)^2 is NaN for |x| >= ~50 under -Ofast.
 - Sigmoid: no input clamping; backward g * (1 - y) * y.
 - Dropout: gx's shared masks, active exactly in training mode.
