@@ -29,6 +29,12 @@ from gx.errors import GxError
 from gx.models import GanModel, build_model
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
 
+# Settings that only say how long to train and what to write along the way: a resumed run may
+# change them. Anything else would make the continued run a different training.
+RESUME_MAY_CHANGE = frozenset({"train.epochs", "train.max_steps", "train.sample_every",
+                               "train.checkpoint_every", "train.eval_at_end", "data.root",
+                               "data.download"})
+
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
 
@@ -101,6 +107,28 @@ def _check_resumable(checkpoint: Checkpoint, experiment: Experiment, model: GanM
         raise GxError(f"run '{folder}' was trained with a different model than "
                       f"'{experiment.name}' now describes; resume with the experiment file it "
                       "was started with")
+    saved_config = folder / "config.yaml"
+    if saved_config.is_file():
+        saved = _flat(yaml.safe_load(saved_config.read_text()))
+        now = _flat(experiment.to_dict())
+        changed = [key for key in sorted(saved.keys() | now.keys())
+                   if key.split(".")[0] != "model" and key not in RESUME_MAY_CHANGE
+                   and saved.get(key) != now.get(key)]
+        if changed:
+            key = changed[0]
+            raise GxError(f"run '{folder}' was trained with {key}={saved.get(key)!r}, not "
+                          f"{now.get(key)!r}; a resumed run must keep its settings (only "
+                          f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a.b': value} for every leaf of nested dicts (lists stay whole)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(_flat(value, f"{prefix}.{key}" if prefix else key))
+    return flat
 
 
 def _keep_metrics_until(path: Path, step: int) -> None:
