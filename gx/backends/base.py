@@ -96,8 +96,7 @@ def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
     # Unless every value is asked for, drop each one after its last reader, as a hand-written
     # forward does: an eager framework then reuses its memory at once (holding every activation
     # to the end cost torch ~5% of a DCGAN training step on CPU, in fresh allocations).
-    last_reader = {} if keep_all else {source: node.name for node in spec.nodes
-                                       for source in node.inputs if source != spec.output}
+    last_reader = {} if keep_all else spec.last_readers
     values = dict(inputs)
     for node in spec.nodes:
         values[node.name] = layers[node.name](*[values[source] for source in node.inputs])

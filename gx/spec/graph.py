@@ -88,11 +88,17 @@ class ModelSpec:
     output: str
     init: str = "default"
     infos: tuple[LayerInfo, ...] = field(init=False, repr=False, compare=False)
+    # value name -> the last node that reads it (the output excepted): a forward pass can drop
+    # each value there. Computed once here, not on every forward call.
+    last_readers: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.init not in INIT_SCHEMES:
             raise GxError(f"unknown init scheme '{self.init}'; use one of {', '.join(INIT_SCHEMES)}")
         object.__setattr__(self, "infos", tuple(_infer(self)))
+        object.__setattr__(self, "last_readers", {
+            source: node.name for node in self.nodes for source in node.inputs
+            if source != self.output})
 
     @property
     def output_value(self) -> Value:
