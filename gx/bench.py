@@ -17,13 +17,13 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from gx.backends import get_backend
+from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
 from gx.config import Experiment
 from gx.data import batch_indices
@@ -45,7 +45,7 @@ RESULT_KEYS = (
 
 @dataclass(frozen=True)
 class BenchOptions:
-    backend: str = "torch"
+    backend: str | None = None  # None: torch when installed, else jittor
     device: str = "auto"
     batch: int | None = None  # None: the experiment's train.batch_size
     steps: int = 20
@@ -134,6 +134,7 @@ def _check(options: BenchOptions) -> None:
 
 def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     """Train and generate on synthetic data; every figure as plain data (keys: RESULT_KEYS)."""
+    options = replace(options, backend=options.backend or default_backend())
     _check(options)
     model = model_for(experiment)
     batch = options.batch or experiment.train.batch_size

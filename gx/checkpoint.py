@@ -42,11 +42,28 @@ class Checkpoint:
     state: dict[str, Any]  # step, epoch, rng states, experiment name, backend, ...
 
 
+def staging_folder(folder: Path) -> Path:
+    """Where the next checkpoint is written before it replaces ``folder``."""
+    return folder.with_name(folder.name + ".partial")
+
+
+def previous_folder(folder: Path) -> Path:
+    """Where the replaced checkpoint waits until the new one is in place."""
+    return folder.with_name(folder.name + ".previous")
+
+
 def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
-    """Write atomically: a half-written checkpoint never replaces a good one."""
+    """Write atomically: a half-written checkpoint never replaces a good one.
+
+    The new checkpoint is written to a staging folder, state.json last (itself by a rename), so
+    a staging folder holding state.json is complete. The old checkpoint then moves to
+    ``.previous``, the staging folder takes its place, and ``.previous`` is removed. A crash at
+    any point leaves a complete checkpoint that ``find_checkpoint`` finds, and the next save
+    first finishes what the crashed one left.
+    """
     folder = Path(folder)
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging, previous = staging_folder(folder), previous_folder(folder)
+    _finish_interrupted_save(folder, staging, previous)
     staging.mkdir(parents=True)
     for name in _ARRAY_FILES:
         # np.require, not np.ascontiguousarray: that turns a 0-d array (the optimizer's step)
@@ -55,8 +72,13 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
                   for key, value in getattr(checkpoint, name).items()}
         save_file(arrays, str(staging / f"{name}.safetensors"))
     document = {"format": FORMAT, "model": checkpoint.model.to_dict(), **checkpoint.state}
-    (staging / "state.json").write_text(json.dumps(document, indent=1))
-    previous = folder.with_name(folder.name + ".previous")
+    unfinished = staging / "state.json.partial"
+    unfinished.write_text(json.dumps(document, indent=1))
+    os.replace(unfinished, staging / "state.json")
+    _move_into_place(staging, folder, previous)
+
+
+def _move_into_place(staging: Path, folder: Path, previous: Path) -> None:
     if folder.exists():
         shutil.rmtree(previous, ignore_errors=True)
         os.replace(folder, previous)
@@ -64,12 +86,26 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
+def _finish_interrupted_save(folder: Path, staging: Path, previous: Path) -> None:
+    """Leave only ``folder``, holding the newest complete checkpoint a crashed save left."""
+    if (staging / "state.json").is_file():
+        _move_into_place(staging, folder, previous)
+    shutil.rmtree(staging, ignore_errors=True)
+    if folder.exists():  # else .previous may be the only checkpoint there is
+        shutil.rmtree(previous, ignore_errors=True)
+
+
 def find_checkpoint(path: str | Path) -> Path:
-    """Accept a run folder or the checkpoint folder inside it."""
+    """Accept a run folder or the checkpoint folder inside it.
+
+    After a crash inside ``save_checkpoint`` the newest complete checkpoint may still be in the
+    staging folder, or only the replaced one in ``.previous``; both are found, newest first.
+    """
     path = Path(path)
-    for candidate in (path / "checkpoint", path):
-        if (candidate / "state.json").is_file():
-            return candidate
+    for folder in (path / "checkpoint", path):
+        for candidate in (staging_folder(folder), folder, previous_folder(folder)):
+            if (candidate / "state.json").is_file():
+                return candidate
     if not path.exists():
         raise GxError(f"checkpoint '{path}' does not exist; pass a run folder made by 'gx run'")
     raise GxError(f"'{path}' holds no gx checkpoint (no checkpoint/state.json); pass a run "

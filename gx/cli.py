@@ -7,12 +7,18 @@ Every user mistake surfaces as one ``error: ...`` line and exit status 2; import
 from __future__ import annotations
 
 import sys
-from typing import Any
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gx.backends import BACKENDS, DEVICES
 from gx.errors import GxError
+
+if TYPE_CHECKING:
+    from gx.config import Experiment
+    from gx.train.run import RunOptions
 
 EXIT_USER_ERROR = 2
 
@@ -30,6 +36,14 @@ experiment_argument = click.argument("experiment", type=click.Path(dir_okay=Fals
 overrides_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                                 help="Override an experiment setting, e.g. train.epochs=5 "
                                      "(repeatable).")
+# Defaults follow what is installed (gx.backends.default_backend / checkpoint_backend).
+train_backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None,
+    help="Framework to use (default: torch when installed, else jittor).")
+checkpoint_backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None,
+    help="Framework to sample with (default: the one that trained the checkpoint when installed, "
+         "else the installed one).")
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto",
                              show_default=True, help="cuda if available (auto), or force one.")
 
@@ -64,8 +78,34 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
 
 @main.command()
 @experiment_argument
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Framework that trains the networks.")
+@click.option("--net", default="generator", show_default=True,
+              help="Network to draw: generator, discriminator or both.")
+@click.option("--out", type=click.Path(), default=None,
+              help="model.svg, model.png or model.dot (default: <experiment>-<net>.svg).")
+@overrides_option
+def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]) -> None:
+    """Draw an experiment's network as a graph: inputs, layers (kind, output shape, parameters),
+    branches and the concat where they join. Drawn from the spec; no framework is imported.
+
+    Graphviz's dot renders .svg and .png; without it the .dot file is written, with the command
+    that renders it.
+    """
+    from gx.config import load_experiment
+    from gx.graph import INSTALL_HINT, check_net, write_graph
+    from gx.train.run import model_for
+
+    check_net(net)
+    loaded = load_experiment(experiment, overrides)
+    written = write_graph(model_for(loaded), net, out or f"{loaded.name}-{net}.svg")
+    click.echo(f"wrote {written.path}")
+    if written.render_command:
+        click.echo(f"graphviz's dot is not installed ({INSTALL_HINT}); render the picture "
+                   f"with: {written.render_command}", err=True)
+
+
+@main.command()
+@experiment_argument
+@train_backend_option
 @device_option
 @overrides_option
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
@@ -78,13 +118,19 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
               help="Continue the run in this folder from its last checkpoint.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Stop after this many steps in total (same as --set train.max_steps=N).")
-def run(experiment: str, backend: str, device: str, overrides: tuple[str, ...],
-        data_root: str | None, out: str | None, resume: str | None, max_steps: int | None) -> None:
+@click.option("--nproc", type=click.IntRange(min=1), default=None,
+              help="Train in N processes (torch: torchrun, gloo on CPU / NCCL on GPUs; jittor: "
+                   "OpenMPI's mpirun), each on a 1/N slice of the global train.batch_size. "
+                   "Default 1; a resumed run keeps the number it was trained with.")
+def run(experiment: str, backend: str | None, device: str, overrides: tuple[str, ...],
+        data_root: str | None, out: str | None, resume: str | None, max_steps: int | None,
+        nproc: int | None) -> None:
     """Train an experiment; writes metrics, samples, a GIF, a loss plot and checkpoints.
 
     Ctrl-C stops after the current step and saves a checkpoint; --resume continues it exactly.
     """
     from gx.config import load_experiment
+    from gx.distributed import current_world
     from gx.train.run import RunOptions, run_experiment
 
     if out is not None and resume is not None:
@@ -92,22 +138,89 @@ def run(experiment: str, backend: str, device: str, overrides: tuple[str, ...],
                       "folder")
     settings = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps else [])
     loaded = load_experiment(experiment, settings)
-    result = run_experiment(loaded, RunOptions(backend=backend, device=device,
-                                               data_root=data_root, out=out, resume=resume,
-                                               command=" ".join(sys.argv)))
-    summary_data = result.summary
-    final = summary_data["final"]
-    click.echo(f"run folder: {result.folder}")
-    # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
-    losses = {key: "-" if final[key] is None else f"{final[key]:.4f}" for key in ("d_loss", "g_loss")}
-    click.echo(f"steps: {result.steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
-               f"images/s: {summary_data['images_per_s_median'] or 0:.0f}")
-    if result.stopped == "non-finite loss":
+    options = RunOptions(backend=backend, device=device, data_root=data_root, out=out,
+                         resume=resume, command=" ".join(sys.argv))
+    world = current_world()
+    if world.size > 1:
+        if nproc is not None:
+            raise GxError(f"--nproc cannot be used in a process that {world.launcher} started; "
+                          "the launcher already decides the number of processes")
+        result = run_experiment(loaded, options)
+        # The stop is orderly and saved: exit 0, so that the launcher does not kill the other
+        # processes while rank 0 is still writing (gx's own launcher reports the real status).
+        if world.lead:
+            _report_run(result.folder, result.steps, result.summary, exit_status=False)
+        return
+    nproc = _processes(resume, nproc)
+    if nproc == 1:
+        result = run_experiment(loaded, options)
+        _report_run(result.folder, result.steps, result.summary, exit_status=True)
+    else:
+        _run_in_processes(experiment, loaded, settings, options, nproc)
+
+
+def _run_in_processes(experiment: str, loaded: Experiment, settings: list[str],
+                      options: RunOptions, nproc: int) -> None:
+    """gx run --nproc N: check what can be checked here, then start N ranks through the
+    backend's launcher, each a plain ``gx run`` of the same experiment and run folder."""
+    from gx.backends import default_backend
+    from gx.distributed import World
+    from gx.launch import check_launcher, launch
+    from gx.train.run import choose_folder
+
+    backend = options.backend or default_backend()
+    World(size=nproc).check_batch(loaded.train.batch_size)
+    check_launcher(backend, nproc, options.device)
+    resume = options.resume
+    folder = Path(resume) if resume else choose_folder(loaded, replace(options, backend=backend))
+    arguments = ["run", experiment, "--backend", backend, "--device", options.device,
+                 *[part for setting in settings for part in ("--set", setting)],
+                 *(["--data-root", options.data_root] if options.data_root else []),
+                 *(["--resume", resume] if resume else ["--out", str(folder)])]
+    summary_data = launch(backend, nproc, arguments, folder)
+    if summary_data["stopped"] == "non-finite loss":
         click.echo(f"error: {summary_data['message']}", err=True)
         sys.exit(1)
-    if result.stopped == "interrupted":
-        click.echo(summary_data["message"], err=True)
+    if summary_data["stopped"] == "interrupted":
         sys.exit(130)
+
+
+def _processes(resume: str | None, nproc: int | None) -> int:
+    """--nproc, else the number a resumed run was trained with, else 1."""
+    if resume is None:
+        return nproc or 1
+    from gx.checkpoint import load_checkpoint
+
+    state = load_checkpoint(resume).state
+    trained = int((state.get("backend") or {}).get("processes", 1))
+    if nproc is None:
+        return trained
+    if nproc != trained:
+        click.echo(f"note: run '{resume}' was trained in {trained} process(es) and continues in "
+                   f"{nproc}; the global batch stays the same, and with train.sync_batch_norm "
+                   "(the default) so do its batch-norm statistics, so the training is the same up "
+                   "to rounding; without it, batch-norm statistics now come from each process's "
+                   "share of the batch", err=True)
+    return nproc
+
+
+def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_status: bool) -> None:
+    """The run's closing lines; with ``exit_status``, exit 1 after a non-finite loss and 130 after
+    an interruption."""
+    final = summary_data["final"]
+    click.echo(f"run folder: {folder}")
+    # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
+    losses = {key: "-" if final[key] is None else f"{final[key]:.4f}" for key in ("d_loss", "g_loss")}
+    click.echo(f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
+               f"images/s: {summary_data['images_per_s_median'] or 0:.0f}")
+    if summary_data["stopped"] == "non-finite loss":
+        click.echo(f"error: {summary_data['message']}", err=True)
+        if exit_status:
+            sys.exit(1)
+    if summary_data["stopped"] == "interrupted":
+        click.echo(summary_data["message"], err=True)
+        if exit_status:
+            sys.exit(130)
 
 
 @main.command()
@@ -157,8 +270,7 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
 @main.command()
 @click.option("--checkpoint", required=True, type=click.Path(),
               help="A run folder made by gx run (or its checkpoint folder).")
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Backend to sample with, whichever trained the checkpoint.")
+@checkpoint_backend_option
 @device_option
 @click.option("--labels", default=None, help="Classes to draw, e.g. 3,1,4 (conditional models; "
                                              "default 0..classes-1).")
@@ -170,8 +282,8 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the noise when --noise is not given.")
 @click.option("--out", required=True, help="out.png (a grid) or out.npy (float images).")
-def generate(checkpoint: str, backend: str, device: str, labels: str | None, count: int | None,
-             noise_path: str | None, seed: int, out: str) -> None:
+def generate(checkpoint: str, backend: str | None, device: str, labels: str | None,
+             count: int | None, noise_path: str | None, seed: int, out: str) -> None:
     """Sample images from a trained generator."""
     from gx.generate import sample_to_file
 
@@ -180,9 +292,31 @@ def generate(checkpoint: str, backend: str, device: str, labels: str | None, cou
 
 
 @main.command()
+@click.option("--checkpoint", required=True, type=click.Path(),
+              help="A run folder made by gx run (or its checkpoint folder), of either backend.")
+@click.option("--out", type=click.Path(dir_okay=False), default="generator.onnx",
+              show_default=True, help="ONNX file to write.")
+def export(checkpoint: str, out: str) -> None:
+    """Write the generator as ONNX (opset 17, dynamic batch), for onnxruntime or TensorRT.
+
+    Inputs are named as in the spec: z (float32, the noise shape) and, for conditional models,
+    label (int64 class indices); the output is image, in [-1, 1]. Needs torch and the onnx extra
+    (pip install 'gx[onnx]'). The written file is run with onnxruntime and compared with gx's
+    generator; docs/export.md shows how to build a TensorRT engine from it on a Jetson.
+    """
+    from gx.export import export_generator
+
+    result = export_generator(checkpoint, out)
+    inputs = ", ".join(f"{name} {kind} {list(shape)}" for name, (kind, shape) in
+                       result.inputs.items())
+    click.echo(f"wrote {result.path} (ONNX opset {result.opset}); inputs: {inputs}")
+    click.echo(f"onnxruntime vs gx on {result.check_batch} images: max abs difference "
+               f"{result.max_abs_difference:.2e}")
+
+
+@main.command()
 @experiment_argument
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Framework to measure.")
+@train_backend_option
 @device_option
 @click.option("--batch", type=click.IntRange(min=1), default=None,
               help="Batch size (default: the experiment's train.batch_size).")
@@ -193,8 +327,8 @@ def generate(checkpoint: str, backend: str, device: str, labels: str | None, cou
 @click.option("--compile", "compile_modules", is_flag=True,
               help="torch only: torch.compile the generator and discriminator.")
 @overrides_option
-def bench(experiment: str, backend: str, device: str, batch: int | None, steps: int, warmup: int,
-          compile_modules: bool, overrides: tuple[str, ...]) -> None:
+def bench(experiment: str, backend: str | None, device: str, batch: int | None, steps: int,
+          warmup: int, compile_modules: bool, overrides: tuple[str, ...]) -> None:
     """Training and generation speed (images/s) and peak memory, on synthetic data.
 
     The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
@@ -224,8 +358,7 @@ data_root_option = click.option(
 @click.argument("number")
 @click.option("--checkpoint", required=True, type=click.Path(),
               help="A run folder of a conditional model (cgan, cdcgan) made by gx run.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Backend to sample with, whichever trained the checkpoint.")
+@checkpoint_backend_option
 @device_option
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the noise: the same seed gives the same strip on every backend.")
@@ -240,7 +373,7 @@ data_root_option = click.option(
 @click.option("--out", type=click.Path(dir_okay=False), default="result.png", show_default=True,
               help="PNG file to write.")
 @data_root_option
-def strip(number: str, checkpoint: str, backend: str, device: str, seed: int, best_of: int,
+def strip(number: str, checkpoint: str, backend: str | None, device: str, seed: int, best_of: int,
           verify: bool, scale: int, out: str, data_root: str | None) -> None:
     """Draw NUMBER as one row of generated digits: the competition's phone-number strip.
 
@@ -271,12 +404,11 @@ def strip(number: str, checkpoint: str, backend: str, device: str, seed: int, be
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--n", "count", type=click.IntRange(min=2), default=10000, show_default=True,
               help="Generated images (and up to as many real test images) to compare.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Backend to sample and classify with.")
+@checkpoint_backend_option
 @device_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @data_root_option
-def evaluate(run_dir: str, count: int, backend: str, device: str, seed: int,
+def evaluate(run_dir: str, count: int, backend: str | None, device: str, seed: int,
              data_root: str | None) -> None:
     """Measure a run's samples; writes RUN_DIR/eval.json and prints a table.
 
@@ -297,8 +429,9 @@ def classifier() -> None:
 
 
 @classifier.command(name="train")
-@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
-              help="Framework that trains it (the cached weights serve both).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Framework that trains it (the cached weights serve both; default: torch when "
+                   "installed, else jittor).")
 @device_option
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Folder with the dataset's idx files (else $GX_DATA_ROOT or "
@@ -307,7 +440,7 @@ def classifier() -> None:
               help="A dataset gx knows (mnist, fashion_mnist).")
 @click.option("--image-size", type=click.IntRange(min=8, max=256), default=28, show_default=True,
               help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).")
-def classifier_train(backend: str, device: str, data_root: str | None, dataset: str,
+def classifier_train(backend: str | None, device: str, data_root: str | None, dataset: str,
                      image_size: int) -> None:
     """Train (or retrain) the classifier and report its held-out accuracy.
 

@@ -82,6 +82,10 @@ class TrainConfig:
     sample_every: int = _setting(200, min=1)
     checkpoint_every: int = _setting(1000, min=1)
     eval_at_end: bool = False
+    tensorboard: bool = False  # also write TensorBoard event files (needs gx[tensorboard])
+    # With --nproc N: batch norm over the global batch (false: over each process's share, a
+    # different computation whose results depend on N).
+    sync_batch_norm: bool = True
 
 
 @dataclass(frozen=True)

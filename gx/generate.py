@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from gx import images
-from gx.backends import compile_spec, get_backend, load_weights
+from gx.backends import checkpoint_backend, compile_spec, get_backend, load_weights
 from gx.backends.base import Backend, check_labels
 from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel
 
 
-def load_generator(checkpoint_path: str | Path, backend_name: str,
+def load_generator(checkpoint_path: str | Path, backend_name: str | None = None,
                    device: str = "auto") -> tuple[Backend, Any, GanModel]:
-    """The checkpoint's generator compiled in ``backend_name``, in eval mode."""
+    """The checkpoint's generator compiled in ``backend_name``, in eval mode.
+
+    None: the backend that trained the checkpoint when installed, else the installed one.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
-    backend = get_backend(backend_name, device)
+    backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device)
     generator = compile_spec(backend, checkpoint.model.generator, 0)
     load_weights(backend, generator, checkpoint.model.generator, checkpoint.generator,
                  f"checkpoint '{find_checkpoint(checkpoint_path)}'")
@@ -63,27 +66,57 @@ def read_noise(path: str | Path, model: GanModel) -> np.ndarray:
     return noise.reshape(len(noise), *model.noise_shape).astype(np.float32)
 
 
-def sample_to_file(checkpoint: str, backend_name: str, device: str, out: str,
+def _labels_for(model: GanModel, labels: str | Sequence[int] | None,
+                count: int | None) -> np.ndarray | None:
+    """The class of each image: as given ("3,1,4" or a sequence), else 0, 1, 2, ... repeated."""
+    if not model.conditional:
+        if labels is not None:
+            raise GxError(f"model '{model.name}' is unconditional and takes no labels; drop "
+                          "--labels (use --count for the number of images)")
+        return None
+    if isinstance(labels, str):
+        return parse_labels(labels, model.classes)
+    if labels is not None:
+        return check_labels(np.asarray(labels), model.classes)
+    return np.arange(count or model.classes, dtype=np.int64) % model.classes
+
+
+def _noise_for(model: GanModel, noise: str | Path | np.ndarray | None, wanted: int,
+               seed: int) -> np.ndarray:
+    """Noise from a .npy file or an array, else drawn from numpy.random.default_rng(seed)."""
+    if noise is None:
+        return np.random.default_rng(seed).standard_normal((wanted, *model.noise_shape),
+                                                           dtype=np.float32)
+    if isinstance(noise, (str, Path)):
+        noise = read_noise(noise, model)
+    noise = np.asarray(noise, np.float32)
+    if noise.shape != (wanted, *model.noise_shape):
+        raise GxError(f"--noise has shape {noise.shape}, but {wanted} images were asked for: "
+                      f"give noise shaped {(wanted, *model.noise_shape)}")
+    return noise
+
+
+def sample(checkpoint: str | Path, labels: str | Sequence[int] | None = None,
+           count: int | None = None, noise: str | Path | np.ndarray | None = None,
+           seed: int = 0, backend_name: str | None = None, device: str = "auto") -> np.ndarray:
+    """Images (N, C, H, W) in [-1, 1] from a run's generator, as ``gx generate`` draws them.
+
+    ``labels``: classes to draw (conditional models; default 0..classes-1, or ``count`` of
+    them); ``count``: images of an unconditional model (default 16); ``noise``: a .npy path or
+    an array (N, *noise_shape), else seeded noise.
+    """
+    backend, generator, model = load_generator(checkpoint, backend_name, device)
+    label_array = _labels_for(model, labels, count)
+    wanted = len(label_array) if label_array is not None else (count or 16)
+    return generate(backend, generator, _noise_for(model, noise, wanted, seed), label_array)
+
+
+def sample_to_file(checkpoint: str, backend_name: str | None, device: str, out: str,
                    labels_text: str | None, count: int | None, noise_path: str | None,
                    seed: int) -> np.ndarray:
     if not out.endswith((".png", ".npy")):
         raise GxError(f"--out must end in .png or .npy, got '{out}'")
-    backend, generator, model = load_generator(checkpoint, backend_name, device)
-    labels = None
-    if model.conditional:
-        labels = parse_labels(labels_text, model.classes) if labels_text else \
-            np.arange(count or model.classes, dtype=np.int64) % model.classes
-    elif labels_text:
-        raise GxError(f"model '{model.name}' is unconditional; drop --labels (use --count)")
-    wanted = len(labels) if labels is not None else (count or 16)
-    if noise_path:
-        noise = read_noise(noise_path, model)
-        if len(noise) != wanted:
-            raise GxError(f"--noise holds {len(noise)} vectors but {wanted} images were asked for")
-    else:
-        noise = np.random.default_rng(seed).standard_normal((wanted, *model.noise_shape),
-                                                            dtype=np.float32)
-    result = generate(backend, generator, noise, labels)
+    result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if out.endswith(".npy"):
         np.save(out, result)

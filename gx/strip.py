@@ -146,12 +146,13 @@ def save_strip(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
     image.save(path, format="PNG")
 
 
-def strip_from_run(number: str, run_dir: str | Path, backend_name: str = "torch",
+def strip_from_run(number: str, run_dir: str | Path, backend_name: str | None = None,
                    device: str = "auto", seed: int = 0, best_of: int = 1, read: bool = False,
                    data_root: str | Path | None = None) -> Strip:
     """Everything ``gx strip`` does before saving: validate, load, draw, and optionally read.
 
     The classifier (trained and cached on first use) is loaded when ``best_of`` > 1 or ``read``.
+    ``backend_name`` None: the backend that trained the run when installed, else the installed one.
     """
     digits = parse_number(number)
     sampler = Sampler.from_run(run_dir, backend_name, device)

@@ -44,7 +44,8 @@ def layer_rows(spec: ModelSpec, backend: Backend | None = None) -> list[Row]:
     return rows
 
 
-def _shape(shape: tuple[int, ...] | None) -> str:
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """A shape as printed in tables and graphs: "128x7x7"; "label" for integer labels."""
     if shape is None:
         return ""
     return "label" if shape == () else "x".join(str(d) for d in shape)
@@ -55,11 +56,11 @@ def format_table(title: str, rows: list[Row], backend_name: str | None) -> tuple
     header = ["layer", "kind", "output", "params"] + ([backend_name] if backend_name else [])
     body, mismatches = [], 0
     for row in rows:
-        cells = [row.name, row.kind, _shape(row.spec_shape), f"{row.parameters:,}"]
+        cells = [row.name, row.kind, shape_text(row.spec_shape), f"{row.parameters:,}"]
         if backend_name:
             same = row.backend_shape == row.spec_shape
             mismatches += not same
-            cells.append(("ok " if same else "MISMATCH ") + _shape(row.backend_shape))
+            cells.append(("ok " if same else "MISMATCH ") + shape_text(row.backend_shape))
         body.append(cells)
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
     lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),

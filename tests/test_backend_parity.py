@@ -25,7 +25,6 @@ from gx.spec import ModelSpec
 from gx.summary import example_inputs
 from gx.train.run import model_for
 
-pytestmark = pytest.mark.jittor
 
 # Agreement rule for every compared array: max|a - b| <= RELATIVE * max(1, max|a|), with a the
 # PyTorch value. Both frameworks compute in float32 with different summation orders
@@ -193,6 +192,7 @@ def test_every_layer_kind_has_a_case() -> None:
     assert covered == set(LAYER_KINDS)
 
 
+@pytest.mark.jittor
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("case", list(LAYER_CASES))
 def test_layer_kind_parity(backends: dict[str, Backend], case: str, training: bool) -> None:
@@ -204,6 +204,7 @@ REFERENCE_NETWORKS = [(name, which) for name in ("cdcgan", "dcgan", "cgan", "gan
                       for which in ("generator", "discriminator")]
 
 
+@pytest.mark.jittor
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name,which", REFERENCE_NETWORKS)
 def test_reference_network_parity(backends: dict[str, Backend], name: str, which: str,
@@ -213,6 +214,7 @@ def test_reference_network_parity(backends: dict[str, Backend], name: str, which
     check_parity(backends, f"{name} {which}", spec, training)
 
 
+@pytest.mark.jittor
 def test_dropout_case_really_drops_in_training_only(backends: dict[str, Backend]) -> None:
     """Guards the dropout parity case above against comparing two identities."""
     spec, _ = LAYER_CASES["dropout"]
@@ -225,6 +227,7 @@ def test_dropout_case_really_drops_in_training_only(backends: dict[str, Backend]
         np.testing.assert_array_equal(backend.numpy(module({"x": backend.tensor(x)})), x)
 
 
+@pytest.mark.jittor
 def test_dcgan_dense_summary_in_jittor_is_all_ok() -> None:
     from gx.cli import main
 

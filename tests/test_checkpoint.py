@@ -23,8 +23,6 @@ from gx.errors import GxError
 from gx.models import GanModel, build_model
 from gx.summary import example_inputs
 
-pytestmark = pytest.mark.jittor
-
 # As in test_backend_parity: max|a - b| <= RELATIVE * max(1, max|a|), a the writer's value.
 RELATIVE = 1e-5
 BATCH, SEED = 4, 21
@@ -36,6 +34,11 @@ FILES = {"generator.safetensors", "discriminator.safetensors", "optimizer_g.safe
 @pytest.fixture(scope="module")
 def backends() -> dict[str, Backend]:
     return {"torch": get_backend("torch", "cpu"), "jittor": get_backend("jittor", "cpu")}
+
+
+@pytest.fixture(scope="module")
+def torch_backend() -> Backend:
+    return get_backend("torch", "cpu")
 
 
 def assert_agree(expected: np.ndarray, actual: np.ndarray) -> None:
@@ -93,6 +96,7 @@ def batches(count: int) -> list[dict[str, np.ndarray]]:
             for index in range(count)]
 
 
+@pytest.mark.jittor
 @pytest.mark.parametrize("writer,reader", [("torch", "jittor"), ("jittor", "torch")])
 def test_checkpoint_moves_between_backends(backends: dict[str, Backend], tmp_path: Path,
                                            writer: str, reader: str) -> None:
@@ -144,8 +148,8 @@ def test_checkpoint_moves_between_backends(backends: dict[str, Backend], tmp_pat
         assert not np.array_equal(value, loaded.discriminator[key])
 
 
-def test_files_are_plain_safetensors_and_json(backends: dict[str, Backend], tmp_path: Path) -> None:
-    gan = Gan(backends["torch"], build_model("gan"))
+def test_files_are_plain_safetensors_and_json(torch_backend: Backend, tmp_path: Path) -> None:
+    gan = Gan(torch_backend, build_model("gan"))
     batch = batches(1)[0]
     gan.train_discriminator(batch["real"], batch["z"])
     gan.train_generator(batch["z"])
@@ -176,8 +180,8 @@ def test_files_are_plain_safetensors_and_json(backends: dict[str, Backend], tmp_
     assert load_file(str(folder / "optimizer_g.safetensors"))["step"].shape == ()
 
 
-def test_weights_of_another_model_are_refused(backends: dict[str, Backend]) -> None:
-    backend = backends["torch"]
+def test_weights_of_another_model_are_refused(torch_backend: Backend) -> None:
+    backend = torch_backend
     model = build_model("gan")
     generator = compile_spec(backend, model.generator, 0)
     wider = build_model("gan", {"image_size": 32})
@@ -199,9 +203,9 @@ def test_weights_of_another_model_are_refused(backends: dict[str, Backend]) -> N
 
 
 @pytest.fixture
-def saved(backends: dict[str, Backend], tmp_path: Path) -> Path:
+def saved(torch_backend: Backend, tmp_path: Path) -> Path:
     folder = tmp_path / "run" / "checkpoint"
-    save_checkpoint(folder, Gan(backends["torch"], build_model("gan")).checkpoint(step=0))
+    save_checkpoint(folder, Gan(torch_backend, build_model("gan")).checkpoint(step=0))
     return folder
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import http.server
 import shutil
 import socket
@@ -12,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import gx
+from tiny import write_tiny_experiment
 
+import gx.data.download as download
 from gx.data import (
     batch_indices,
+    dataset_info,
     ensure_files,
     load_dataset,
     read_idx,
@@ -25,6 +30,9 @@ from gx.errors import GxError
 
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+# As published with MNIST (and listed in ../shared/data/mnist/README.md).
+PUBLISHED_MD5 = {TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
+                 TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c"}
 
 
 # --- read_idx ---------------------------------------------------------------------------------
@@ -145,6 +153,109 @@ def test_missing_files_without_download_lists_files_and_folder(mnist_root, tmp_p
     assert "downloading is off" in message
 
 
+# --- files already on disk: checked against their published md5 --------------------------------
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_shared_test_split_and_registry_have_the_published_md5s(mnist_root):
+    test_part = dataset_info("mnist").parts["test"]
+    assert {file.name: file.md5 for file in (test_part.images, test_part.labels)} == PUBLISHED_MD5
+    assert {name: md5_of(mnist_root / name) for name in PUBLISHED_MD5} == PUBLISHED_MD5
+
+
+def published_copy(mnist_root: Path, folder: Path) -> Path:
+    """The test split's files copied into folder, writable whatever the originals' permissions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED_MD5:
+        shutil.copyfile(mnist_root / name, folder / name)
+    return folder
+
+
+def test_copy_of_the_published_files_passes(mnist_root, tmp_path):
+    published_copy(mnist_root, tmp_path)
+    paths = ensure_files("mnist", tmp_path, "test", download=False)
+    assert paths == {name: tmp_path / name for name in PUBLISHED_MD5}
+
+
+DAMAGES = {
+    "truncated": lambda data: data[:len(data) // 2],
+    "one byte changed": lambda data: data[:1000] + bytes([data[1000] ^ 0x01]) + data[1001:],
+}
+
+
+def damaged_copy(mnist_root: Path, folder: Path, damage: str) -> Path:
+    """A copy of the test split whose images file is damaged; returns that file."""
+    images = published_copy(mnist_root, folder) / TEST_IMAGES
+    images.write_bytes(DAMAGES[damage](images.read_bytes()))
+    return images
+
+
+def assert_names_the_damage(message: str, damaged: Path) -> None:
+    assert message == (
+        f"{damaged} is not the published {TEST_IMAGES}: its md5 is {md5_of(damaged)}, expected "
+        f"{PUBLISHED_MD5[TEST_IMAGES]}, so it is truncated, corrupt or not the original. Fix: "
+        "delete it so gx downloads it again, or put the original file there")
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_file_on_disk_is_refused_and_left_alone(mnist_root, tmp_path, damage):
+    damaged = damaged_copy(mnist_root, tmp_path, damage)
+    before = damaged.read_bytes()
+    with pytest.raises(GxError) as error:
+        load_dataset("mnist", tmp_path, "test", 28, download=True)
+    assert_names_the_damage(str(error.value), damaged)
+    assert damaged.read_bytes() == before  # the user's file: gx neither deletes nor replaces it
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_gx_run_refuses_a_damaged_file_before_any_run_folder(mnist_root, tmp_path, damage):
+    damaged = damaged_copy(mnist_root, tmp_path / "data", damage)
+    run = tmp_path / "run"
+    status, output = gx("run", write_tiny_experiment(tmp_path), "--backend", "torch", "--device",
+                        "cpu", "--data-root", tmp_path / "data", "--out", run)
+    assert status == 2
+    [line] = output.splitlines()
+    assert line.startswith("error: ")
+    assert_names_the_damage(line[len("error: "):], damaged)
+    assert not run.exists()
+
+
+def test_un_gzipped_bytes_under_the_published_name_are_read(mnist_root, tmp_path):
+    # Renamed raw files have no published md5; they load as idx.py reads them, by content.
+    for name in PUBLISHED_MD5:
+        (tmp_path / name).write_bytes(gzip.decompress((mnist_root / name).read_bytes()))
+    images, labels = load_dataset("mnist", tmp_path, "test", 28, download=False)
+    assert images.shape == (10000, 1, 28, 28) and labels[0] == 7
+
+
+def test_an_unchanged_file_is_hashed_once_per_process(mnist_root, tmp_path, monkeypatch):
+    published_copy(mnist_root, tmp_path)
+    monkeypatch.setattr(download, "_SETTLED_NS", 0)  # remember the copies made a moment ago
+    hashes = []
+    new_md5 = download._new_md5
+    monkeypatch.setattr(download, "_new_md5", lambda: hashes.append(1) or new_md5())
+    for _ in range(3):
+        ensure_files("mnist", tmp_path, "test", download=False)
+    assert len(hashes) == len(PUBLISHED_MD5)
+    truncated = tmp_path / TEST_LABELS
+    truncated.write_bytes(truncated.read_bytes()[:-1])
+    with pytest.raises(GxError, match=f"{truncated} is not the published"):
+        ensure_files("mnist", tmp_path, "test", download=False)
+
+
+def test_a_file_changed_just_after_its_check_is_checked_again(mnist_root, tmp_path):
+    # Same size, same inode, and possibly the same timestamps as when it was checked.
+    published_copy(mnist_root, tmp_path)
+    ensure_files("mnist", tmp_path, "test", download=False)
+    labels = bytearray((tmp_path / TEST_LABELS).read_bytes())
+    labels[1000] ^= 0x01
+    (tmp_path / TEST_LABELS).write_bytes(bytes(labels))
+    with pytest.raises(GxError, match="is not the published t10k-labels"):
+        ensure_files("mnist", tmp_path, "test", download=False)
+
+
 # --- downloading from a local HTTP server ------------------------------------------------------
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -171,16 +282,9 @@ def serve_folder():
         server.server_close()
 
 
-def _published_copy(mnist_root: Path, folder: Path) -> Path:
-    (folder / "mnist").mkdir(parents=True)
-    for name in (TEST_IMAGES, TEST_LABELS):
-        shutil.copy(mnist_root / name, folder / "mnist" / name)
-    return folder / "mnist"
-
-
 def test_download_from_mirror(mnist_root, tmp_path, serve_folder):
     url = serve_folder(tmp_path / "server")
-    _published_copy(mnist_root, tmp_path / "server")
+    published_copy(mnist_root, tmp_path / "server" / "mnist")
     data_root = tmp_path / "data" / "mnist"
     paths = ensure_files("mnist", data_root, "test", download=True, mirrors=[url])
     assert paths == {TEST_IMAGES: data_root / TEST_IMAGES, TEST_LABELS: data_root / TEST_LABELS}
@@ -193,7 +297,7 @@ def test_download_from_mirror(mnist_root, tmp_path, serve_folder):
 
 def test_download_rejects_corrupt_file_and_falls_back(mnist_root, tmp_path, serve_folder):
     bad_url = serve_folder(tmp_path / "bad")
-    published = _published_copy(mnist_root, tmp_path / "bad")
+    published = published_copy(mnist_root, tmp_path / "bad" / "mnist")
     corrupt = bytearray((published / TEST_LABELS).read_bytes())
     corrupt[100] ^= 0xFF
     (published / TEST_LABELS).write_bytes(bytes(corrupt))
@@ -208,7 +312,7 @@ def test_download_rejects_corrupt_file_and_falls_back(mnist_root, tmp_path, serv
     assert [p.name for p in data_root.iterdir()] == [TEST_IMAGES]  # the good file stayed
 
     good_url = serve_folder(tmp_path / "good")
-    _published_copy(mnist_root, tmp_path / "good")
+    published_copy(mnist_root, tmp_path / "good" / "mnist")
     ensure_files("mnist", data_root, "test", download=True, mirrors=[bad_url, good_url])
     assert (data_root / TEST_LABELS).read_bytes() == (mnist_root / TEST_LABELS).read_bytes()
 

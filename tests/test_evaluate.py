@@ -113,6 +113,10 @@ def test_cache_key_separates_sizes_and_data(data_root, tmp_path):
     backend = get_backend("torch", "cpu")
     root = tmp_path / "data"
     shutil.copytree(data_root, root, ignore=shutil.ignore_patterns("classifiers"))
+    # The labels un-gzipped, so they can be changed: a changed .gz fails its md5 check first.
+    labels_file = root / "t10k-labels-idx1-ubyte"
+    labels_file.write_bytes(gzip.decompress((root / f"{labels_file.name}.gz").read_bytes()))
+    (root / f"{labels_file.name}.gz").unlink()
     trained = train_classifier(backend, "mnist", root, 28, TINY)
     again = load_classifier(backend, "mnist", root, 28, TINY, train_if_missing=False)
     assert again.info["key"] == trained.info["key"]
@@ -121,13 +125,12 @@ def test_cache_key_separates_sizes_and_data(data_root, tmp_path):
     with pytest.raises(GxError, match="no cached"):  # another recipe is another classifier
         load_classifier(backend, "mnist", root, 28, ClassifierRecipe(epochs=2, train_images=256),
                         train_if_missing=False)
-    labels_file = root / "t10k-labels-idx1-ubyte.gz"
-    labels = bytearray(gzip.decompress(labels_file.read_bytes()))
+    labels = bytearray(labels_file.read_bytes())
     labels[8] = (labels[8] + 1) % 10  # the first label changes; the file still parses
-    labels_file.write_bytes(gzip.compress(bytes(labels)))
+    labels_file.write_bytes(bytes(labels))
     with pytest.raises(GxError, match="no cached"):
         load_classifier(backend, "mnist", root, 28, TINY, train_if_missing=False)
-    spec, files = classifier_spec(28), sorted(root.glob("*.gz"))
+    spec, files = classifier_spec(28), sorted(root.glob("t10k-*"))
     assert cache_key("mnist", 28, files, spec, TINY) != trained.info["key"]
 
 

@@ -17,6 +17,7 @@ def generate(*args: str):
     return CliRunner().invoke(main, ["generate", *args])
 
 
+@pytest.mark.jittor
 def test_torch_checkpoint_sampled_by_jittor_matches(cgan_run, tmp_path):
     run = cgan_run
     noise = np.random.default_rng(5).standard_normal((3, 100)).astype(np.float32)

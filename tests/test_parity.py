@@ -10,13 +10,15 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
+from conftest import REPO_ROOT
 
 from gx.backends import get_backend
 from gx.cli import main
 from gx.config import load_experiment
 from gx.parity import ParityResult, run_parity, within_floor
-from gx.parity.lockstep import earliest_allowed, first_over
+from gx.backends.jittor.environment import IEEE_OPTIMISATION
+from gx.parity.lockstep import earliest_allowed, first_over, other_thread_count, widest
 
 SMALL = ["data.split=test", "train.batch_size=16"]
 # Step-0 layer outputs and gradients: float32 rounding accumulated through a network.
@@ -27,15 +29,20 @@ LAYER_TOLERANCE = 1e-5
 FIRST_LOSS_TOLERANCE = 1e-5
 
 
+def experiment_file(name: str) -> str:
+    return str(REPO_ROOT / "experiments" / f"{name}.yaml")
+
+
 def parity(name: str, steps: int, mnist_root, overrides=()) -> ParityResult:
-    experiment = load_experiment(f"experiments/{name}.yaml", SMALL + list(overrides))
+    experiment = load_experiment(experiment_file(name), SMALL + list(overrides))
     return run_parity(experiment, steps, "cpu", str(mnist_root))
 
 
 def experiment_order(name: str) -> str:
-    return load_experiment(f"experiments/{name}.yaml").train.order
+    return load_experiment(experiment_file(name)).train.order
 
 
+@pytest.mark.jittor
 @pytest.mark.parametrize("name, steps", [("cgan", 12), ("gan", 12), ("cdcgan", 6), ("dcgan", 6)])
 def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
     result = parity(name, steps, mnist_root)
@@ -51,24 +58,37 @@ def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
             assert value is None or value <= LAYER_TOLERANCE, (row.layer, value)
 
 
+def cli_parity(name: str, steps: int, mnist_root, out) -> Result:
+    return CliRunner().invoke(main, ["parity", experiment_file(name), "--steps", str(steps),
+                                     "--data-root", str(mnist_root), "--out", str(out),
+                                     *[arg for item in SMALL for arg in ("--set", item)]])
+
+
+@pytest.mark.jittor
 def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["parity", "experiments/gan.yaml", "--steps", "4",
-                                       "--data-root", str(mnist_root), "--out", str(out),
-                                       *[arg for item in SMALL for arg in ("--set", item)]])
+    result = cli_parity("gan", 4, mnist_root, out)
     assert result.exit_code == 0, result.output
     assert "gan: WITHIN the float32 rounding floor over 4 steps" in result.output
     report = json.loads((out / "parity.json").read_text())
     assert report["within"] is True and report["steps"] == 4
     assert len(report["cross_difference"]) == len(report["floor_difference"]) == 4
-    assert set(report["losses"]) == {"torch", "jittor", "torch_float64"}
+    assert set(report["losses"]) == {"torch", "jittor", "torch_float64", "torch_threads"}
+    devices, machine = report["devices"], report["machine"]
+    assert devices["torch_threads"]["threads"] == other_thread_count(devices["torch"]["threads"])
+    assert devices["jittor"]["kernel_flags"][-1] == IEEE_OPTIMISATION
+    assert machine["denormals"] == "kept (IEEE)" and machine["cpu"] and machine["cpu_count"] >= 1
+    floors = report["floor_differences"]
+    assert report["floor_difference"] == [max(a, b) for a, b in zip(floors["torch_float64"],
+                                                                     floors["torch_threads"])]
     from PIL import Image
 
     with Image.open(out / "parity.png") as plot:
         assert plot.size == (1000, 700)
 
 
-def test_jittor_native_adam_is_caught(mnist_root, monkeypatch):
+@pytest.mark.jittor
+def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatch, tmp_path):
     """Jittor's own Adam (eps effectively eps / sqrt(1 - beta2^t)) must leave the floor."""
     get_backend("jittor", "cpu")  # gx prepares Jittor's environment before it is imported
     import jittor as jt
@@ -81,9 +101,13 @@ def test_jittor_native_adam_is_caught(mnist_root, monkeypatch):
         return optimizer
 
     monkeypatch.setattr(JittorBackend, "optimizer", native_adam)
-    result = parity("gan", 12, mnist_root)
-    assert not result.within, result.verdict_line()
-    assert result.cross[-1] > 1e-4
+    out = tmp_path / "report"
+    result = cli_parity("gan", 12, mnist_root, out)
+    assert result.exit_code == 1, result.output
+    assert "gan: OUTSIDE the floor over 12 steps" in result.output
+    report = json.loads((out / "parity.json").read_text())
+    assert report["within"] is False and report["steps"] == 12
+    assert report["cross_difference"][-1] > 1e-4
 
 
 def crossing_at(steps: int, first: int, value: float = 0.5) -> list[float]:
@@ -116,6 +140,22 @@ def test_verdict_margin_is_two_steps_or_a_fifth_of_the_floors_crossing():
     assert within_floor(late.cross, late.floor)
 
 
+def test_floor_is_the_earliest_crossing_over_its_references():
+    """Curves shaped like cgan on an AVX-512 Xeon (issue 10): PyTorch float32 stayed with float64
+    until step 39 while Jittor left at 21-30; on an AVX-512 EPYC float32 itself leaves float64 at
+    21-40 with those magnitudes. With a float32 reference that parts at step 22 (synthetic
+    here), the floor says step ~21 is where float32 itself splits; float64 alone condemns Jittor."""
+    cross = [1e-7] * 20 + [7e-7, 2e-6, 2e-5, 2e-4, 2e-4, 2e-4, 2e-4, 1.1e-3] + [5e-3] * 10 + [2e-2] * 22
+    float64 = [1e-7] * 39 + [1.5e-4, 1.2e-3, 2e-2] + [5e-2] * 18
+    threads = [1e-7] * 21 + [2e-4] * 10 + [2e-3] * 8 + [2e-2] * 21
+    assert not within_floor(cross, float64)
+    floor = [widest([a, b]) for a, b in zip(float64, threads)]
+    assert [first_over(floor, t) for t in (1e-4, 1e-3, 1e-2)] == [22, 32, 40]
+    assert within_floor(cross, floor)
+    assert np.isnan(widest([1e-7, float("nan")])) and widest([3e-4, 1e-7]) == 3e-4
+    assert other_thread_count(1) == 2 and other_thread_count(2) == 1 == other_thread_count(16)
+
+
 def cuda_present() -> bool:
     import torch
 
@@ -123,9 +163,10 @@ def cuda_present() -> bool:
 
 
 @pytest.mark.cuda
+@pytest.mark.jittor
 @pytest.mark.skipif(not cuda_present(), reason="needs a CUDA GPU (run with -m cuda where one is)")
 def test_cuda_parity(mnist_root):
-    experiment = load_experiment("experiments/cgan.yaml", SMALL)
+    experiment = load_experiment(experiment_file("cgan"), SMALL)
     result = run_parity(experiment, 12, "cuda", str(mnist_root))
     assert result.devices["torch"]["tf32"] is False
     assert result.within, result.verdict_line()

@@ -241,24 +241,24 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resumes(tmp_path, mnist_root):
                                                          "--out", str(folder)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # a guard against a hung start, not a speed limit
         while not (folder / "metrics.jsonl").exists() or len(metrics_lines(folder)) < 2:
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no two steps within 180 s"
+            assert time.monotonic() < deadline, "no two steps within 600 s"
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
-        sent = time.monotonic()
-        stdout, stderr = process.communicate(timeout=60)
-        waited = time.monotonic() - sent
+        # Counted after the signal: at most the step in flight when it came may follow.
+        written_when_stopped = len(metrics_lines(folder))
+        stdout, stderr = process.communicate(timeout=600)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
     assert process.returncode == 130, stderr
-    assert waited < 10
     lines = metrics(folder)
     last = lines[-1]["step"]
     assert [line["step"] for line in lines] == list(range(1, last + 1)) and last >= 2
+    assert last <= written_when_stopped + 1  # stopped after the current step, not later
     assert f"interrupted at step {last}; continue with --resume {folder}" in stderr
     assert f"run folder: {folder}\nsteps: {last}" in stdout
     state = json.loads((folder / "checkpoint" / "state.json").read_text())

@@ -188,6 +188,66 @@ def test_cgan_keeps_the_published_batch_norm_eps() -> None:
     assert eps == {"bn2": 0.8, "bn3": 0.8, "bn4": 0.8}
 
 
+def discriminator_layers(options: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(name, kind, LeakyReLU slope or output shape) of cdcgan's discriminator with options."""
+    spec = build_model("cdcgan", options).discriminator
+    return [(info.name, info.kind, getattr(info.layer, "slope", info.output.shape))
+            for info in spec.infos]
+
+
+def test_cdcgan_defaults_are_the_seed_discriminator() -> None:
+    seed = discriminator_layers({})
+    assert [kind for _, kind, _ in seed].count("batch_norm") == 0
+    assert {value for _, kind, value in seed if kind == "leaky_relu"} == {0.01}
+    assert ("conv2", "conv2d", (64, 7, 7)) in seed and ("conv3", "conv2d", (128, 4, 4)) in seed
+    explicit = {"leaky_slope": 0.01, "d_batch_norm": False, "d_width": 64, "d_dropout": 0.0,
+                "g_bn_eps": 1e-5}
+    assert build_model("cdcgan", explicit).to_dict() == build_model("cdcgan").to_dict()
+
+
+def test_cdcgan_options_change_only_the_discriminator_behind_the_concat() -> None:
+    tuned = {"leaky_slope": 0.2, "d_batch_norm": True, "d_width": 128}
+    layers = discriminator_layers(tuned)
+    names = [name for name, _, _ in layers]
+    assert names[names.index("joined"):] == ["joined", "conv2", "bn2", "lrelu2", "conv3", "bn3",
+                                             "lrelu3", "conv4", "probability"]
+    assert ("conv2", "conv2d", (128, 7, 7)) in layers and ("conv3", "conv2d", (256, 4, 4)) in layers
+    assert {value for _, kind, value in layers if kind == "leaky_relu"} == {0.2}
+    model = build_model("cdcgan", tuned)
+    assert model.generator.to_dict() == build_model("cdcgan").generator.to_dict()
+    generator = build_model("cdcgan", {"g_bn_eps": 0.8}).generator
+    eps = {info.name: info.layer.eps for info in generator.infos if info.kind == "batch_norm"}
+    assert eps == {"x_bn": 0.8, "y_bn": 0.8, "bn2": 0.8, "bn3": 0.8}
+    # conv2 128x128x4x4 + 128, bn2 2x128, conv3 256x128x3x3 + 256, bn3 2x256, conv4 256x4x4 + 1
+    # on top of the two branches (64x1x4x4 + 64, 64x10x4x4 + 64)
+    by_hand = (1088 + 10304) + (262144 + 128) + 256 + (294912 + 256) + 512 + (4096 + 1)
+    assert model.discriminator.parameter_count == by_hand
+
+
+@pytest.mark.parametrize("options,expected", [
+    ({"d_batch_norm": "yes"}, "option 'd_batch_norm' takes a bool like its default False, "
+                              "got 'yes'"),
+    ({"d_width": 1.5}, "option 'd_width' takes a int like its default 64, got 1.5"),
+    ({"leaky_slope": True}, "option 'leaky_slope' takes a float like its default 0.01, got True"),
+])
+def test_model_options_of_the_wrong_kind_are_refused(options: dict, expected: str) -> None:
+    with pytest.raises(GxError) as caught:
+        build_model("cdcgan", options)
+    assert str(caught.value) == f"model 'cdcgan': {expected}"
+
+
+def test_cdcgan_experiments_are_the_flagship_and_the_seed_recipe() -> None:
+    flagship = load_experiment(REPO_ROOT / "experiments" / "cdcgan.yaml")
+    assert flagship.model.options == {"d_batch_norm": True, "leaky_slope": 0.2, "g_bn_eps": 0.8}
+    seed = load_experiment(REPO_ROOT / "experiments" / "cdcgan_seed.yaml")
+    assert seed.model.options == {} and seed.model.init == "default"
+    assert (seed.train.batch_size, seed.train.epochs, seed.train.order, seed.train.loss) == (
+        4, 10, "d_then_g", "bce")
+    for settings in (seed.optimizer.generator, seed.optimizer.discriminator):
+        assert (settings.kind, settings.lr, settings.betas) == ("adam", 1e-5, (0.9, 0.999))
+    assert [(m.epoch, m.factor) for m in seed.optimizer.milestones] == [(8, 0.2)]
+
+
 def test_state_shapes_use_pytorch_layouts() -> None:
     shapes = build_model("cdcgan").generator.state_shapes()
     # ConvTranspose2d weights are (in, out, k, k); batch norm keeps four tensors.
@@ -274,7 +334,8 @@ def test_conv_transpose_same_padding_values() -> None:
              "stride": stride, "padding": "same"}]})
         return spec.infos[0].layer.pads()
 
-    # k5 s2 is the Keras/TensorFlow 'same' of the dense DCGAN; k4 s2 the classic DCGAN block.
+    # k5 s2 (the dense DCGAN's): cut 2 before and 1 after, PyTorch's convention, not
+    # TensorFlow's 1 before and 2 after (see ConvTranspose2d.pads); k4 s2 the classic DCGAN block.
     assert pads(5, 2) == (2, 1)
     assert pads(4, 2) == (1, 0)
 

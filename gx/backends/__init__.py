@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -29,16 +29,42 @@ def available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def get_backend(name: str, device: str = "auto", dtype: str = "float32") -> Backend:
+def default_backend() -> str:
+    """The backend used when none is named: torch when installed, else jittor.
+
+    With neither installed it is torch, so that the error names what to install.
+    """
+    return next((name for name in BACKENDS if available(name)), BACKENDS[0])
+
+
+def checkpoint_backend(state: Mapping[str, Any]) -> str:
+    """For a checkpoint's ``state``: the backend that trained it when installed, else the default.
+
+    Either backend samples any checkpoint; preferring its own keeps Jittor-only machines working.
+    """
+    trained_by = (state.get("backend") or {}).get("backend")
+    if trained_by in BACKENDS and available(trained_by):
+        return trained_by
+    return default_backend()
+
+
+def get_backend(name: str | None, device: str = "auto", dtype: str = "float32") -> Backend:
+    """The named backend (None: ``default_backend()``), ready on ``device``."""
+    name = name or default_backend()
     if name not in BACKENDS:
         raise GxError(f"unknown backend '{name}'; use one of: {', '.join(BACKENDS)}")
     if device not in DEVICES:
         raise GxError(f"unknown device '{device}'; use one of: {', '.join(DEVICES)}")
+    require_installed(name)
+    package = importlib.import_module(f"gx.backends.{name}")
+    return package.create(device, dtype)
+
+
+def require_installed(name: str) -> None:
+    """Refuse a backend whose framework is missing, naming how to install it (no import)."""
     if not available(name):
         raise BackendUnavailable(f"the {name} backend needs {name}, which is not installed; "
                                  f"install it with: {_INSTALL_HINTS[name]}")
-    package = importlib.import_module(f"gx.backends.{name}")
-    return package.create(device, dtype)
 
 
 def cuda_missing(name: str) -> BackendUnavailable:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from gx.distributed import World
 from gx.errors import GxError
 from gx.spec import LayerInfo, ModelSpec
 
@@ -23,14 +24,19 @@ Module = Any  # a torch.nn.Module or a jittor.Module
 class MaskSource:
     """Dropout masks drawn from gx's seeded numpy RNG, so both backends drop the same elements.
 
-    A mask holds 0 or 1/(1-p) (as float32); dropout is ``x * mask``.
+    A mask holds 0 or 1/(1-p) (as float32); dropout is ``x * mask``. In a run of several
+    processes each holds a slice of the batch: every process draws the mask of the global batch
+    and keeps its own rows, so the masks equal those of one process training the whole batch.
     """
 
-    def __init__(self, seed: int | Sequence[int]) -> None:
+    def __init__(self, seed: int | Sequence[int], world: World = World()) -> None:
         self.rng = np.random.default_rng(seed)
+        self.world = world
 
     def mask(self, shape: Sequence[int], p: float) -> np.ndarray:
-        keep = self.rng.random(tuple(shape), dtype=np.float32) >= np.float32(p)
+        rows, *rest = shape
+        drawn = self.rng.random((rows * self.world.size, *rest), dtype=np.float32)
+        keep = self.world.take(drawn) >= np.float32(p)
         return keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
 
     def get_state(self) -> dict[str, Any]:
@@ -234,6 +240,22 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def strict_math(self) -> None:
         """For comparisons: no TF32 or other reduced-precision math, deterministic kernels."""
+
+    def set_cpu_threads(self, count: int) -> None:
+        """Threads of the CPU kernels from now on (process-wide). gx parity trains a second
+        float32 reference with another count: a different summation order, equally valid."""
+        raise GxError(f"the {self.name} backend cannot set its CPU thread count")
+
+    # -- several processes ---------------------------------------------------------------------
+    def join(self, world: World, sync_batch_norm: bool) -> None:
+        """Train as one of ``world.size`` processes: connect to the others, average gradients in
+        ``minimize``, and (with ``sync_batch_norm``) build batch norm over the global batch.
+        Call before building models."""
+        raise GxError(f"the {self.name} backend cannot train in several processes")
+
+    def all_reduce_sum(self, values: np.ndarray) -> np.ndarray:
+        """The float64 sum of ``values`` over every process (one process: the values)."""
+        return np.asarray(values, np.float64)
 
     # -- timing and reporting -------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,4 +1,5 @@
-"""Find a dataset's files in a folder, and download the missing ones from its mirrors."""
+"""Find a dataset's files in a folder, check them against their published md5s, and download the
+missing ones from its mirrors."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,12 +15,21 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from gx.data.idx import is_gzipped
 from gx.data.registry import IdxFile, dataset_info, split_files
 from gx.errors import GxError
 
 # Seconds a connection may stay silent before a mirror counts as unreachable.
 _TIMEOUT_S = 30
 _CHUNK_BYTES = 1 << 16
+
+# The md5 of each file hashed so far, by what identifies its bytes on disk: a process loads the
+# same files several times (training, evaluation, every test of a session). Writing a file
+# changes its ctime, which (unlike mtime) cannot be set back, so a changed file gets a new key.
+_md5_by_file: dict[tuple[str, int, int, int, int], str] = {}
+# A file rewritten within the file system's timestamp granularity can keep its key (git's
+# "racily clean" problem), so only files left alone this long are remembered.
+_SETTLED_NS = 2_000_000_000
 
 
 class _ChecksumMismatch(Exception):
@@ -42,12 +53,18 @@ def ensure_files(dataset: str, root: str | Path, split: str, download: bool,
                  mirrors: list[str] | None = None) -> dict[str, Path]:
     """Make sure every file of a split is in root, downloading missing ones when allowed.
 
+    Gzipped files already there must have their published md5; a damaged one is refused.
+
     Returns where each file was found, keyed by its published (.gz) name. `mirrors` replaces the
     registry's base URLs (tests point it at a local server).
     """
     info = dataset_info(dataset)
     files = split_files(info, split)
     root = Path(root).expanduser()
+    for file in files:
+        found = locate_file(root, file)
+        if found is not None:
+            _check_published(found, file)
     missing = missing_files(root, files)
     failures: dict[str, list[str]] = {}
     if missing and download:
@@ -57,6 +74,41 @@ def ensure_files(dataset: str, root: str | Path, split: str, download: bool,
     if missing:
         raise GxError(_missing_message(dataset, root, missing, download, failures))
     return {file.name: locate_file(root, file) for file in files}
+
+
+def _check_published(path: Path, file: IdxFile) -> None:
+    """Refuse a gzipped file on disk whose md5 is not the published one (truncated or altered)."""
+    # Un-gzipped files (under either name: gx.data.idx decides by content) are not checked: the
+    # mirrors publish md5s of the gzipped bytes only. Their idx header and length still have to
+    # agree, or reading them fails.
+    if not is_gzipped(path):
+        return
+    found = _file_md5(path)
+    if found != file.md5:
+        raise GxError(f"{path} is not the published {file.name}: its md5 is {found}, expected "
+                      f"{file.md5}, so it is truncated, corrupt or not the original. Fix: delete "
+                      "it so gx downloads it again, or put the original file there")
+
+
+def _file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, hashed at most once per process while the file is unchanged."""
+    status = path.stat()
+    key = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns,
+           status.st_ctime_ns)
+    if key in _md5_by_file:
+        return _md5_by_file[key]
+    md5 = _new_md5()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK_BYTES):
+            md5.update(chunk)
+    if time.time_ns() - max(status.st_mtime_ns, status.st_ctime_ns) >= _SETTLED_NS:
+        _md5_by_file[key] = md5.hexdigest()
+    return md5.hexdigest()
+
+
+def _new_md5() -> "hashlib._Hash":
+    # usedforsecurity=False: md5 here is a checksum, and FIPS-mode Pythons refuse it otherwise.
+    return hashlib.md5(usedforsecurity=False)
 
 
 def _missing_message(dataset: str, root: Path, missing: list[IdxFile], download: bool,
@@ -127,8 +179,7 @@ def _download_verified(url: str, target: Path, expected_md5: str) -> None:
 
 def _stream(url: str, out: BinaryIO, label: str) -> str:
     """Copy url's body into out with a progress bar on stderr; returns the body's md5."""
-    # usedforsecurity=False: md5 here is a checksum, and FIPS-mode Pythons refuse it otherwise.
-    md5 = hashlib.md5(usedforsecurity=False)
+    md5 = _new_md5()
     with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
         size = response.headers.get("Content-Length")
         with tqdm(total=int(size) if size else None, unit="B", unit_scale=True, desc=label,

@@ -44,11 +44,15 @@ def read_idx(path: str | Path) -> np.ndarray:
                       "again") from None
 
 
+def is_gzipped(path: Path) -> bool:
+    """Whether the file's bytes are gzip-compressed, whatever its name says."""
+    with path.open("rb") as file:
+        return file.read(2) == _GZIP_MAGIC
+
+
 def _read_bytes(path: Path) -> bytes:
     # Decide by content rather than by the '.gz' suffix: users rename files both ways.
-    with path.open("rb") as file:
-        compressed = file.read(2) == _GZIP_MAGIC
-    if compressed:
+    if is_gzipped(path):
         with gzip.open(path, "rb") as file:
             return file.read()
     return path.read_bytes()

@@ -77,10 +77,13 @@ def _check_model(sampler: Sampler, count: int) -> None:
                       "use e.g. --n 10000")
 
 
-def evaluate_run(run_dir: str | Path, n: int = 10000, backend_name: str = "torch",
+def evaluate_run(run_dir: str | Path, n: int = 10000, backend_name: str | None = None,
                  device: str = "auto", seed: int = 0,
                  data_root: str | Path | None = None) -> dict[str, Any]:
-    """Measure a run's generator and write RUN/eval.json; returns what was written."""
+    """Measure a run's generator and write RUN/eval.json; returns what was written.
+
+    ``backend_name`` None: the backend that trained the run when installed, else the installed one.
+    """
     began = time.perf_counter()
     sampler = Sampler.from_run(run_dir, backend_name, device)
     backend = sampler.backend

@@ -51,7 +51,9 @@ class Sampler:
     step: int | None
 
     @classmethod
-    def from_run(cls, path: str | Path, backend_name: str, device: str = "auto") -> Sampler:
+    def from_run(cls, path: str | Path, backend_name: str | None = None,
+                 device: str = "auto") -> Sampler:
+        """None for ``backend_name``: as ``load_generator`` chooses."""
         backend, module, model = load_generator(path, backend_name, device)
         state = json.loads((find_checkpoint(path) / "state.json").read_text())
         return cls(backend, module, model, state.get("step"))

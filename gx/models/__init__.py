@@ -68,12 +68,25 @@ def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> No
                       "image[, label]")
 
 
+def _option_fits(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the kind of the option's default (an int is a fine float)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
 def _reference_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     accepted = inspect.signature(REFERENCE_MODELS[name]).parameters
-    for key in options:
+    for key, value in options.items():
         if key not in accepted:
             raise GxError(f"model '{name}' has no option '{key}'; its options are: "
                           f"{', '.join(accepted)}")
+        default = accepted[key].default
+        if not _option_fits(value, default):
+            raise GxError(f"model '{name}': option '{key}' takes a {type(default).__name__} "
+                          f"like its default {default!r}, got {value!r}")
     return dict(options)
 
 

@@ -1,33 +1,57 @@
-"""cdcgan: conditional DCGAN with deep concatenation of a label branch (28x28, one-hot labels)."""
+"""cdcgan: conditional DCGAN with deep concatenation of a label branch (28x28, one-hot labels).
+
+The defaults are the seed network of models.md exactly. The discriminator options are what the
+tuned flagship (experiments/cdcgan.yaml) changes; each default is the seed's value:
+
+- ``leaky_slope``: the discriminator's LeakyReLU slope (seed: PyTorch's default 0.01);
+- ``d_batch_norm``: batch norm after the two convolutions behind the concat (seed: none);
+- ``d_width``: channels of the first convolution behind the concat; the next has twice as many
+  (seed: 64, so 64 and 128);
+- ``d_dropout``: dropout probability after each of those two LeakyReLUs (seed: 0, none);
+- ``g_bn_eps``: eps of the generator's batch norms (seed: PyTorch's default 1e-5).
+"""
 
 from __future__ import annotations
 
-from gx.models.blocks import conv, deconv, layer
+from gx.models.blocks import Entry, conv, deconv, layer
 
 
-def build(noise_dim: int = 100, classes: int = 10, leaky_slope: float = 0.01) -> tuple[dict, dict]:
+def build(noise_dim: int = 100, classes: int = 10, leaky_slope: float = 0.01,
+          d_batch_norm: bool = False, d_width: int = 64,
+          d_dropout: float = 0.0, g_bn_eps: float = 1e-5) -> tuple[dict, dict]:
     generator = {
         "inputs": {"z": [noise_dim, 1, 1], "label": {"classes": classes}},
         "init": "dcgan",
         "layers": [
             deconv("x_deconv", 256, 4, 1, 0, bias=False, source="z"),
-            layer("x_bn", "batch_norm"),
+            layer("x_bn", "batch_norm", eps=g_bn_eps),
             layer("x_relu", "relu"),
             layer("y_onehot", "label_map", "label", size=[1, 1]),
             deconv("y_deconv", 256, 4, 1, 0, bias=False),
-            layer("y_bn", "batch_norm"),
+            layer("y_bn", "batch_norm", eps=g_bn_eps),
             layer("y_relu", "relu"),
             layer("joined", "concat", ["x_relu", "y_relu"]),
             deconv("deconv2", 128, 4, 2, 1, bias=False),
-            layer("bn2", "batch_norm"),
+            layer("bn2", "batch_norm", eps=g_bn_eps),
             layer("relu2", "relu"),
             deconv("deconv3", 64, 4, 2, 1, bias=False),
-            layer("bn3", "batch_norm"),
+            layer("bn3", "batch_norm", eps=g_bn_eps),
             layer("relu3", "relu"),
             deconv("deconv4", 1, 4, 2, 3, bias=False),
             layer("image", "tanh"),
         ],
     }
+
+    def behind_concat(index: int, out: int, kernel: int) -> list[Entry]:
+        """conv -> [batch norm] -> LeakyReLU -> [dropout]: the discriminator after the concat."""
+        entries = [conv(f"conv{index}", out, kernel, 2, 1)]
+        if d_batch_norm:
+            entries.append(layer(f"bn{index}", "batch_norm"))
+        entries.append(layer(f"lrelu{index}", "leaky_relu", slope=leaky_slope))
+        if d_dropout > 0:
+            entries.append(layer(f"dropout{index}", "dropout", p=d_dropout))
+        return entries
+
     discriminator = {
         "inputs": {"image": [1, 28, 28], "label": {"classes": classes}},
         "init": "dcgan",
@@ -38,10 +62,8 @@ def build(noise_dim: int = 100, classes: int = 10, leaky_slope: float = 0.01) ->
             conv("y_conv", 64, 4, 2, 1),
             layer("y_lrelu", "leaky_relu", slope=leaky_slope),
             layer("joined", "concat", ["x_lrelu", "y_lrelu"]),
-            conv("conv2", 64, 4, 2, 1),
-            layer("lrelu2", "leaky_relu", slope=leaky_slope),
-            conv("conv3", 128, 3, 2, 1),
-            layer("lrelu3", "leaky_relu", slope=leaky_slope),
+            *behind_concat(2, d_width, 4),
+            *behind_concat(3, 2 * d_width, 3),
             conv("conv4", 1, 4, 2, 0),
             layer("probability", "sigmoid"),
         ],

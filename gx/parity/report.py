@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gx.parity.lockstep import MARGIN_FRACTION, MARGIN_STEPS, THRESHOLDS, ParityResult
+from gx.parity.lockstep import MARGIN_FRACTION, MARGIN_STEPS, THRESHOLDS, ParityResult, first_over
 
 
 def _number(value: float | None) -> str:
@@ -54,15 +54,24 @@ def write_report(result: ParityResult, folder: str | Path) -> Path:
         "verdict": result.verdict_line(), "rule": {"thresholds": list(THRESHOLDS),
                                                    "margin_steps": MARGIN_STEPS,
                                                    "margin_fraction": MARGIN_FRACTION},
-        "first_step_over": {"cross_backend": result.first_cross, "floor": result.first_floor},
-        "devices": result.devices, "stopped_early": result.stopped_early,
+        "first_step_over": {
+            "cross_backend": result.first_cross, "floor": result.first_floor,
+            **{f"floor_{name}": {f"{t:g}": first_over(curve, t) for t in THRESHOLDS}
+               for name, curve in result.floors.items()}},
+        "machine": result.machine, "devices": result.devices,
+        "stopped_early": result.stopped_early,
         "layers": [row.as_dict() for row in result.layers],
         "losses": result.losses, "cross_difference": result.cross,
         "floor_difference": result.floor,
+        "floor_differences": result.floors,
     }
     (folder / "parity.json").write_text(json.dumps(document, indent=1))
     _plot(result, folder / "parity.png")
     return folder
+
+
+_REFERENCE_LABELS = {"torch_float64": "float64",
+                     "torch_threads": "float32 at another thread count"}
 
 
 def _plot(result: ParityResult, path: Path) -> None:
@@ -83,8 +92,9 @@ def _plot(result: ParityResult, path: Path) -> None:
     tiny = 1e-12  # log scale: an exact match would otherwise vanish from the plot
     bottom.semilogy(steps, [max(v, tiny) for v in result.cross], color="tab:red",
                     label="|loss difference| torch vs jittor (float32)")
-    bottom.semilogy(steps, [max(v, tiny) for v in result.floor], color="tab:gray",
-                    label="rounding floor: torch float32 vs float64")
+    for (name, curve), style in zip(result.floors.items(), ("-", "--", ":")):
+        bottom.semilogy(steps, [max(v, tiny) for v in curve], style, color="tab:gray",
+                        label=f"rounding floor: torch float32 vs {_REFERENCE_LABELS[name]}")
     for threshold in THRESHOLDS:
         bottom.axhline(threshold, color="black", linewidth=0.5, linestyle=":")
     bottom.set_xlabel("step")

@@ -174,7 +174,14 @@ class ConvTranspose2d(Layer):
                             f"stride {self.stride}", "lower output_padding")
 
     def pads(self) -> tuple[int, int]:
-        """(padding, output_padding). 'same' solves (n-1)s - 2p + k + op = n*s for p, op >= 0."""
+        """(padding, output_padding). 'same' solves (n-1)s - 2p + k + op = n*s for p, op >= 0.
+
+        Of the (n-1)s + k pixels a side that the transposed convolution scatters to, 'same' cuts
+        p = ceil((k-s)/2) before and p - op = floor((k-s)/2) after (k5 s2: 2 before, 1 after), as
+        PyTorch's and Jittor's layers can. TensorFlow's SAME, the adjoint of its forward SAME
+        convolution, cuts floor before and ceil after (k5 s2: 1 before, 2 after): the same size,
+        shifted by one pixel when k - s is odd (tests/test_references.py measures both).
+        """
         if self.padding != "same":
             return int(self.padding), self.output_padding
         excess = self.kernel - self.stride

@@ -8,7 +8,9 @@ Two step orders, as in the reference experiments:
   fakes, detached, d_loss = (real + fake) / 2.
 
 With ``d_steps`` = k, D trains on every batch and G on every k-th. Noise and labels come from
-gx's seeded numpy RNG, so every backend sees the same numbers.
+gx's seeded numpy RNG, so every backend sees the same numbers. In a run of several processes
+(gx.distributed) each draws the global batch's noise and keeps its own slice, and the losses
+reported are the global batch's.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from gx.backends import compile_spec, get_weights, load_weights
 from gx.backends.base import Backend, MaskSource, Tensor, state_tensors
 from gx.config import Experiment, OptimizerSettings
+from gx.distributed import World
 from gx.errors import GxError
 from gx.models import GanModel
 
@@ -49,14 +52,15 @@ def learning_rate(base: float, experiment: Experiment, epoch: int) -> float:
 
 
 class GanTrainer:
-    def __init__(self, backend: Backend, model: GanModel, experiment: Experiment) -> None:
-        self.backend, self.model, self.experiment = backend, model, experiment
+    def __init__(self, backend: Backend, model: GanModel, experiment: Experiment,
+                 world: World = World()) -> None:
+        self.backend, self.model, self.experiment, self.world = backend, model, experiment, world
         seed, train = experiment.seed, experiment.train
         self.order, self.loss_kind = train.order, train.loss
         self.real_label, self.d_steps = train.real_label, train.d_steps
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
-        self.g_masks = MaskSource([seed, STREAM_G_MASKS])
-        self.d_masks = MaskSource([seed, STREAM_D_MASKS])
+        self.g_masks = MaskSource([seed, STREAM_G_MASKS], world)
+        self.d_masks = MaskSource([seed, STREAM_D_MASKS], world)
         self.generator = compile_spec(backend, model.generator, [seed, STREAM_G_INIT], self.g_masks)
         self.discriminator = compile_spec(backend, model.discriminator, [seed, STREAM_D_INIT],
                                           self.d_masks)
@@ -83,14 +87,26 @@ class GanTrainer:
     def _tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, Tensor]:
         return {key: self.backend.tensor(value) for key, value in arrays.items()}
 
+    def _fake_inputs(self, count: int) -> dict[str, Tensor]:
+        """This process's ``count`` rows of the global batch's noise and labels."""
+        drawn = self.draw_inputs(count * self.world.size)
+        return self._tensors({key: self.world.take(value) for key, value in drawn.items()})
+
     def _discriminate(self, images: Tensor, labels: Tensor | None) -> Tensor:
         inputs = {"image": images}
         if labels is not None:
             inputs["label"] = labels
         return self.discriminator(inputs)
 
-    def _checked(self, loss: Tensor, which: str) -> float:
-        value = self.backend.scalar(loss)
+    def _global_means(self, *values: Tensor) -> list[float]:
+        """Means of the processes' scalars: each is a mean over an equal share of the batch."""
+        local = np.array([self.backend.scalar(value) for value in values])
+        if self.world.size == 1:
+            return [float(value) for value in local]
+        return [float(value) for value in self.backend.all_reduce_sum(local) / self.world.size]
+
+    def _checked(self, value: float, which: str) -> float:
+        # The global value: every process sees the same one, so all of them stop together.
         if not np.isfinite(value):
             raise NonFiniteLoss(f"the {which} loss became {value} at step {self.step_index + 1}; "
                                 "lower the learning rate or check the data")
@@ -103,26 +119,26 @@ class GanTrainer:
         backend = self.backend
         g_loss = None
         if self.order == "g_then_d":
-            fake_inputs = self._tensors(self.draw_inputs(count))
+            fake_inputs = self._fake_inputs(count)
             fakes = self.generator(fake_inputs)
             if train_g:
                 g_loss = self._generator_update(fakes, fake_inputs.get("label"))
             fakes = backend.detach(fakes)
         else:
-            fake_inputs = self._tensors(self.draw_inputs(count))
+            fake_inputs = self._fake_inputs(count)
             with backend.no_grad():
                 fakes = self.generator(fake_inputs)
         d_loss, d_real, d_fake = self._discriminator_update(real_images, real_labels, fakes,
                                                             fake_inputs.get("label"))
         if self.order == "d_then_g" and train_g:
-            fresh = self._tensors(self.draw_inputs(count))
+            fresh = self._fake_inputs(count)
             g_loss = self._generator_update(self.generator(fresh), fresh.get("label"))
         self.step_index += 1
         return StepResult(d_loss, d_real, d_fake, g_loss)
 
     def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
         loss = self.backend.loss(self.loss_kind, self._discriminate(fakes, labels), 1.0)
-        value = self._checked(loss, "generator")
+        value = self._checked(*self._global_means(loss), "generator")
         self.backend.minimize(self.g_optimizer, loss)
         return value
 
@@ -135,8 +151,8 @@ class GanTrainer:
                 + backend.loss(self.loss_kind, on_fake, 0.0))
         if self.order == "g_then_d":
             loss = loss / 2
-        value = self._checked(loss, "discriminator")
-        d_real, d_fake = backend.scalar(on_real.mean()), backend.scalar(on_fake.mean())
+        value, d_real, d_fake = self._global_means(loss, on_real.mean(), on_fake.mean())
+        value = self._checked(value, "discriminator")
         backend.minimize(self.d_optimizer, loss)
         return value, d_real, d_fake
 

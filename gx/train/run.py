@@ -10,43 +10,50 @@ import json
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import yaml
 from tqdm import tqdm
 
 from gx import images
-from gx.backends import get_backend
+from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gx.config import Experiment
 from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
+from gx.distributed import World, current_world
 from gx.errors import GxError
 from gx.models import GanModel, build_model
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
+from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
 # Settings that only say how long to train and what to write along the way: a resumed run may
 # change them. Anything else would make the continued run a different training.
 RESUME_MAY_CHANGE = frozenset({"train.epochs", "train.max_steps", "train.sample_every",
-                               "train.checkpoint_every", "train.eval_at_end", "data.root",
+                               "train.checkpoint_every", "train.eval_at_end",
+                               "train.tensorboard", "data.root",
                                "data.download"})
+# Settings added after some run folders were written: a saved config without one had this value.
+ADDED_SETTINGS = {"train.sync_batch_norm": True}
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
 
 @dataclass
 class RunOptions:
-    backend: str = "torch"
+    backend: str | None = None  # None: torch when installed, else jittor
     device: str = "auto"
     data_root: str | None = None
     out: str | None = None
     resume: str | None = None
     command: str = ""
     progress: bool | None = None  # None: a bar only on a terminal
+    # Called with each step's record (the metrics.jsonl line) right after it is written.
+    on_step: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
@@ -80,7 +87,8 @@ def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _new_folder(experiment: Experiment, options: RunOptions) -> Path:
+def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
+    """The new run's folder (not created): --out when it is free, else a fresh name in runs/."""
     if options.out is not None:
         folder = Path(options.out)
         if folder.exists() and any(folder.iterdir()):
@@ -93,7 +101,6 @@ def _new_folder(experiment: Experiment, options: RunOptions) -> Path:
         while folder.exists():
             folder = Path("runs") / f"{experiment.name}-{options.backend}-{stamp}-{suffix}"
             suffix += 1
-    (folder / "samples").mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -113,7 +120,7 @@ def _check_resumable(checkpoint: Checkpoint, experiment: Experiment, model: GanM
         now = _flat(experiment.to_dict())
         changed = [key for key in sorted(saved.keys() | now.keys())
                    if key.split(".")[0] != "model" and key not in RESUME_MAY_CHANGE
-                   and saved.get(key) != now.get(key)]
+                   and saved.get(key, ADDED_SETTINGS.get(key)) != now.get(key)]
         if changed:
             key = changed[0]
             raise GxError(f"run '{folder}' was trained with {key}={saved.get(key)!r}, not "
@@ -164,9 +171,12 @@ def _interrupt_flag() -> Iterator[dict[str, bool]]:
 class RunArtifacts:
     """Everything a run writes to its folder, apart from checkpoints."""
 
-    def __init__(self, folder: Path, model: GanModel) -> None:
+    writes = True
+
+    def __init__(self, folder: Path, model: GanModel, tensorboard: bool = False) -> None:
         self.folder, self.model = folder, model
         self.metrics_path = folder / "metrics.jsonl"
+        self.tensorboard = TensorBoardLog(folder) if tensorboard else None
 
     def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
         (self.folder / "config.yaml").write_text(yaml.safe_dump(experiment.to_dict(),
@@ -174,10 +184,14 @@ class RunArtifacts:
         info = {"backend": backend.describe(), "command": options.command,
                 "started": datetime.now().isoformat(timespec="seconds")}
         (self.folder / "run.json").write_text(json.dumps(info, indent=1))
+        if self.tensorboard is not None:
+            self.tensorboard.write_experiment(experiment.to_dict())
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.write_step(record)
 
     def records(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -185,8 +199,10 @@ class RunArtifacts:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
 
     def save_samples(self, step: int, samples: np.ndarray) -> None:
-        images.save_grid(samples, self.folder / "samples" / f"step-{step:06d}.png",
-                         SAMPLE_GRID, SAMPLE_GRID)
+        grid = images.image_grid(samples, SAMPLE_GRID, SAMPLE_GRID)
+        grid.save(self.folder / "samples" / f"step-{step:06d}.png")
+        if self.tensorboard is not None:
+            self.tensorboard.write_samples(step, np.asarray(grid))
 
     def finish(self, summary: dict[str, Any]) -> None:
         frames = sorted((self.folder / "samples").glob("step-*.png"))
@@ -196,6 +212,29 @@ class RunArtifacts:
         if records:
             images.plot_losses(records, self.folder / "losses.png")
         (self.folder / "summary.json").write_text(json.dumps(summary, indent=1))
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+class OtherRankArtifacts(RunArtifacts):
+    """What processes other than rank 0 of a distributed run write: nothing."""
+
+    writes = False
+
+    def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
+        pass
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        pass
+
+    def records(self) -> list[dict[str, Any]]:
+        return []
+
+    def save_samples(self, step: int, samples: np.ndarray) -> None:
+        pass
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        pass
 
 
 def _all_finite(state: dict[str, Any]) -> bool:
@@ -220,33 +259,58 @@ def _summary(records: list[dict[str, Any]], experiment: Experiment, backend: Bac
     }
 
 
+def _any_process(flag: bool, backend: Backend, world: World) -> bool:
+    """Whether any process raised ``flag``: all of them must stop after the same step."""
+    if world.size == 1:
+        return flag
+    return bool(backend.all_reduce_sum(np.array([float(flag)]))[0] > 0)
+
+
 def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
+    """Train ``experiment`` as ``gx run`` does; returns the folder, steps and summary.
+
+    Started by a launcher (torchrun, mpirun: see gx.launch), this process trains its share of
+    each global batch together with the others, and only rank 0 writes the run folder.
+    """
+    options = replace(options, backend=options.backend or default_backend())
     model = model_for(experiment)
     data = experiment.data
     root = resolve_data_root(data.dataset, options.data_root, data.root)
     train = experiment.train
+    world = current_world()
+    world.check_batch(train.batch_size)
     resumed = load_checkpoint(options.resume) if options.resume else None
     if resumed is not None:
         _check_resumable(resumed, experiment, model, Path(options.resume))
     backend = get_backend(options.backend, options.device)  # before the data: fail fast
+    if world.size > 1:
+        backend.join(world, train.sync_batch_norm)
+    if train.tensorboard:
+        require_tensorboard()
     images_np, labels_np = load_dataset(data.dataset, root, data.split, data.image_size,
                                         data.download)
     per_epoch = steps_per_epoch(len(images_np), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps)
-    trainer = GanTrainer(backend, model, experiment)
+    trainer = GanTrainer(backend, model, experiment, world)
 
     if resumed is not None:
         folder = Path(options.resume)
         trainer.set_state(resumed.generator, resumed.discriminator, resumed.optimizer_g,
                           resumed.optimizer_d, resumed.state["rng"], resumed.state["step"],
                           f"checkpoint of '{folder}'")
-        artifacts = RunArtifacts(folder, model)
-        _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
+    elif world.lead:
+        folder = choose_folder(experiment, options)
+        (folder / "samples").mkdir(parents=True, exist_ok=True)
     else:
-        folder = _new_folder(experiment, options)
-        artifacts = RunArtifacts(folder, model)
+        folder = Path(options.out or "runs")  # named and written by rank 0 alone
+    if world.lead:
+        artifacts = RunArtifacts(folder, model, train.tensorboard)
+        if resumed is not None:
+            _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
+    else:
+        artifacts = OtherRankArtifacts(folder, model)
     artifacts.write_config(experiment, backend, options)
 
     # The whole dataset goes to the device once; a step only gathers rows.
@@ -258,6 +322,8 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
 
     def checkpoint(state: dict[str, Any]) -> None:
         nonlocal saved_step
+        if not artifacts.writes:
+            return
         meta = {"step": state["step"], "epoch": state["step"] // per_epoch, "rng": state["rng"],
                 "experiment": experiment.name, "backend": backend.describe()}
         save_checkpoint(folder / "checkpoint", Checkpoint(
@@ -281,7 +347,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
             if order is None or position == 0:
                 order = batch_indices(len(images_np), train.batch_size, experiment.seed, epoch)
                 lrs = trainer.set_epoch(epoch)
-            batch = order[position]
+            batch = world.take(order[position])
             began = time.perf_counter()
             try:
                 result = trainer.step(backend.take(data_images, batch),
@@ -296,15 +362,17 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
                       "lr_g": lrs[0], "lr_d": lrs[1],
                       "images_per_s": train.batch_size / seconds}
             artifacts.append_metrics(record)
+            if options.on_step is not None:
+                options.on_step(record)
             bar.update(1)
             bar.set_postfix(epoch=epoch, d=f"{result.d_loss:.3f}",
                             g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
                             ips=f"{record['images_per_s']:.0f}")
-            if (step + 1) % train.sample_every == 0:
+            if (step + 1) % train.sample_every == 0 and artifacts.writes:
                 artifacts.save_samples(step + 1, trainer.sample(fixed))
             if (step + 1) % train.checkpoint_every == 0:
                 checkpoint(trainer.get_state())
-            if interrupt["stop"]:
+            if _any_process(interrupt["stop"] or world.stop_requested(), backend, world):
                 stopped = "interrupted"
                 message = (f"interrupted at step {step + 1}; continue with --resume {folder}")
                 break
@@ -316,10 +384,11 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         checkpoint(final_state)
     if stopped == "non-finite loss":
         message += f"; the checkpoint holds step {saved_step}, the last finite state saved"
-    if trainer.step_index % train.sample_every != 0 or trainer.step_index == start:
+    if artifacts.writes and (trainer.step_index % train.sample_every != 0
+                             or trainer.step_index == start):
         artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
     summary = _summary(artifacts.records(), experiment, backend, stopped, message)
-    if train.eval_at_end and stopped == "finished":
+    if train.eval_at_end and stopped == "finished" and artifacts.writes:
         from gx.evaluate import evaluate_run
 
         summary["eval"] = evaluate_run(folder, backend_name=options.backend, device=options.device,

@@ -11,6 +11,8 @@ from gx.backends.base import OPTIMIZER_SLOTS, Backend, MaskSource, run_graph
 from gx.backends.jittor import environment
 from gx.backends.jittor.layers import make_layer
 from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
+from gx.distributed import World
+from gx.errors import GxError
 from gx.spec import ModelSpec
 
 
@@ -33,10 +35,31 @@ class JittorBackend(Backend):
     def __init__(self, device: str, dtype: str = "float32") -> None:
         super().__init__(device, dtype)
         jt.flags.use_cuda = 1 if device == "cuda" else 0
+        # IEEE kernels: -Ofast ones would switch this whole process to flush-to-zero
+        jt.flags.cc_flags = environment.ieee_kernel_flags(jt.flags.cc_flags)
+        self.world, self.batch_norm_processes = World(), 1
 
     def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> JittorModel:
         masks = masks or MaskSource(0)
-        return JittorModel(spec, {info.name: make_layer(info, masks) for info in spec.infos})
+        return JittorModel(spec, {info.name: make_layer(info, masks, self.batch_norm_processes)
+                                  for info in spec.infos})
+
+    def join(self, world: World, sync_batch_norm: bool) -> None:
+        # Jittor joins at import: under mpirun it reads OpenMPI's variables and connects. Its
+        # optimizers (gx's included, through Optimizer.backward) then average gradients over
+        # every process with one MPI all-reduce per step, so minimize needs nothing more.
+        if not jt.in_mpi or jt.world_size != world.size:
+            raise GxError(f"this process was started by {world.launcher or 'a launcher'} as one "
+                          f"of {world.size}, but Jittor runs as one of {jt.world_size}; Jittor "
+                          "trains in several processes only under OpenMPI's mpirun "
+                          "(gx run --backend jittor --nproc N starts it)")
+        self.world = world
+        self.batch_norm_processes = world.size if sync_batch_norm else 1
+
+    def all_reduce_sum(self, values: np.ndarray) -> np.ndarray:
+        if self.world.size == 1:
+            return super().all_reduce_sum(values)
+        return jt.array(np.asarray(values, np.float64)).mpi_all_reduce("add").numpy()
 
     def assign(self, target: jt.Var, array: np.ndarray) -> None:
         target.assign(jt.array(np.asarray(array, np.float32)))
@@ -132,7 +155,9 @@ class JittorBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         info = {"backend": "jittor", "version": jt.__version__, "device": self.device,
-                "dtype": self.dtype, "onednn": environment.onednn_enabled()}
+                "dtype": self.dtype, "onednn": environment.onednn_enabled(),
+                "processes": self.world.size,
+                "kernel_flags": environment.optimisation_flags(jt.flags.cc_flags)}
         if self.device == "cuda":
             info["tf32"] = bool(jt.flags.use_tensorcore)
         return info

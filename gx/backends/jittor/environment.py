@@ -4,6 +4,8 @@ Jittor reads its settings from environment variables at import time, and two of 
 on ordinary machines: it picks up any ``nvcc`` on PATH (and crashes when no CUDA runtime exists),
 and it downloads oneDNN at import. gx sets both explicitly, and points Jittor at the system's oneDNN
 (Debian's ``libdnnl-dev``) when present: without it Jittor's CPU convolutions are ~70x slower.
+After the import, ``ieee_kernel_flags`` keeps Jittor's kernels from switching the process to
+flush-to-zero.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ from pathlib import Path
 # and headers are there (jittor/compile_extern.py: install_mkl / setup_mkl).
 _JITTOR_DNNL_DIR = "dnnl_lnx_2.2.0_cpu_gomp"
 _SYSTEM_HEADER_DIRS = (Path("/usr/include"), Path("/usr/local/include"))
+
+# Jittor compiles every CPU kernel with -Ofast. Linking a shared object with -Ofast also links
+# gcc's crtfastmath.o, whose constructor sets flush-to-zero and denormals-are-zero (FTZ/DAZ in
+# x86's MXCSR) in the thread that loads the kernel, and threads started later inherit it. From
+# the first Jittor op on, the whole process, PyTorch and numpy included, then computes float32
+# without denormals, and numpy warns "The value of the smallest subnormal ... is zero". gcc
+# drops -Ofast when a later -O option follows it on the command line (and with it
+# crtfastmath.o), so appending one gives the kernels PyTorch's IEEE arithmetic: denormals kept,
+# no reassociation, no finite-math assumptions. gcc 12 has no narrower switch (-mno-daz-ftz
+# is gcc 13's).
+IEEE_OPTIMISATION = "-O3"
 
 
 def _system_dnnl() -> tuple[Path, Path] | None:
@@ -81,6 +94,26 @@ def prepare(device: str) -> dict[str, str]:
         default("use_mkl", "0")
     default("log_silent", "1")
     return chosen
+
+
+def ieee_kernel_flags(flags: str) -> str:
+    """Jittor's kernel compiler flags (``jt.flags.cc_flags``) with its -Ofast cancelled.
+
+    Only kernels compiled or loaded after the change are affected: gx applies it before running
+    any op. Jittor's cache key includes the command line, so cached -Ofast kernels get rebuilt.
+    """
+    tokens = flags.split()
+    if "-Ofast" not in tokens:
+        return flags
+    last_fast = len(tokens) - 1 - tokens[::-1].index("-Ofast")
+    if any(token.startswith("-O") for token in tokens[last_fast + 1:]):
+        return flags
+    return f"{flags} {IEEE_OPTIMISATION} "
+
+
+def optimisation_flags(flags: str) -> list[str]:
+    """The code-generation part of a compiler command line (-O, -f, -m), for reports."""
+    return [token for token in flags.split() if token.startswith(("-O", "-f", "-m"))]
 
 
 def onednn_enabled() -> bool:

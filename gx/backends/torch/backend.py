@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
@@ -12,6 +13,8 @@ from torch import nn
 
 from gx.backends.base import OPTIMIZER_SLOTS, Backend, MaskSource, run_graph
 from gx.backends.torch.layers import make_layer
+from gx.distributed import World
+from gx.errors import GxError
 from gx.spec import ModelSpec
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -86,10 +89,12 @@ class TorchBackend(Backend):
         super().__init__(device, dtype)
         self.torch_device = torch.device(device)
         self.torch_dtype = _DTYPES[dtype]
+        self.world, self.synced_batch_norm = World(), False
 
     def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> TorchModel:
         masks = masks or MaskSource(0)
-        layers = {info.name: make_layer(info, masks, self.torch_dtype) for info in spec.infos}
+        layers = {info.name: make_layer(info, masks, self.torch_dtype, self.synced_batch_norm)
+                  for info in spec.infos}
         return TorchModel(spec, layers).to(self.torch_device, self.torch_dtype)
 
     def assign(self, target: torch.Tensor, array: np.ndarray) -> None:
@@ -144,7 +149,52 @@ class TorchBackend(Backend):
     def minimize(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world.size > 1:
+            self._average_gradients(optimizer)
         optimizer.step()
+
+    def _average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Mean of every process's gradients, in one all-reduce over one flat buffer (the
+        all-reduce DistributedDataParallel is built on; DDP itself expects one forward per
+        backward, and a GAN step runs D twice)."""
+        gradients = [p.grad if p.grad is not None else torch.zeros_like(p)
+                     for p in optimizer.gx_parameters.values()]
+        flat = torch.cat([gradient.reshape(-1) for gradient in gradients])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world.size
+        offset = 0
+        for parameter, gradient in zip(optimizer.gx_parameters.values(), gradients):
+            parameter.grad = flat[offset:offset + gradient.numel()].view_as(gradient)
+            offset += gradient.numel()
+
+    def join(self, world: World, sync_batch_norm: bool) -> None:
+        if self.torch_device.type == "cuda":
+            if torch.cuda.device_count() <= world.local_rank:
+                raise GxError(f"process {world.rank} needs GPU {world.local_rank}, but this "
+                              f"machine has {torch.cuda.device_count()}; start at most that "
+                              "many processes per machine, or use --device cpu")
+            torch.cuda.set_device(world.local_rank)
+            self.torch_device = torch.device("cuda", world.local_rank)
+        if not torch.distributed.is_initialized():
+            # torchrun's environment (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE) says where
+            # the others are; NCCL between GPUs, gloo (TCP) between CPUs.
+            torch.distributed.init_process_group(
+                "nccl" if self.torch_device.type == "cuda" else "gloo", init_method="env://",
+                rank=world.rank, world_size=world.size)
+        # Synced batch norm needs an all-reduce that autograd differentiates: in torch 2.13 that
+        # is still torch.distributed.nn.functional's, whose suggested successor (the private
+        # _functional_collectives.all_reduce) has no backward. Its deprecation notice would print
+        # on every step.
+        warnings.filterwarnings("ignore", category=FutureWarning,
+                                message=r"torch\.distributed\.nn\.functional\.all_reduce")
+        self.world, self.synced_batch_norm = world, sync_batch_norm
+
+    def all_reduce_sum(self, values: np.ndarray) -> np.ndarray:
+        if self.world.size == 1:
+            return super().all_reduce_sum(values)
+        total = torch.as_tensor(np.asarray(values, np.float64), device=self.torch_device)
+        torch.distributed.all_reduce(total)
+        return total.cpu().numpy()
 
     def get_optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
@@ -175,13 +225,18 @@ class TorchBackend(Backend):
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
 
+    def set_cpu_threads(self, count: int) -> None:
+        torch.set_num_threads(count)
+
     def synchronize(self) -> None:
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
 
     def describe(self) -> dict[str, Any]:
         info = {"backend": "torch", "version": torch.__version__, "device": self.device,
-                "dtype": self.dtype, "threads": torch.get_num_threads()}
+                "dtype": self.dtype, "threads": torch.get_num_threads(),
+                "processes": self.world.size,
+                "cpu_capability": torch.backends.cpu.get_cpu_capability()}
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
             info["tf32"] = torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32

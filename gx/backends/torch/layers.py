@@ -57,9 +57,46 @@ class Concat(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def _batch_norm(num_features: int, eps: float, momentum: float, images: bool) -> nn.Module:
+def _batch_norm(num_features: int, eps: float, momentum: float, images: bool,
+                synced: bool = False) -> nn.Module:
+    if synced:
+        return SyncBatchNorm(num_features, eps=eps, momentum=momentum)
     norm = nn.BatchNorm2d if images else nn.BatchNorm1d
     return norm(num_features, eps=eps, momentum=momentum)
+
+
+class SyncBatchNorm(nn.BatchNorm1d):
+    """Batch norm over the global batch of a run of several processes (torch.distributed).
+
+    torch.nn.SyncBatchNorm refuses CPU tensors, so this builds it from torch.distributed's
+    differentiable all-reduce: the per-channel sums of every process are added, and autograd
+    carries the gradient back through the same all-reduce. Sums over images accumulate in
+    float64, as PyTorch's CPU batch norm does; over (N, C) inputs in float32. Same parameters,
+    buffers and eval-mode computation as nn.BatchNorm1d/2d, so checkpoints are interchangeable.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        pass  # (N, C) and (N, C, H, W) alike
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        axes = [0, *range(2, x.ndim)]
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        accumulate = torch.float64 if x.ndim > 2 else x.dtype
+        count = x.numel() // x.shape[1] * torch.distributed.get_world_size()
+        mean = (all_reduce(x.sum(axes, dtype=accumulate)) / count).to(x.dtype)
+        centered = x - mean.reshape(shape)
+        variance = (all_reduce((centered * centered).sum(axes, dtype=accumulate)) / count
+                    ).to(x.dtype)
+        with torch.no_grad():
+            keep = 1.0 - self.momentum
+            self.running_mean.mul_(keep).add_(self.momentum * mean)
+            self.running_var.mul_(keep).add_(self.momentum * variance * (count / (count - 1)))
+        scale = torch.rsqrt(variance + self.eps) * self.weight
+        return centered * scale.reshape(shape) + self.bias.reshape(shape)
 
 
 LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
@@ -70,10 +107,12 @@ LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def make_layer(info: LayerInfo, masks: MaskSource, dtype: torch.dtype) -> nn.Module:
+def make_layer(info: LayerInfo, masks: MaskSource, dtype: torch.dtype,
+               synced_batch_norm: bool = False) -> nn.Module:
     extra: dict[str, object] = {}
     if info.kind in ("one_hot", "label_map"):
         extra["dtype"] = dtype  # no parameters to carry it: the labels become this type
     elif info.kind == "batch_norm":
         extra["images"] = len(info.in_shape) > 1
+        extra["synced"] = synced_batch_norm
     return native_layer("torch", LAYER_CLASSES, info, masks, **extra)
