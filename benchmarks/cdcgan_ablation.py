@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The seed network (models.md) under the common recipe: what the flagship changes, undone.
 SEED = ["model.options.d_batch_norm=false", "model.options.leaky_slope=0.01",
-        "model.options.g_bn_eps=0.00001"]
+        "model.options.g_bn_eps=0.00001", "optimizer.generator.lr=0.0002",
+        "optimizer.discriminator.lr=0.0002"]
 BN_SLOPE = SEED + ["model.options.d_batch_norm=true", "model.options.leaky_slope=0.2"]
 VARIANTS: dict[str, list[str]] = {
     "seed": SEED,
@@ -41,6 +42,8 @@ VARIANTS: dict[str, list[str]] = {
     "+bn+slope+ttur": BN_SLOPE + ["optimizer.generator.lr=0.0001",
                                   "optimizer.discriminator.lr=0.0004"],
     "+bn+slope+eps0.2": BN_SLOPE + ["model.options.g_bn_eps=0.2"],
+    "+bn+slope+eps0.8": BN_SLOPE + ["model.options.g_bn_eps=0.8"],
+    "+bn+slope+eps0.5": BN_SLOPE + ["model.options.g_bn_eps=0.5"],
     "flagship": [],
 }
 
