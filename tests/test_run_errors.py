@@ -135,7 +135,7 @@ CASES = {
                            ["run '{existing}' was trained with a different model than 'cdcgan' "
                             "now describes"]),
     "resume other settings": (["--set", "optimizer.generator.lr=1e-3", "--resume", "{existing}"],
-                              ["run '{existing}' was trained with optimizer.generator.lr=0.0002, "
+                              ["run '{existing}' was trained with optimizer.generator.lr=0.0004, "
                                "not 0.001; a resumed run must keep its settings (only "
                                "data.download, data.root, train.checkpoint_every"]),
 }
