@@ -237,8 +237,11 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
               help="Report folder (default reports/<experiment>-parity).")
 @click.option("--every", type=click.IntRange(min=1), default=5, show_default=True,
               help="Print every N-th step of the loss table.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Lockstep trainings from this many seeds (the experiment's, then the next "
+                   "ones); parity holds when most of them are within the floor.")
 def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
-           data_root: str | None, out: str | None, every: int) -> None:
+           data_root: str | None, out: str | None, every: int, seeds: int) -> None:
     """Train in PyTorch and Jittor in lockstep and compare with the float32 rounding floor.
 
     Exit status 0 when the backends stay within the floor, 1 when they leave it.
@@ -248,16 +251,20 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
         layer_table,
         loss_table,
         run_parity,
+        seed_table,
         shapes_agree,
         write_report,
     )
 
     loaded = load_experiment(experiment, overrides)
-    result = run_parity(loaded, steps, device, data_root)
+    result = run_parity(loaded, steps, device, data_root, seeds)
     folder = write_report(result, out or f"reports/{loaded.name}-parity")
     click.echo(layer_table(result))
     click.echo()
+    click.echo(f"seed {loaded.seed}:")
     click.echo(loss_table(result, every))
+    click.echo()
+    click.echo(seed_table(result))
     click.echo()
     if result.stopped_early:
         click.echo(f"stopped early: {result.stopped_early}")

@@ -147,7 +147,8 @@ def test_parity_stops_on_a_non_finite_loss_and_exits_1(mnist_root, tmp_path):
     code, output = gx("parity", experiment_file("gan"), "--steps", "8", "--data-root",
                       mnist_root, "--out", out, *SMALL, *HUGE_SGD)
     assert code == 1, output
-    assert "stopped early: torch: the " in output and "loss became" in output
+    assert "stopped early: seed 0: torch: the " in output and "loss became" in output
     report = json.loads((out / "parity.json").read_text())
     assert report["within"] is False and 1 <= report["steps"] < 8
-    assert report["stopped_early"].startswith("torch: ")
+    assert report["stopped_early"].startswith("seed 0: torch: ")
+    assert len(report["seeds"]) == 1  # the first seed's non-finite loss ends the check

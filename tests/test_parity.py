@@ -16,11 +16,14 @@ from conftest import REPO_ROOT
 from gx.backends import get_backend
 from gx.cli import main
 from gx.config import load_experiment
-from gx.parity import ParityResult, run_parity, within_floor
 from gx.backends.jittor.environment import IEEE_OPTIMISATION
+from gx.parity import ParityResult, SeedRun, majority_within, run_parity, within_floor
+from gx.parity.isa import lower_isa_environment
 from gx.parity.lockstep import earliest_allowed, first_over, other_thread_count, widest
 
 SMALL = ["data.split=test", "train.batch_size=16"]
+# PyTorch's kernel level in the child that lower_isa_environment starts, per parent level
+LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
 # Step-0 layer outputs and gradients: float32 rounding accumulated through a network.
 LAYER_TOLERANCE = 1e-5
 # The first loss of the first step comes from one forward pass with no update before it. (The
@@ -42,16 +45,12 @@ def experiment_order(name: str) -> str:
     return load_experiment(experiment_file(name)).train.order
 
 
-# cdcgan runs at its own batch of 64: at batch 16 its flagship rate (Adam 4e-4) makes Jittor's
-# step-2 G loss differ by 5e-5 against a floor of 1e-7 (2e-4: 1.8e-7), an open parity finding
-# (docs/parity-rule.md); at 64 it is within over 200 steps on AVX-512 and AVX2 kernels.
-OWN_BATCH = {"cdcgan": ["train.batch_size=64"]}
-
-
 @pytest.mark.jittor
 @pytest.mark.parametrize("name, steps", [("cgan", 12), ("gan", 12), ("cdcgan", 6), ("dcgan", 6)])
 def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
-    result = parity(name, steps, mnist_root, OWN_BATCH.get(name, []))
+    """At batch 16, seed 0 of cdcgan flips a LeakyReLU branch at step 2 in Jittor (5e-5 apart at
+    once) and seeds 1 and 2 stay together for 20+ steps: most seeds are within."""
+    result = parity(name, steps, mnist_root)
     assert result.steps == steps
     assert result.within, result.verdict_line()
     first = "d" if experiment_order(name) == "d_then_g" else "g"
@@ -64,29 +63,39 @@ def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
             assert value is None or value <= LAYER_TOLERANCE, (row.layer, value)
 
 
-def cli_parity(name: str, steps: int, mnist_root, out) -> Result:
+def cli_parity(name: str, steps: int, mnist_root, out, *options: str) -> Result:
     return CliRunner().invoke(main, ["parity", experiment_file(name), "--steps", str(steps),
                                      "--data-root", str(mnist_root), "--out", str(out),
-                                     *[arg for item in SMALL for arg in ("--set", item)]])
+                                     *[arg for item in SMALL for arg in ("--set", item)],
+                                     *options])
 
 
 @pytest.mark.jittor
 def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
     out = tmp_path / "report"
-    result = cli_parity("gan", 4, mnist_root, out)
+    result = cli_parity("gan", 4, mnist_root, out, "--seeds", "2")
     assert result.exit_code == 0, result.output
     assert "gan: WITHIN the float32 rounding floor over 4 steps" in result.output
+    assert "on 2 of 2 seeds" in result.output
     report = json.loads((out / "parity.json").read_text())
-    assert report["within"] is True and report["steps"] == 4
-    assert len(report["cross_difference"]) == len(report["floor_difference"]) == 4
-    assert set(report["losses"]) == {"torch", "jittor", "torch_float64", "torch_threads"}
+    assert report["within"] is True and report["steps"] == 4 and report["rule"]["seeds"] == 2
     devices, machine = report["devices"], report["machine"]
+    lower = lower_isa_environment(devices["torch"]["cpu_capability"])
+    references = {"torch_float64", "torch_threads"} | ({"torch_isa"} if lower else set())
+    assert [run["seed"] for run in report["seeds"]] == [0, 1]
+    for run in report["seeds"]:
+        assert set(run["losses"]) == {"torch", "jittor"} | references
+        assert len(run["cross_difference"]) == len(run["floor_difference"]) == 4
+        floors = run["floor_differences"]
+        assert set(floors) == references
+        assert run["floor_difference"] == [max(values) for values in zip(*floors.values())]
     assert devices["torch_threads"]["threads"] == other_thread_count(devices["torch"]["threads"])
+    if lower:
+        child = devices["torch_isa"]
+        assert child["cpu_capability"] == LOWER_LEVEL[devices["torch"]["cpu_capability"]]
+        assert child["environment"]["ATEN_CPU_CAPABILITY"] == lower["ATEN_CPU_CAPABILITY"]
     assert devices["jittor"]["kernel_flags"][-1] == IEEE_OPTIMISATION
     assert machine["denormals"] == "kept (IEEE)" and machine["cpu"] and machine["cpu_count"] >= 1
-    floors = report["floor_differences"]
-    assert report["floor_difference"] == [max(a, b) for a, b in zip(floors["torch_float64"],
-                                                                     floors["torch_threads"])]
     from PIL import Image
 
     with Image.open(out / "parity.png") as plot:
@@ -113,7 +122,7 @@ def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatc
     assert "gan: OUTSIDE the floor over 12 steps" in result.output
     report = json.loads((out / "parity.json").read_text())
     assert report["within"] is False and report["steps"] == 12
-    assert report["cross_difference"][-1] > 1e-4
+    assert all(run["cross_difference"][-1] > 1e-4 for run in report["seeds"])
 
 
 def crossing_at(steps: int, first: int, value: float = 0.5) -> list[float]:
@@ -142,8 +151,42 @@ def test_verdict_margin_is_two_steps_or_a_fifth_of_the_floors_crossing():
     reference_floor = [0.0] * 11 + [2e-4] * 10 + [2e-3] * 14 + [2e-2] * 25
     assert first_over(stock, 1e-3) == 16 and first_over(reference_floor, 1e-3) == 22
     assert not within_floor(stock, reference_floor)
-    late = ParityResult("x", 3, {}, [], {}, cross=[1e-7, 1e-6, 2e-4], floor=[1e-7, 1e-6, 1e-6])
-    assert within_floor(late.cross, late.floor)
+    assert within_floor([1e-7, 1e-6, 2e-4], [1e-7, 1e-6, 1e-6])  # crossing after the last step
+
+
+def crossing_steps(steps: int, *firsts: int) -> list[float]:
+    """A difference curve that first exceeds 1e-4, 1e-3 and 1e-2 at the given steps."""
+    values = [0.0] * steps
+    for first, value in zip(firsts, (2e-4, 2e-3, 2e-2)):
+        for index in range(first - 1, steps):
+            values[index] = value
+    return values
+
+
+def test_most_seeds_decide_and_each_against_its_own_floor():
+    """dcgan, 60 steps, AMD EPYC (Zen 4): with AVX-512 kernels seed 0 alone is outside (1e-2 at
+    step 4 against a floor of 7); under an AVX2 cap seed 2 alone is. Medians taken apart over
+    the seeds would call the AVX2 case outside (4 against 7 at 1e-2: seed 2's crossing against
+    seed 0's floor); seed by seed, 2 of 3 are within."""
+    avx512 = [((2, 2, 4), (2, 3, 7)), ((1, 2, 5), (2, 2, 5)), ((2, 3, 6), (2, 2, 8))]
+    avx2 = [((3, 3, 7), (2, 3, 7)), ((1, 1, 3), (1, 1, 3)), ((2, 2, 4), (2, 3, 8))]
+    for measured, unlucky in ((avx512, 0), (avx2, 2)):
+        pairs = [(crossing_steps(60, *cross), crossing_steps(60, *floor))
+                 for cross, floor in measured]
+        assert [within_floor(*pair) for pair in pairs] == [seed != unlucky for seed in range(3)]
+        assert majority_within(pairs)
+        assert not majority_within([pairs[unlucky], pairs[unlucky], pairs[1 - unlucky // 2]])
+        result = ParityResult("dcgan", {}, [], [
+            SeedRun(seed, 60, {}, cross=cross, floors={"torch_float64": floor}, floor=floor)
+            for seed, (cross, floor) in enumerate(pairs)])
+        assert result.within and result.seeds_within == 2 and result.steps == 60
+        assert result.cross == pairs[0][0] and result.stopped_early == ""
+        line = result.verdict_line()
+        assert line.startswith("dcgan: WITHIN the float32 rounding floor over 60 steps on 2 of 3")
+        assert f"seed {unlucky}: {' / '.join(map(str, measured[unlucky][0]))} vs" in line
+        result.seeds[1].stopped_early = "jittor: NaN"
+        assert not result.within and result.stopped_early == "seed 1: jittor: NaN"
+    assert not majority_within(pairs[:1] + [pairs[2]])  # one of two is not most
 
 
 def test_floor_is_the_earliest_crossing_over_its_references():

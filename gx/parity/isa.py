@@ -1,0 +1,100 @@
+"""The floor's reference on other kernels: PyTorch float32 with the instruction set capped one
+level below the reference's, trained in a child process.
+
+PyTorch, oneDNN and MKL pick their CPU kernels once per process from the instruction set they
+find (or are capped to by environment variables read at start-up), so another kernel set needs
+another process. The child trains the same experiment from the same seed with the same
+lockstep loop and sends back its losses; only the kernels differ. Of all the floor's
+references this one is the same kind of pair as PyTorch against Jittor: two float32
+implementations whose roundings are independent (float64 has almost none, and another thread
+count keeps most of PyTorch's summation order).
+
+    python -m gx.parity.isa REQUEST.json ANSWER.json     (what run_parity starts)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from gx.errors import GxError
+
+# PyTorch's kernel level (torch.backends.cpu.get_cpu_capability()) -> the variables that cap the
+# child one level lower: ATen's own kernels, oneDNN's (convolutions; two names across
+# versions) and MKL's (matrix products). ARM and other levels have no lower x86 level to cap to.
+_CAPS = {
+    "AVX512": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+               "DNNL_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "AVX2": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX",
+             "DNNL_MAX_CPU_ISA": "AVX", "MKL_ENABLE_INSTRUCTIONS": "AVX"},
+}
+
+
+def lower_isa_environment(capability: str) -> dict[str, str] | None:
+    """The variables that run PyTorch one instruction-set level below ``capability``; None
+    where there is no lower level to run (non-x86 CPUs, or already the baseline)."""
+    return _CAPS.get(capability.upper())
+
+
+class ChildTraining:
+    """``python -m gx.parity.isa`` running beside this process, with ``environment`` added to
+    this process's variables; ``answer()`` waits for it."""
+
+    def __init__(self, request: Mapping[str, Any], environment: Mapping[str, str]) -> None:
+        self.environment = dict(environment)
+        self.folder = tempfile.TemporaryDirectory(prefix="gx-parity-")
+        asked, self.answer_file = (Path(self.folder.name) / name
+                                   for name in ("request.json", "answer.json"))
+        asked.write_text(json.dumps(request))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gx.parity.isa", str(asked), str(self.answer_file)],
+            env={**os.environ, **self.environment}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+
+    def answer(self) -> dict[str, Any]:
+        """{"losses": {"d": [...], "g": [...]}, "steps", "stopped_early", "device"}"""
+        try:
+            _, errors = self.process.communicate()
+            if self.process.returncode != 0 or not self.answer_file.exists():
+                tail = "\n".join(errors.strip().splitlines()[-5:])
+                raise GxError(f"the floor's PyTorch reference with {self.environment} failed "
+                              f"(exit {self.process.returncode}):\n{tail}")
+            return json.loads(self.answer_file.read_text())
+        finally:
+            self.folder.cleanup()
+
+
+def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
+    from gx.backends import get_backend
+    from gx.config import experiment_from_dict
+    from gx.parity.lockstep import train_in_lockstep
+    from gx.parity.machine import ENVIRONMENT
+
+    experiment = experiment_from_dict(request["experiment"], "the parity request")
+    backend = get_backend("torch", "cpu")
+    backend.strict_math()
+    threads = {"reference": request["threads"]}
+    training = train_in_lockstep(experiment, {"reference": backend}, threads, request["steps"],
+                                 request["data_root"])
+    return {"losses": training.losses["reference"], "steps": training.steps,
+            "stopped_early": training.stopped_early,
+            "device": {**backend.describe(), "threads": request["threads"],
+                       "environment": {name: os.environ[name] for name in ENVIRONMENT
+                                       if name in os.environ}}}
+
+
+def main(arguments: list[str]) -> None:
+    asked, answer = arguments
+    try:
+        Path(answer).write_text(json.dumps(_answer(json.loads(Path(asked).read_text()))))
+    except GxError as error:  # the parent shows the last lines of this process's errors
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
