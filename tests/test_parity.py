@@ -36,9 +36,17 @@ def experiment_file(name: str) -> str:
     return str(REPO_ROOT / "experiments" / f"{name}.yaml")
 
 
-def parity(name: str, steps: int, mnist_root, overrides=()) -> ParityResult:
-    experiment = load_experiment(experiment_file(name), SMALL + list(overrides))
-    return run_parity(experiment, steps, "cpu", str(mnist_root))
+# Seeds per verdict here. Each seed's verdict is a draw the CPU's kernels make
+# (docs/parity-rule.md). At these settings, over seeds 0-7 on a Zen 4 with its AVX-512 kernels
+# and again capped to AVX2 (Jittor built for x86-64-v3), cdcgan was outside on 1 of 16 seeds
+# and dcgan on 1 of 16; at that rate a majority of 5 seeds is outside on about 1 CPU in 500
+# (of 3: 1 in 90). CI runs on CPUs this suite was never measured on.
+TEST_SEEDS = 5
+
+
+def parity(name: str, steps: int, mnist_root) -> ParityResult:
+    experiment = load_experiment(experiment_file(name), SMALL)
+    return run_parity(experiment, steps, "cpu", str(mnist_root), TEST_SEEDS)
 
 
 def experiment_order(name: str) -> str:
@@ -48,8 +56,6 @@ def experiment_order(name: str) -> str:
 @pytest.mark.jittor
 @pytest.mark.parametrize("name, steps", [("cgan", 12), ("gan", 12), ("cdcgan", 6), ("dcgan", 6)])
 def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
-    """At batch 16, seed 0 of cdcgan flips a LeakyReLU branch at step 2 in Jittor (5e-5 apart at
-    once) and seeds 1 and 2 stay together for 20+ steps: most seeds are within."""
     result = parity(name, steps, mnist_root)
     assert result.steps == steps
     assert result.within, result.verdict_line()
