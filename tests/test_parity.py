@@ -20,6 +20,8 @@ from gx.backends.jittor.environment import IEEE_OPTIMISATION
 from gx.parity import ParityResult, SeedRun, majority_within, run_parity, within_floor
 from gx.parity.isa import lower_isa_environment
 from gx.parity.lockstep import earliest_allowed, first_over, other_thread_count, widest
+from gx.spec.init import initial_state, round_other_way
+from gx.train.run import model_for
 
 SMALL = ["data.split=test", "train.batch_size=16"]
 # PyTorch's kernel level in the child that lower_isa_environment starts, per parent level
@@ -87,7 +89,8 @@ def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
     assert report["within"] is True and report["steps"] == 4 and report["rule"]["seeds"] == 2
     devices, machine = report["devices"], report["machine"]
     lower = lower_isa_environment(devices["torch"]["cpu_capability"])
-    references = {"torch_float64", "torch_threads"} | ({"torch_isa"} if lower else set())
+    references = {"torch_float64", "torch_rounded", "torch_threads"} | (
+        {"torch_isa"} if lower else set())
     assert [run["seed"] for run in report["seeds"]] == [0, 1]
     for run in report["seeds"]:
         assert set(run["losses"]) == {"torch", "jittor"} | references
@@ -209,6 +212,30 @@ def test_floor_is_the_earliest_crossing_over_its_references():
     assert within_floor(cross, floor)
     assert np.isnan(widest([1e-7, float("nan")])) and widest([3e-4, 1e-7]) == 3e-4
     assert other_thread_count(1) == 2 and other_thread_count(2) == 1 == other_thread_count(16)
+
+
+def test_the_rounded_reference_starts_one_ulp_away_on_the_other_side_of_each_draw():
+    """The floor's torch_rounded reference: every initial weight is the float32 neighbour on the
+    other side of its float64 draw from nearest rounding; values exact in float32 stay."""
+    spec = model_for(load_experiment(experiment_file("dcgan"))).discriminator
+    nearest = initial_state(spec, [0, 1])
+    other = initial_state(spec, [0, 1], rounding="other")
+    draws = np.random.default_rng(7).normal(0.0, 0.02, 10_000)
+    for values in (draws, np.array([1.0, 0.0, -0.5, 2.0 ** -30])):
+        near, away = values.astype(np.float32), round_other_way(values)
+        exact = near.astype(np.float64) == values
+        assert np.array_equal(away[exact], near[exact])
+        assert np.all(np.sign(away[~exact] - values[~exact]) == -np.sign(near[~exact] - values[~exact]))
+        assert np.all(np.abs(away.view(np.int32) - near.view(np.int32)) <= 1)
+    moved = 0
+    for key, weights in nearest.items():
+        assert other[key].dtype == np.float32 and other[key].shape == weights.shape
+        steps = np.abs(other[key].view(np.int32).astype(np.int64) - weights.view(np.int32))
+        assert steps.max() <= 1, key
+        moved += int(steps.sum())
+        if key.endswith(("running_mean", "running_var", ".bias")):  # zeros and ones: exact
+            assert np.array_equal(other[key], weights), key
+    assert moved > 0.99 * sum(w.size for k, w in nearest.items() if k.endswith(".weight"))
 
 
 def cuda_present() -> bool:

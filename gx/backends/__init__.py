@@ -102,9 +102,11 @@ def get_weights(backend: Backend, module: Module, spec: ModelSpec) -> dict[str, 
 
 
 def compile_spec(backend: Backend, spec: ModelSpec, seed: int | Sequence[int],
-                 masks: MaskSource | None = None) -> Module:
-    """A native module for ``spec`` holding gx's seeded initial weights, in training mode."""
+                 masks: MaskSource | None = None, rounding: str = "nearest") -> Module:
+    """A native module for ``spec`` holding gx's seeded initial weights, in training mode
+    (``rounding``: how their float64 draws become float32, see gx.spec.init)."""
     module = backend.build(spec, masks)
-    load_weights(backend, module, spec, initial_state(spec, seed), "the initial weights")
+    load_weights(backend, module, spec, initial_state(spec, seed, rounding=rounding),
+                 "the initial weights")
     backend.set_training(module, True)
     return module

@@ -3,10 +3,12 @@ float32 rounding floor measured in the same run.
 
 The trainings start from the same spec, seed, weights, batches, noise, labels and dropout
 masks: PyTorch float32 (the reference), Jittor float32, and the floor's references, each an
-equally valid rounding of the same math: PyTorch float64; on CPU, PyTorch float32 at another
-intra-op thread count (another summation order) and PyTorch float32 on the instruction set one
-level below (another kernel set, in a child process: gx.parity.isa). GAN training amplifies
-rounding, so even PyTorch float32 drifts away from each of them; that drift is the floor.
+equally valid rounding of the same math: PyTorch float64; PyTorch float32 from the initial
+weights rounded the other way (each float64 draw to the float32 on its other side, 1 ulp from
+the reference's); on CPU, PyTorch float32 at another intra-op thread count (another summation
+order) and PyTorch float32 on the instruction set one level below (another kernel set, in a
+child process: gx.parity.isa). GAN training amplifies rounding, so even PyTorch float32 drifts
+away from each of them; that drift is the floor.
 
 The verdict rule: for each threshold T in 1e-4, 1e-3, 1e-2, let f(T) be the first step at which
 the loss difference max(|dD|, |dG|) between PyTorch float32 and any floor reference exceeds T
@@ -41,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -61,6 +63,8 @@ MARGIN_STEPS = 2
 MARGIN_FRACTION = 0.2
 # Seeds per verdict: three is the fewest in which one unlucky seed cannot decide alone.
 DEFAULT_SEEDS = 3
+# The floor's reference whose initial weights are rounded the other way (gx.spec.init).
+ROUNDINGS = {"torch_rounded": "other"}
 
 
 @dataclass
@@ -194,16 +198,21 @@ class LockstepTraining:
 
 
 def train_in_lockstep(experiment: Experiment, runs: dict[str, Backend], threads: dict[str, int],
-                      steps: int, data_root: str | None) -> LockstepTraining:
+                      steps: int, data_root: str | None,
+                      roundings: Mapping[str, str] | None = None) -> LockstepTraining:
     """Train ``experiment`` in every run, step by step, on the same batches; ``threads`` sets
-    PyTorch's process-wide CPU thread count before each step of the runs it names."""
+    PyTorch's process-wide CPU thread count before each step of the runs it names, and
+    ``roundings`` the initial weights' rounding of the runs it names (gx.spec.init)."""
     model = model_for(experiment)
     data = experiment.data
     root = resolve_data_root(data.dataset, data_root, data.root)
     images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
     batch = experiment.train.batch_size
     per_epoch = steps_per_epoch(len(images), batch)
-    trainers = {name: GanTrainer(backend, model, experiment) for name, backend in runs.items()}
+    roundings = roundings or {}
+    trainers = {name: GanTrainer(backend, model, experiment,
+                                 rounding=roundings.get(name, "nearest"))
+                for name, backend in runs.items()}
     on_device = {name: (backend.tensor(images), backend.tensor(labels))
                  for name, backend in runs.items()}
     training = LockstepTraining({name: {"d": [], "g": []} for name in runs}, 0)
@@ -249,7 +258,7 @@ def _train_one_seed(experiment: Experiment, runs: dict[str, Backend], threads: d
     child process reports it; None where there is none)."""
     # started first, so that it trains while this process trains the others
     child = _start_isa_reference(experiment, runs["torch"], threads["torch"], steps, root)
-    training = train_in_lockstep(experiment, runs, threads, steps, root)
+    training = train_in_lockstep(experiment, runs, threads, steps, root, ROUNDINGS)
     losses = training.losses
     completed, stopped_early = training.steps, training.stopped_early
     child_device = None
@@ -282,11 +291,12 @@ def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
         "torch": get_backend("torch", device),
         "jittor": get_backend("jittor", device),
         "torch_float64": get_backend("torch", device, "float64"),
+        "torch_rounded": get_backend("torch", device),
     }
     reference, other = runs["torch"], runs["jittor"]
     # PyTorch's CPU thread count is process-wide: set before each step of each PyTorch run
     threads = {"torch": reference.describe()["threads"]}
-    threads["torch_float64"] = threads["torch"]
+    threads["torch_float64"] = threads["torch_rounded"] = threads["torch"]
     if reference.device == "cpu":
         runs["torch_threads"] = get_backend("torch", device)
         threads["torch_threads"] = other_thread_count(threads["torch"])

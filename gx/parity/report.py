@@ -90,6 +90,7 @@ def write_report(result: ParityResult, folder: str | Path) -> Path:
 
 
 _REFERENCE_LABELS = {"torch_float64": "float64",
+                     "torch_rounded": "float32 from weights rounded the other way",
                      "torch_threads": "float32 at another thread count",
                      "torch_isa": "float32 on a lower instruction set"}
 

@@ -9,7 +9,9 @@ Two schemes:
   batch-norm scales from N(1, 0.02).
 
 Tensors are drawn in spec order (layer by layer, parameter by parameter) from one
-``numpy.random.default_rng(seed)``, in float64 and then rounded to float32.
+``numpy.random.default_rng(seed)``, in float64 and then rounded to float32: to the nearest
+float32, or (``rounding="other"``, for the parity floor) to the float32 on the other side of the
+float64 draw, an equally valid rounding at most one unit in the last place away.
 """
 
 from __future__ import annotations
@@ -49,14 +51,25 @@ _SCHEMES = {"default": _default, "dcgan": _dcgan}
 _BUFFER_START = {"running_mean": 0.0, "running_var": 1.0}
 
 
-def initial_state(spec: ModelSpec, seed: int | Sequence[int], scheme: str | None = None) -> dict[str, np.ndarray]:
+def round_other_way(values: np.ndarray) -> np.ndarray:
+    """float64 ``values`` as the float32 neighbour that nearest rounding did not pick (values
+    exact in float32 stay as they are)."""
+    nearest = values.astype(np.float32)
+    toward = np.where(values > nearest, np.float32(np.inf), np.float32(-np.inf))
+    return np.where(nearest == values, nearest, np.nextafter(nearest, toward))
+
+
+def initial_state(spec: ModelSpec, seed: int | Sequence[int], scheme: str | None = None,
+                  rounding: str = "nearest") -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``spec`` as float32 arrays keyed 'layer.name'."""
     draw = _SCHEMES[scheme or spec.init]
+    to_float32 = round_other_way if rounding == "other" else lambda values: values.astype(np.float32)
     rng = np.random.default_rng(seed)
     state: dict[str, np.ndarray] = {}
     for info in spec.infos:
         for key, shape in info.parameters.items():
-            state[f"{info.name}.{key}"] = draw(info, key, shape, rng).astype(np.float32)
+            state[f"{info.name}.{key}"] = to_float32(np.asarray(draw(info, key, shape, rng),
+                                                                np.float64))
         for key, shape in info.buffers.items():
             state[f"{info.name}.{key}"] = np.full(shape, _BUFFER_START[key], np.float32)
     return state

@@ -53,7 +53,7 @@ def learning_rate(base: float, experiment: Experiment, epoch: int) -> float:
 
 class GanTrainer:
     def __init__(self, backend: Backend, model: GanModel, experiment: Experiment,
-                 world: World = World()) -> None:
+                 world: World = World(), rounding: str = "nearest") -> None:
         self.backend, self.model, self.experiment, self.world = backend, model, experiment, world
         seed, train = experiment.seed, experiment.train
         self.order, self.loss_kind = train.order, train.loss
@@ -61,9 +61,10 @@ class GanTrainer:
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
         self.g_masks = MaskSource([seed, STREAM_G_MASKS], world)
         self.d_masks = MaskSource([seed, STREAM_D_MASKS], world)
-        self.generator = compile_spec(backend, model.generator, [seed, STREAM_G_INIT], self.g_masks)
+        self.generator = compile_spec(backend, model.generator, [seed, STREAM_G_INIT],
+                                      self.g_masks, rounding)
         self.discriminator = compile_spec(backend, model.discriminator, [seed, STREAM_D_INIT],
-                                          self.d_masks)
+                                          self.d_masks, rounding)
         self.g_optimizer = self._optimizer(self.generator, model.generator,
                                            experiment.optimizer.generator)
         self.d_optimizer = self._optimizer(self.discriminator, model.discriminator,
