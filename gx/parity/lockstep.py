@@ -33,9 +33,9 @@ pair parts first, and by how much, is a lottery the CPU's kernels draw (docs/par
 The earliest crossing over several references, and the verdict of most seeds, keep one draw
 from deciding. The margin is proportional for the same reason: a change that made Jittor's batch
 norm more exact moved cdcgan's 1e-3 crossing from 21 to 17 against a floor of 21, with the
-typical difference over the run unchanged. Stock Jittor (9/16/33 against 12/22/36 in
-../shared/reference/jittor-vs-torch.md) fails the rule, and so does Jittor's own Adam on every
-seed (tests/test_parity.py).
+typical difference over the run unchanged. Stock Jittor failed the rule against its first
+floor (9/16/33 against 12/22/36 in ../shared/reference/jittor-vs-torch.md); Jittor's own Adam
+fails it on every seed against today's (tests/test_parity.py).
 """
 
 from __future__ import annotations
