@@ -22,6 +22,9 @@ from gx.spec import initial_state
 from gx.train.run import RunOptions, run_experiment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# PyTorch's kernel level in the child that gx.parity.isa.lower_isa_environment starts, per
+# parent level
+LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
 MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 

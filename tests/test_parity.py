@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import REPO_ROOT
+from conftest import LOWER_LEVEL, REPO_ROOT
 
 from gx.backends import get_backend
 from gx.cli import main
@@ -24,8 +24,6 @@ from gx.spec.init import initial_state, round_other_way
 from gx.train.run import model_for
 
 SMALL = ["data.split=test", "train.batch_size=16"]
-# PyTorch's kernel level in the child that lower_isa_environment starts, per parent level
-LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
 # Step-0 layer outputs and gradients: float32 rounding accumulated through a network.
 LAYER_TOLERANCE = 1e-5
 # The first loss of the first step comes from one forward pass with no update before it. (The

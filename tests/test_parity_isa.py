@@ -4,7 +4,7 @@ parent would, except for the kernels its capped environment makes PyTorch, oneDN
 from __future__ import annotations
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import LOWER_LEVEL, REPO_ROOT
 
 from gx.backends import get_backend
 from gx.config import load_experiment
@@ -13,7 +13,6 @@ from gx.parity.isa import ChildTraining, lower_isa_environment
 from gx.parity.lockstep import train_in_lockstep
 
 STEPS = 5
-LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
 
 
 def request(mnist_root, **changes) -> dict:

@@ -59,11 +59,17 @@ def round_other_way(values: np.ndarray) -> np.ndarray:
     return np.where(nearest == values, nearest, np.nextafter(nearest, toward))
 
 
+def _round_nearest(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32)
+
+
+_ROUNDINGS = {"nearest": _round_nearest, "other": round_other_way}
+
+
 def initial_state(spec: ModelSpec, seed: int | Sequence[int], scheme: str | None = None,
                   rounding: str = "nearest") -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``spec`` as float32 arrays keyed 'layer.name'."""
-    draw = _SCHEMES[scheme or spec.init]
-    to_float32 = round_other_way if rounding == "other" else lambda values: values.astype(np.float32)
+    draw, to_float32 = _SCHEMES[scheme or spec.init], _ROUNDINGS[rounding]
     rng = np.random.default_rng(seed)
     state: dict[str, np.ndarray] = {}
     for info in spec.infos:
