@@ -1,5 +1,5 @@
 """``python -m gx``: the command line, as launchers start it (torchrun -m gx, mpirun python -m gx)."""
 
-from gx.cli import main
+from gx.cli import entry_point
 
-main()
+entry_point()

@@ -6,6 +6,7 @@ Every user mistake surfaces as one ``error: ...`` line and exit status 2; import
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +53,13 @@ device_option = click.option("--device", type=click.Choice(DEVICES), default="au
 @click.version_option(package_name="gx")
 def main() -> None:
     """gx: write a GAN once, train it on PyTorch or Jittor, and prove both give the same numbers."""
+
+
+def entry_point() -> None:
+    """The installed ``gx`` command: ``main`` with faulthandler on, so that a crash in a
+    framework's native code ends gx with every thread's stack printed, never silently."""
+    faulthandler.enable()
+    main()
 
 
 @main.command()
@@ -248,6 +256,7 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
     """
     from gx.config import load_experiment
     from gx.parity import (
+        ParityIncomplete,
         layer_table,
         loss_table,
         run_parity,
@@ -257,8 +266,14 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
     )
 
     loaded = load_experiment(experiment, overrides)
-    result = run_parity(loaded, steps, device, data_root, seeds)
-    folder = write_report(result, out or f"reports/{loaded.name}-parity")
+    report_folder = out or f"reports/{loaded.name}-parity"
+    try:
+        result = run_parity(loaded, steps, device, data_root, seeds)
+    except ParityIncomplete as error:
+        folder = write_report(error.result, report_folder, incomplete=str(error))
+        raise GxError(f"{error}; no verdict. The figures of the runs that finished are in "
+                      f"{folder / 'parity.json'}") from None
+    folder = write_report(result, report_folder)
     click.echo(layer_table(result))
     click.echo()
     click.echo(f"seed {loaded.seed}:")

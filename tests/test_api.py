@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import gx as gx_api
-from conftest import gx
+from support import gx
 from gx.errors import GxError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

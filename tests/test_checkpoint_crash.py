@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
-from conftest import gx
+from support import gx
 from tiny import tiny_experiment
 
 import gx.checkpoint as checkpoint_module

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, gx
+from support import REPO_ROOT, gx
 
 import gx.backends.base as backend_base
 import gx.evaluate as evaluate_package

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import gx
+from support import gx
 from tiny import write_tiny_experiment
 
 import gx.data.download as download

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import clearest_digits, gx, lookup_run
+from support import clearest_digits, gx, lookup_run
 
 from gx.backends import get_backend
 from gx.errors import GxError

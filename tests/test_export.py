@@ -14,7 +14,7 @@ import onnx
 import onnxruntime
 import pytest
 
-from conftest import REPO_ROOT, gx
+from support import REPO_ROOT, gx
 from gx.config import load_experiment
 from gx.export import OPSET
 from gx.train.run import RunOptions, run_experiment

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import LOWER_LEVEL, REPO_ROOT
+from support import LOWER_LEVEL, experiment_file
 
 from gx.backends import get_backend
 from gx.cli import main
@@ -30,10 +30,6 @@ LAYER_TOLERANCE = 1e-5
 # second one follows an Adam update, whose first step moves every weight by about +-lr whatever
 # the gradient's size, so rounding-level gradients already differ by ~1e-4 in dcgan.)
 FIRST_LOSS_TOLERANCE = 1e-5
-
-
-def experiment_file(name: str) -> str:
-    return str(REPO_ROOT / "experiments" / f"{name}.yaml")
 
 
 # Seeds per verdict here. Each seed's verdict is a draw the CPU's kernels make

@@ -4,7 +4,7 @@ parent would, except for the kernels its capped environment makes PyTorch, oneDN
 from __future__ import annotations
 
 import pytest
-from conftest import LOWER_LEVEL, REPO_ROOT
+from support import LOWER_LEVEL, REPO_ROOT
 
 from gx.backends import get_backend
 from gx.config import load_experiment

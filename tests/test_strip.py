@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import clearest_digits, gx, lookup_run, png
+from support import clearest_digits, gx, lookup_run, png
 
 from gx.errors import GxError
 from gx.evaluate.sampler import Sampler

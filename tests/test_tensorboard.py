@@ -14,7 +14,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 from tiny import gx_subprocess, write_tiny_experiment
 
 SCALARS = ("epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr_g", "lr_d", "images_per_s")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 from gx.config import Experiment, experiment_from_dict
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,16 @@ def lower_isa_environment(capability: str) -> dict[str, str] | None:
     return _CAPS.get(capability.upper())
 
 
+# How long the child may still take once this process has finished its own lockstep training:
+# it trains one run where this process trains four or five, so a healthy child is done by then.
+CHILD_GRACE_SECONDS = 120.0
+CHILD_GRACE_FACTOR = 2.0  # times this process's own training time, when that is longer
+
+
+class ChildFailed(GxError):
+    """The child reference died, failed or stalled; the message names it and how."""
+
+
 class ChildTraining:
     """``python -m gx.parity.isa`` running beside this process, with ``environment`` added to
     this process's variables; ``answer()`` waits for it."""
@@ -51,19 +62,36 @@ class ChildTraining:
         asked, self.answer_file = (Path(self.folder.name) / name
                                    for name in ("request.json", "answer.json"))
         asked.write_text(json.dumps(request))
+        # -X faulthandler: a crash in the child prints its stacks into the error we show
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gx.parity.isa", str(asked), str(self.answer_file)],
+            [sys.executable, "-X", "faulthandler", "-m", "gx.parity.isa", str(asked),
+             str(self.answer_file)],
             env={**os.environ, **self.environment}, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True)
 
-    def answer(self) -> dict[str, Any]:
-        """{"losses": {"d": [...], "g": [...]}, "steps", "stopped_early", "device"}"""
+    @property
+    def name(self) -> str:
+        return (f"the floor's PyTorch reference on a lower instruction set (child process "
+                f"{self.process.pid}, {' '.join(f'{k}={v}' for k, v in self.environment.items())})")
+
+    def answer(self, timeout: float) -> dict[str, Any]:
+        """{"losses": {"d": [...], "g": [...]}, "steps", "stopped_early", "device"}; waits at
+        most ``timeout`` seconds, then stops the child. Raises ChildFailed."""
         try:
-            _, errors = self.process.communicate()
-            if self.process.returncode != 0 or not self.answer_file.exists():
-                tail = "\n".join(errors.strip().splitlines()[-5:])
-                raise GxError(f"the floor's PyTorch reference with {self.environment} failed "
-                              f"(exit {self.process.returncode}):\n{tail}")
+            try:
+                _, errors = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+                raise ChildFailed(f"{self.name} had not finished {timeout:.0f} s after this "
+                                  "process's own training, and was stopped") from None
+            code = self.process.returncode
+            tail = "\n".join(errors.strip().splitlines()[-5:])
+            if code < 0:
+                raise ChildFailed(f"{self.name} was ended by {signal.Signals(-code).name}"
+                                  + (f":\n{tail}" if tail else ""))
+            if code != 0 or not self.answer_file.exists():
+                raise ChildFailed(f"{self.name} failed (exit {code}):\n{tail}")
             return json.loads(self.answer_file.read_text())
         finally:
             self.folder.cleanup()

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -52,7 +53,13 @@ from gx.backends.base import Backend
 from gx.config import Experiment
 from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
 from gx.errors import GxError
-from gx.parity.isa import ChildTraining, lower_isa_environment
+from gx.parity.isa import (
+    CHILD_GRACE_FACTOR,
+    CHILD_GRACE_SECONDS,
+    ChildFailed,
+    ChildTraining,
+    lower_isa_environment,
+)
 from gx.parity.layers import LayerDiff, compare_layers
 from gx.parity.machine import describe_machine
 from gx.train.gan import GanTrainer, NonFiniteLoss
@@ -138,6 +145,14 @@ class ParityResult:
                 f"{len(self.seeds)} seeds (first step over {thresholds}, torch vs jittor against "
                 f"the floor: {'; '.join(run.summary() for run in self.seeds)}; margin "
                 f"max({MARGIN_STEPS} steps, {MARGIN_FRACTION:.0%} of the floor's))")
+
+
+class ParityIncomplete(GxError):
+    """A floor reference failed; ``result`` holds the figures of every run that finished."""
+
+    def __init__(self, message: str, result: ParityResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def first_over(differences: list[float], threshold: float) -> int:
@@ -253,20 +268,26 @@ def _start_isa_reference(experiment: Experiment, reference: Backend, threads: in
 
 
 def _train_one_seed(experiment: Experiment, runs: dict[str, Backend], threads: dict[str, int],
-                    steps: int, root: str) -> tuple[SeedRun, dict[str, Any] | None]:
-    """One seed's lockstep training, and the lower-instruction-set reference's device (as the
-    child process reports it; None where there is none)."""
+                    steps: int, root: str) -> tuple[SeedRun, dict[str, Any] | None, str]:
+    """One seed's lockstep training, the lower-instruction-set reference's device (as the
+    child process reports it; None where there is none) and why that child failed ("" if not)."""
     # started first, so that it trains while this process trains the others
     child = _start_isa_reference(experiment, runs["torch"], threads["torch"], steps, root)
+    started = time.monotonic()
     training = train_in_lockstep(experiment, runs, threads, steps, root, ROUNDINGS)
+    own_seconds = time.monotonic() - started
     losses = training.losses
     completed, stopped_early = training.steps, training.stopped_early
-    child_device = None
+    child_device, child_error = None, ""
     if child is not None:
-        answer = child.answer()
-        losses["torch_isa"], child_device = answer["losses"], answer["device"]
-        if answer["steps"] < completed:
-            completed, stopped_early = answer["steps"], f"torch_isa: {answer['stopped_early']}"
+        try:
+            answer = child.answer(max(CHILD_GRACE_SECONDS, CHILD_GRACE_FACTOR * own_seconds))
+        except ChildFailed as error:
+            child_error = str(error)
+        else:
+            losses["torch_isa"], child_device = answer["losses"], answer["device"]
+            if answer["steps"] < completed:
+                completed, stopped_early = answer["steps"], f"torch_isa: {answer['stopped_early']}"
     if completed == 0:
         raise GxError(f"parity of '{experiment.name}' (seed {experiment.seed}) stopped before "
                       f"its first step: {stopped_early}")
@@ -279,7 +300,7 @@ def _train_one_seed(experiment: Experiment, runs: dict[str, Backend], threads: d
                for step in range(completed)],
         floors=floors,
         floor=[widest([curve[step] for curve in floors.values()]) for step in range(completed)],
-        stopped_early=stopped_early), child_device
+        stopped_early=stopped_early), child_device, child_error
 
 
 def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
@@ -307,13 +328,13 @@ def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
                                experiment.seed))
     data = experiment.data
     root = str(resolve_data_root(data.dataset, data_root, data.root))
-    seed_runs, child_device = [], None
+    seed_runs, child_device, child_error = [], None, ""
     for offset in range(seeds):
         seeded = dataclasses.replace(experiment, seed=experiment.seed + offset)
-        run, device = _train_one_seed(seeded, runs, threads, steps, root)
+        run, device, child_error = _train_one_seed(seeded, runs, threads, steps, root)
         seed_runs.append(run)
         child_device = child_device or device
-        if run.stopped_early:  # a non-finite loss decides the verdict: no need for more seeds
+        if run.stopped_early or child_error:  # either decides: no need for more seeds
             break
     devices = {name: {**backend.describe(), **({"threads": threads[name]} if name in threads
                                                else {})}
@@ -321,4 +342,7 @@ def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
     if child_device is not None:
         devices["torch_isa"] = child_device
     # after training: Jittor's kernels are loaded, so this shows the mode every run computed in
-    return ParityResult(experiment.name, devices, layers, seed_runs, describe_machine())
+    result = ParityResult(experiment.name, devices, layers, seed_runs, describe_machine())
+    if child_error:
+        raise ParityIncomplete(child_error, result)
+    return result

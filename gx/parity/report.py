@@ -68,7 +68,8 @@ def _seed_document(run: SeedRun) -> dict[str, Any]:
             "floor_differences": run.floors}
 
 
-def write_report(result: ParityResult, folder: str | Path) -> Path:
+def write_report(result: ParityResult, folder: str | Path, incomplete: str = "") -> Path:
+    """parity.json and parity.png in ``folder``; ``incomplete`` says why a run is missing."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     document = {
@@ -84,6 +85,8 @@ def write_report(result: ParityResult, folder: str | Path) -> Path:
         "layers": [row.as_dict() for row in result.layers],
         "seeds": [_seed_document(run) for run in result.seeds],
     }
+    if incomplete:  # the seeds judged so far cannot make the majority a verdict needs
+        document.update(within=None, verdict=f"no verdict: {incomplete}", incomplete=incomplete)
     (folder / "parity.json").write_text(json.dumps(document, indent=1))
     _plot(result, folder / "parity.png")
     return folder

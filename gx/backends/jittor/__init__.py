@@ -1,11 +1,12 @@
 """The Jittor backend. Jittor itself is imported only inside ``create``, after its environment
-variables are set (see environment.py)."""
+variables are set (see environment.py), and without its signal handlers (see signals.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from gx.backends.jittor import environment
+from gx.backends.jittor.signals import process_handlers_kept
 
 if TYPE_CHECKING:
     from gx.backends.jittor.backend import JittorBackend
@@ -23,6 +24,7 @@ def create(device: str, dtype: str = "float32") -> "JittorBackend":
     if device == "auto":
         device = "cuda" if environment.cuda_runtime_present() else "cpu"
     environment.prepare(device)
-    from gx.backends.jittor.backend import JittorBackend
+    with process_handlers_kept():
+        from gx.backends.jittor.backend import JittorBackend
 
     return JittorBackend(device, dtype)

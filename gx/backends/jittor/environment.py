@@ -4,6 +4,7 @@ Jittor reads its settings from environment variables at import time, and two of 
 on ordinary machines: it picks up any ``nvcc`` on PATH (and crashes when no CUDA runtime exists),
 and it downloads oneDNN at import. gx sets both explicitly, and points Jittor at the system's oneDNN
 (Debian's ``libdnnl-dev``) when present: without it Jittor's CPU convolutions are ~70x slower.
+It also compiles kernels on the calling thread, not on Jittor's parallel compiler threads.
 After the import, ``ieee_kernel_flags`` keeps Jittor's kernels from switching the process to
 flush-to-zero.
 """
@@ -93,6 +94,11 @@ def prepare(device: str) -> dict[str, str]:
     else:
         default("use_mkl", "0")
     default("log_silent", "1")
+    # Jittor compiles (or loads from its cache) the kernels of each new graph on up to 16 threads
+    # at once; those threads share the compiler's passes and maps without a lock, and one of
+    # them now and then crashes (its handler then calls exit(), which can deadlock the process).
+    # gx compiles on the calling thread: kernels are cached on disk, so only a first run pays.
+    default("use_parallel_op_compiler", "0")
     return chosen
 
 

@@ -1,0 +1,73 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from gx.checkpoint import Checkpoint, save_checkpoint
+from gx.cli import main
+from gx.evaluate.classifier import Classifier, labelled_split
+from gx.models import build_model
+from gx.spec import initial_state
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# PyTorch's kernel level in the child that gx.parity.isa.lower_isa_environment starts, per
+# parent level
+LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
+MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def experiment_file(name: str) -> str:
+    """The path of one of the experiments shipped in experiments/."""
+    return str(REPO_ROOT / "experiments" / f"{name}.yaml")
+
+
+def lookup_run(folder: Path, digits: np.ndarray) -> Path:
+    """A checkpoint whose generator ignores z and draws ``digits[label]`` (C, 1, 28, 28).
+
+    G(z, label) = tanh(E[label]) reshaped, with E = atanh of the digit images: a perfectly
+    conditional, perfectly collapsed generator.
+    """
+    classes, _, height, width = digits.shape
+    generator = {"inputs": {"z": [8], "label": {"classes": classes}},
+                 "layers": [{"name": "table", "kind": "embedding", "input": "label",
+                             "dim": height * width},
+                            {"name": "squash", "kind": "tanh"},
+                            {"name": "image", "kind": "reshape", "shape": [1, height, width]}]}
+    discriminator = {"inputs": {"image": [1, height, width], "label": {"classes": classes}},
+                     "layers": [{"name": "flat", "kind": "flatten", "input": "image"},
+                                {"name": "score", "kind": "linear", "out": 1}]}
+    model = build_model("custom", generator=generator, discriminator=discriminator)
+    table = np.arctanh(np.clip(digits.reshape(classes, -1), -0.999, 0.999)).astype(np.float32)
+    save_checkpoint(folder / "checkpoint", Checkpoint(
+        model, {"table.weight": table}, initial_state(model.discriminator, 0), {}, {},
+        {"step": 0, "experiment": "lookup"}))
+    return folder
+
+
+def clearest_digits(classifier: Classifier, data_root: Path) -> np.ndarray:
+    """For each class, the held-out image the classifier reads most confidently as that class."""
+    split = labelled_split("mnist", data_root, 28)
+    probabilities = classifier.read(split.held_out_images).probabilities
+    picks = [np.flatnonzero(split.held_out_labels == c)[
+        probabilities[split.held_out_labels == c, c].argmax()] for c in range(10)]
+    return split.held_out_images[picks]
+
+
+def gx(*arguments: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(argument) for argument in arguments])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def png(path: Path) -> tuple[Image.Image, np.ndarray]:
+    image = Image.open(io.BytesIO(path.read_bytes()))
+    return image, np.asarray(image)
+
+
