@@ -27,9 +27,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 # The seed network (models.md) under the common recipe: what the flagship changes, undone.
-SEED = ["model.options.d_batch_norm=false", "model.options.leaky_slope=0.01",
-        "model.options.g_bn_eps=0.00001", "optimizer.generator.lr=0.0002",
-        "optimizer.discriminator.lr=0.0002"]
+SEED = [
+    "model.options.d_batch_norm=false",
+    "model.options.leaky_slope=0.01",
+    "model.options.g_bn_eps=0.00001",
+    "optimizer.generator.lr=0.0002",
+    "optimizer.discriminator.lr=0.0002",
+]
 BN_SLOPE = SEED + ["model.options.d_batch_norm=true", "model.options.leaky_slope=0.2"]
 VARIANTS: dict[str, list[str]] = {
     "seed": SEED,
@@ -39,8 +43,8 @@ VARIANTS: dict[str, list[str]] = {
     "+bn+slope+dropout": BN_SLOPE + ["model.options.d_dropout=0.3"],
     "+bn+slope+wide": BN_SLOPE + ["model.options.d_width=256"],
     "+bn+slope+mse": BN_SLOPE + ["train.loss=mse"],
-    "+bn+slope+ttur": BN_SLOPE + ["optimizer.generator.lr=0.0001",
-                                  "optimizer.discriminator.lr=0.0004"],
+    "+bn+slope+ttur": BN_SLOPE
+    + ["optimizer.generator.lr=0.0001", "optimizer.discriminator.lr=0.0004"],
     "+bn+slope+eps0.2": BN_SLOPE + ["model.options.g_bn_eps=0.2"],
     "+bn+slope+eps0.8": BN_SLOPE + ["model.options.g_bn_eps=0.8"],
     "+bn+slope+eps0.5": BN_SLOPE + ["model.options.g_bn_eps=0.5"],
@@ -58,8 +62,10 @@ def parse_variants(text: str) -> dict[str, list[str]]:
         elif name in VARIANTS:
             chosen[name] = VARIANTS[name]
         else:
-            raise SystemExit(f"unknown variant '{name}'; known: {', '.join(VARIANTS)} "
-                             "(or define one as name=key=value;key=value)")
+            raise SystemExit(
+                f"unknown variant '{name}'; known: {', '.join(VARIANTS)} "
+                "(or define one as name=key=value;key=value)"
+            )
     return chosen
 
 
@@ -67,16 +73,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="torch", choices=["torch", "jittor"])
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--steps", default="500,1000,1500",
-                        help="checkpoint steps at which gx eval runs")
+    parser.add_argument(
+        "--steps", default="500,1000,1500", help="checkpoint steps at which gx eval runs"
+    )
     parser.add_argument("--n", type=int, default=2000, help="images for gx eval")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (OMP_NUM_THREADS and torch's); default: the framework's")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (OMP_NUM_THREADS and torch's); default: the framework's",
+    )
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "mnist"))
     parser.add_argument("--split", default="test", choices=["train", "test", "both"])
     parser.add_argument("--work", default="runs/ablation", help="run folders go here")
-    parser.add_argument("--set", dest="extra", action="append", default=[],
-                        help="an override applied to every variant")
+    parser.add_argument(
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        help="an override applied to every variant",
+    )
     args = parser.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -87,6 +103,7 @@ def main() -> None:
 
     if args.threads and args.backend == "torch":
         import torch
+
         torch.set_num_threads(args.threads)
 
     steps = sorted(int(step) for step in args.steps.split(","))
@@ -97,27 +114,48 @@ def main() -> None:
         for step in steps:
             experiment = load_experiment(
                 REPO / "experiments" / "cdcgan.yaml",
-                [f"data.split={args.split}", "train.epochs=1000", f"train.max_steps={step}",
-                 *overrides, *args.extra])
+                [
+                    f"data.split={args.split}",
+                    "train.epochs=1000",
+                    f"train.max_steps={step}",
+                    *overrides,
+                    *args.extra,
+                ],
+            )
             began = time.perf_counter()
-            result = run_experiment(experiment, RunOptions(
-                backend=args.backend, data_root=args.data_root, out=str(folder),
-                resume=str(folder) if (folder / "checkpoint").is_dir() else None,
-                progress=False))
+            result = run_experiment(
+                experiment,
+                RunOptions(
+                    backend=args.backend,
+                    data_root=args.data_root,
+                    out=str(folder),
+                    resume=str(folder) if (folder / "checkpoint").is_dir() else None,
+                    progress=False,
+                ),
+            )
             train_seconds += time.perf_counter() - began
             if result.stopped != "finished":
                 print(f"{name} @ {step}: {result.stopped}", flush=True)
                 break
-            figures = evaluate_run(folder, args.n, args.backend, seed=0,
-                                   data_root=args.data_root)
-            rows.append({"variant": name, "backend": args.backend, "step": step,
-                         "overrides": overrides, "train_seconds": round(train_seconds, 1),
-                         "agreement": figures["agreement"],
-                         "frechet_distance": figures["frechet_distance"],
-                         "diversity": figures["diversity"]})
-            print(f"{name:<12} {args.backend:<6} step {step:>6}: agreement "
-                  f"{100 * figures['agreement']:6.2f}%  FD {figures['frechet_distance']:8.2f}  "
-                  f"diversity {figures['diversity']:.3f}  ({train_seconds:.0f} s)", flush=True)
+            figures = evaluate_run(folder, args.n, args.backend, seed=0, data_root=args.data_root)
+            rows.append(
+                {
+                    "variant": name,
+                    "backend": args.backend,
+                    "step": step,
+                    "overrides": overrides,
+                    "train_seconds": round(train_seconds, 1),
+                    "agreement": figures["agreement"],
+                    "frechet_distance": figures["frechet_distance"],
+                    "diversity": figures["diversity"],
+                }
+            )
+            print(
+                f"{name:<12} {args.backend:<6} step {step:>6}: agreement "
+                f"{100 * figures['agreement']:6.2f}%  FD {figures['frechet_distance']:8.2f}  "
+                f"diversity {figures['diversity']:.3f}  ({train_seconds:.0f} s)",
+                flush=True,
+            )
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     (work / f"ablation-{args.backend}.json").write_text(json.dumps(rows, indent=1))

@@ -24,8 +24,9 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -61,8 +62,10 @@ def compare_model(backend: Backend, name: str, args: argparse.Namespace) -> dict
     order = endless_batches(rows, batch, experiment.seed)
 
     handwritten = importlib.import_module(f"handwritten_{backend.name}")
-    steps: dict[str, Step] = {"gx": GanTrainer(backend, model, experiment).step,
-                              "handwritten": handwritten.build(name, backend.device).step}
+    steps: dict[str, Step] = {
+        "gx": GanTrainer(backend, model, experiment).step,
+        "handwritten": handwritten.build(name, backend.device).step,
+    }
 
     def run(step: Step, count: int) -> float:
         """Seconds per step over ``count`` steps, device work included."""
@@ -70,8 +73,10 @@ def compare_model(backend: Backend, name: str, args: argparse.Namespace) -> dict
         began = time.perf_counter()
         for _ in range(count):
             indices = next(order)
-            step(backend.take(data_images, indices),
-                 backend.take(data_labels, indices) if data_labels is not None else None)
+            step(
+                backend.take(data_images, indices),
+                backend.take(data_labels, indices) if data_labels is not None else None,
+            )
         backend.synchronize()
         return (time.perf_counter() - began) / count
 
@@ -79,7 +84,7 @@ def compare_model(backend: Backend, name: str, args: argparse.Namespace) -> dict
         run(step, args.warmup)
     seconds: dict[str, list[float]] = {"gx": [], "handwritten": []}
     for round_index in range(args.rounds):
-        for side in (("gx", "handwritten") if round_index % 2 == 0 else ("handwritten", "gx")):
+        for side in ("gx", "handwritten") if round_index % 2 == 0 else ("handwritten", "gx"):
             seconds[side].append(run(steps[side], args.steps))
 
     if args.profile:
@@ -93,8 +98,13 @@ def compare_model(backend: Backend, name: str, args: argparse.Namespace) -> dict
     # The fastest round is the least disturbed by other processes: a second view on a busy machine.
     best_ratio = min(seconds["gx"]) / min(seconds["handwritten"])
     return {
-        "model": name, "backend": backend.name, "device": backend.device, "batch": batch,
-        "gx_step_ms": gx_ms, "handwritten_step_ms": hand_ms, "ratio": gx_ms / hand_ms,
+        "model": name,
+        "backend": backend.name,
+        "device": backend.device,
+        "batch": batch,
+        "gx_step_ms": gx_ms,
+        "handwritten_step_ms": hand_ms,
+        "ratio": gx_ms / hand_ms,
         "ratio_of_fastest_rounds": best_ratio,
         "gx_rounds_ms": [1000 * s for s in seconds["gx"]],
         "handwritten_rounds_ms": [1000 * s for s in seconds["handwritten"]],
@@ -108,28 +118,38 @@ def framework_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in MODELS:
         torch_result, jittor_result = by_key.get((name, "torch")), by_key.get((name, "jittor"))
         if torch_result and jittor_result:
-            ratios.append({
-                "model": name,
-                "gx_jittor_over_torch": jittor_result["gx_step_ms"] / torch_result["gx_step_ms"],
-                "handwritten_jittor_over_torch": (jittor_result["handwritten_step_ms"]
-                                                  / torch_result["handwritten_step_ms"]),
-            })
+            ratios.append(
+                {
+                    "model": name,
+                    "gx_jittor_over_torch": jittor_result["gx_step_ms"]
+                    / torch_result["gx_step_ms"],
+                    "handwritten_jittor_over_torch": (
+                        jittor_result["handwritten_step_ms"] / torch_result["handwritten_step_ms"]
+                    ),
+                }
+            )
     return ratios
 
 
 def table(results: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> str:
-    lines = [f"{'model':<8} {'backend':<8} {'batch':>5} {'gx ms/step':>11} "
-             f"{'hand ms/step':>13} {'gx/hand':>8} {'best/best':>9}"]
+    lines = [
+        f"{'model':<8} {'backend':<8} {'batch':>5} {'gx ms/step':>11} "
+        f"{'hand ms/step':>13} {'gx/hand':>8} {'best/best':>9}"
+    ]
     for r in results:
-        lines.append(f"{r['model']:<8} {r['backend']:<8} {r['batch']:>5} {r['gx_step_ms']:>11.1f} "
-                     f"{r['handwritten_step_ms']:>13.1f} {r['ratio']:>8.3f} "
-                     f"{r['ratio_of_fastest_rounds']:>9.3f}")
+        lines.append(
+            f"{r['model']:<8} {r['backend']:<8} {r['batch']:>5} {r['gx_step_ms']:>11.1f} "
+            f"{r['handwritten_step_ms']:>13.1f} {r['ratio']:>8.3f} "
+            f"{r['ratio_of_fastest_rounds']:>9.3f}"
+        )
     if ratios:
         lines.append("")
         lines.append(f"{'model':<8} {'jittor/torch (gx)':>18} {'jittor/torch (hand)':>20}")
         for r in ratios:
-            lines.append(f"{r['model']:<8} {r['gx_jittor_over_torch']:>18.3f} "
-                         f"{r['handwritten_jittor_over_torch']:>20.3f}")
+            lines.append(
+                f"{r['model']:<8} {r['gx_jittor_over_torch']:>18.3f} "
+                f"{r['handwritten_jittor_over_torch']:>20.3f}"
+            )
     return "\n".join(lines)
 
 
@@ -138,16 +158,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="batch size (default: each experiment's own)")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="batch size (default: each experiment's own)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20, help="steps per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per side first")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for both frameworks (OMP_NUM_THREADS; default: theirs). "
-                             "On a busy machine 1 thread gives steadier figures")
-    parser.add_argument("--profile", action="store_true",
-                        help="after timing, print a cProfile of gx's steps")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for both frameworks (OMP_NUM_THREADS; default: theirs). "
+        "On a busy machine 1 thread gives steadier figures",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="after timing, print a cProfile of gx's steps"
+    )
     return parser.parse_args(argv)
 
 
@@ -161,15 +187,27 @@ def main(argv: list[str] | None = None) -> None:
         backend = get_backend(backend_name, args.device)
         for name in args.models:
             results.append(compare_model(backend, name, args))
-            print(f"{name} on {backend_name}: gx {results[-1]['gx_step_ms']:.1f} ms, "
-                  f"hand-written {results[-1]['handwritten_step_ms']:.1f} ms per step", flush=True)
+            print(
+                f"{name} on {backend_name}: gx {results[-1]['gx_step_ms']:.1f} ms, "
+                f"hand-written {results[-1]['handwritten_step_ms']:.1f} ms per step",
+                flush=True,
+            )
     ratios = framework_ratios(results)
     print()
     print(table(results, ratios))
-    print(json.dumps({"rounds": args.rounds, "steps": args.steps, "results": results,
-                      "jittor_over_torch": ratios,
-                      "backends": {name: get_backend(name, args.device).describe()
-                                   for name in args.backends}}))
+    print(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "steps": args.steps,
+                "results": results,
+                "jittor_over_torch": ratios,
+                "backends": {
+                    name: get_backend(name, args.device).describe() for name in args.backends
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,8 +65,9 @@ def to_normalized_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def classic_loader(digits: np.ndarray, labels: np.ndarray, workers: int) -> DataLoader:
-    return DataLoader(MnistDigits(digits, labels), batch_size=BATCH, shuffle=True,
-                      num_workers=workers)
+    return DataLoader(
+        MnistDigits(digits, labels), batch_size=BATCH, shuffle=True, num_workers=workers
+    )
 
 
 def gx_batches(backend: Any, images: Any, labels: Any, count: int, seed: int) -> Iterator[tuple]:
@@ -85,19 +87,33 @@ def timed_epoch(batches: Iterable[tuple], trainer: GanTrainer | None, limit: int
         if limit is not None and steps >= limit:
             break
     seconds = time.perf_counter() - began
-    return {"images": images, "batches": steps, "seconds": seconds,
-            "images_per_s": images / seconds}
+    return {
+        "images": images,
+        "batches": steps,
+        "seconds": seconds,
+        "images_per_s": images / seconds,
+    }
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=None,
-                        help=f"folder with the MNIST test idx files (default: $GX_DATA_ROOT, "
-                             f"else {DEFAULT_ROOT})")
-    parser.add_argument("--train-batches", type=int, default=None,
-                        help="train on only this many batches per path (default: a whole epoch)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads for training (default: torch's)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help=f"folder with the MNIST test idx files (default: $GX_DATA_ROOT, else {DEFAULT_ROOT})",
+    )
+    parser.add_argument(
+        "--train-batches",
+        type=int,
+        default=None,
+        help="train on only this many batches per path (default: a whole epoch)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads for training (default: torch's)",
+    )
     return parser.parse_args()
 
 
@@ -123,25 +139,36 @@ def main() -> None:
         return {
             "classic, num_workers=0": classic_loader(digits, labels, 0),
             "classic, num_workers=2": classic_loader(digits, labels, 2),
-            "gx, in-memory on device": gx_batches(backend, gx_images, gx_labels, len(images_np),
-                                                  experiment.seed),
+            "gx, in-memory on device": gx_batches(
+                backend, gx_images, gx_labels, len(images_np), experiment.seed
+            ),
         }
 
-    results: dict[str, Any] = {"gx_setup_s": gx_setup_s, "batch": BATCH,
-                               "backend": backend.describe(), "batches_only": {},
-                               "cdcgan_epoch": {}}
+    results: dict[str, Any] = {
+        "gx_setup_s": gx_setup_s,
+        "batch": BATCH,
+        "backend": backend.describe(),
+        "batches_only": {},
+        "cdcgan_epoch": {},
+    }
     for name, batches in sources().items():
         results["batches_only"][name] = timed_epoch(batches, None, None)
-        print(f"batches only   {name:<26} {results['batches_only'][name]['images_per_s']:>10,.0f} "
-              "images/s", flush=True)
+        print(
+            f"batches only   {name:<26} {results['batches_only'][name]['images_per_s']:>10,.0f} "
+            "images/s",
+            flush=True,
+        )
 
     warm = GanTrainer(backend, model, experiment)  # first steps pay for allocation and caches
     timed_epoch(gx_batches(backend, gx_images, gx_labels, len(images_np), 1), warm, 3)
     for name, batches in sources().items():
         trainer = GanTrainer(backend, model, experiment)
         results["cdcgan_epoch"][name] = timed_epoch(batches, trainer, args.train_batches)
-        print(f"cdcgan training {name:<25} {results['cdcgan_epoch'][name]['images_per_s']:>10,.0f} "
-              "images/s", flush=True)
+        print(
+            f"cdcgan training {name:<25} {results['cdcgan_epoch'][name]['images_per_s']:>10,.0f} "
+            "images/s",
+            flush=True,
+        )
     print(f"(gx's one-time decode and copy to the device: {gx_setup_s:.2f} s, not in the figures)")
     print(json.dumps(results))
 

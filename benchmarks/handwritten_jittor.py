@@ -37,6 +37,7 @@ def dcgan_init(module: jt.Module) -> None:
 
 # -- cdcgan ---------------------------------------------------------------------------------------
 
+
 class CdcganGenerator(jt.Module):
     def __init__(self) -> None:
         self.deconv1_z = nn.ConvTranspose(NOISE, 256, 4, 1, 0, bias=False)
@@ -86,8 +87,9 @@ class Cdcgan:
         self.discriminator.apply(dcgan_init)
         self.criterion = nn.BCELoss()
         self.g_optimizer = jt.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.d_optimizer = jt.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                         betas=(0.5, 0.999))
+        self.d_optimizer = jt.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
         # The script's lookup tables: label -> one-hot (10,1,1) and label -> label map (10,28,28).
         self.onehot = jt.init.eye(CLASSES).reshape(CLASSES, CLASSES, 1, 1).stop_grad()
         self.fill = self.onehot.broadcast((CLASSES, CLASSES, 28, 28)).clone().stop_grad()
@@ -116,13 +118,21 @@ class Cdcgan:
 
 # -- dcgan ----------------------------------------------------------------------------------------
 
+
 class DcganGenerator(jt.Module):
     def __init__(self) -> None:
         self.main = nn.Sequential(
-            nn.ConvTranspose(NOISE, 256, 4, 1, 0, bias=False), nn.BatchNorm(256), nn.ReLU(),
-            nn.ConvTranspose(256, 128, 4, 2, 1, bias=False), nn.BatchNorm(128), nn.ReLU(),
-            nn.ConvTranspose(128, 64, 4, 2, 1, bias=False), nn.BatchNorm(64), nn.ReLU(),
-            nn.ConvTranspose(64, 1, 4, 2, 3, bias=False), nn.Tanh(),
+            nn.ConvTranspose(NOISE, 256, 4, 1, 0, bias=False),
+            nn.BatchNorm(256),
+            nn.ReLU(),
+            nn.ConvTranspose(256, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm(128),
+            nn.ReLU(),
+            nn.ConvTranspose(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm(64),
+            nn.ReLU(),
+            nn.ConvTranspose(64, 1, 4, 2, 3, bias=False),
+            nn.Tanh(),
         )
 
     def execute(self, z: jt.Var) -> jt.Var:
@@ -132,10 +142,17 @@ class DcganGenerator(jt.Module):
 class DcganDiscriminator(jt.Module):
     def __init__(self) -> None:
         self.main = nn.Sequential(
-            nn.Conv(1, 64, 4, 2, 1, bias=False), nn.BatchNorm(64), nn.LeakyReLU(0.2),
-            nn.Conv(64, 128, 4, 2, 1, bias=False), nn.BatchNorm(128), nn.LeakyReLU(0.2),
-            nn.Conv(128, 256, 3, 2, 1, bias=False), nn.BatchNorm(256), nn.LeakyReLU(0.2),
-            nn.Conv(256, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+            nn.Conv(1, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm(64),
+            nn.LeakyReLU(0.2),
+            nn.Conv(64, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm(128),
+            nn.LeakyReLU(0.2),
+            nn.Conv(128, 256, 3, 2, 1, bias=False),
+            nn.BatchNorm(256),
+            nn.LeakyReLU(0.2),
+            nn.Conv(256, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
         )
 
     def execute(self, image: jt.Var) -> jt.Var:
@@ -174,6 +191,7 @@ class Dcgan:
 
 # -- cgan -----------------------------------------------------------------------------------------
 
+
 def mlp_block(width_in: int, width_out: int, normalize: bool = True) -> list[jt.Module]:
     """Linear, BatchNorm1d(eps=0.8) as the original passes it, LeakyReLU(0.2)."""
     layers: list[jt.Module] = [nn.Linear(width_in, width_out)]
@@ -189,8 +207,11 @@ class CganGenerator(jt.Module):
         self.label_emb = nn.Embedding(CLASSES, CLASSES)
         self.model = nn.Sequential(
             *mlp_block(NOISE + CLASSES, 128, normalize=False),
-            *mlp_block(128, 256), *mlp_block(256, 512), *mlp_block(512, 1024),
-            nn.Linear(1024, size * size), nn.Tanh(),
+            *mlp_block(128, 256),
+            *mlp_block(256, 512),
+            *mlp_block(512, 1024),
+            nn.Linear(1024, size * size),
+            nn.Tanh(),
         )
 
     def execute(self, z: jt.Var, labels: jt.Var) -> jt.Var:
@@ -202,9 +223,14 @@ class CganDiscriminator(jt.Module):
     def __init__(self, size: int = 32) -> None:
         self.label_embedding = nn.Embedding(CLASSES, CLASSES)
         self.model = nn.Sequential(
-            nn.Linear(CLASSES + size * size, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2),
+            nn.Linear(CLASSES + size * size, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2),
             nn.Linear(512, 1),
         )
 
@@ -222,8 +248,9 @@ class Cgan:
         self.discriminator.train()  # active dropout, as gx and PyTorch train it
         self.criterion = nn.MSELoss()
         self.g_optimizer = jt.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.d_optimizer = jt.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                         betas=(0.5, 0.999))
+        self.d_optimizer = jt.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
 
     def step(self, images: jt.Var, labels: jt.Var) -> tuple[float, ...]:
         n = images.shape[0]
@@ -244,13 +271,17 @@ class Cgan:
 
 # -- gan ------------------------------------------------------------------------------------------
 
+
 class GanGenerator(jt.Module):
     def __init__(self, size: int = 28) -> None:
         self.size = size
         self.model = nn.Sequential(
             *mlp_block(NOISE, 128, normalize=False),
-            *mlp_block(128, 256), *mlp_block(256, 512), *mlp_block(512, 1024),
-            nn.Linear(1024, size * size), nn.Tanh(),
+            *mlp_block(128, 256),
+            *mlp_block(256, 512),
+            *mlp_block(512, 1024),
+            nn.Linear(1024, size * size),
+            nn.Tanh(),
         )
 
     def execute(self, z: jt.Var) -> jt.Var:
@@ -261,9 +292,12 @@ class GanGenerator(jt.Module):
 class GanDiscriminator(jt.Module):
     def __init__(self, size: int = 28) -> None:
         self.model = nn.Sequential(
-            nn.Linear(size * size, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, 1), nn.Sigmoid(),
+            nn.Linear(size * size, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
         )
 
     def execute(self, image: jt.Var) -> jt.Var:
@@ -278,8 +312,9 @@ class Gan:
         self.discriminator = GanDiscriminator()
         self.criterion = nn.BCELoss()
         self.g_optimizer = jt.optim.Adam(self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        self.d_optimizer = jt.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                         betas=(0.5, 0.999))
+        self.d_optimizer = jt.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
 
     def step(self, images: jt.Var, labels: jt.Var | None = None) -> tuple[float, ...]:
         n = images.shape[0]

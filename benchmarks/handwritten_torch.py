@@ -30,6 +30,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 # -- cdcgan ---------------------------------------------------------------------------------------
 
+
 class CdcganGenerator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -81,10 +82,12 @@ class Cdcgan:
         self.generator.apply(dcgan_init)
         self.discriminator.apply(dcgan_init)
         self.criterion = nn.BCELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(
+            self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
+        self.d_optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
         # The script's lookup tables: label -> one-hot (10,1,1) and label -> label map (10,28,28).
         eye = torch.eye(CLASSES, device=device)
         self.onehot = eye.view(CLASSES, CLASSES, 1, 1)
@@ -119,14 +122,22 @@ class Cdcgan:
 
 # -- dcgan ----------------------------------------------------------------------------------------
 
+
 class DcganGenerator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(NOISE, 256, 4, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(True),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
-            nn.ConvTranspose2d(64, 1, 4, 2, 3, bias=False), nn.Tanh(),
+            nn.ConvTranspose2d(NOISE, 256, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(64, 1, 4, 2, 3, bias=False),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -137,10 +148,17 @@ class DcganDiscriminator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(1, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(128, 256, 3, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(256, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+            nn.Conv2d(1, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(128, 256, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(256, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -185,6 +203,7 @@ class Dcgan:
 
 # -- cgan -----------------------------------------------------------------------------------------
 
+
 def mlp_block(width_in: int, width_out: int, normalize: bool = True) -> list[nn.Module]:
     """Linear, BatchNorm1d(eps=0.8) as the original passes it, LeakyReLU(0.2)."""
     layers: list[nn.Module] = [nn.Linear(width_in, width_out)]
@@ -201,8 +220,11 @@ class CganGenerator(nn.Module):
         self.label_emb = nn.Embedding(CLASSES, CLASSES)
         self.model = nn.Sequential(
             *mlp_block(NOISE + CLASSES, 128, normalize=False),
-            *mlp_block(128, 256), *mlp_block(256, 512), *mlp_block(512, 1024),
-            nn.Linear(1024, size * size), nn.Tanh(),
+            *mlp_block(128, 256),
+            *mlp_block(256, 512),
+            *mlp_block(512, 1024),
+            nn.Linear(1024, size * size),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -215,9 +237,14 @@ class CganDiscriminator(nn.Module):
         super().__init__()
         self.label_embedding = nn.Embedding(CLASSES, CLASSES)
         self.model = nn.Sequential(
-            nn.Linear(CLASSES + size * size, 512), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(512, 512), nn.Dropout(0.4), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(CLASSES + size * size, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Linear(512, 1),
         )
 
@@ -234,10 +261,12 @@ class Cgan:
         self.generator = CganGenerator().to(device)
         self.discriminator = CganDiscriminator().to(device)
         self.criterion = nn.MSELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(
+            self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
+        self.d_optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, ...]:
         n = images.shape[0]
@@ -263,14 +292,18 @@ class Cgan:
 
 # -- gan ------------------------------------------------------------------------------------------
 
+
 class GanGenerator(nn.Module):
     def __init__(self, size: int = 28) -> None:
         super().__init__()
         self.size = size
         self.model = nn.Sequential(
             *mlp_block(NOISE, 128, normalize=False),
-            *mlp_block(128, 256), *mlp_block(256, 512), *mlp_block(512, 1024),
-            nn.Linear(1024, size * size), nn.Tanh(),
+            *mlp_block(128, 256),
+            *mlp_block(256, 512),
+            *mlp_block(512, 1024),
+            nn.Linear(1024, size * size),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -282,9 +315,12 @@ class GanDiscriminator(nn.Module):
     def __init__(self, size: int = 28) -> None:
         super().__init__()
         self.model = nn.Sequential(
-            nn.Linear(size * size, 512), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(512, 256), nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(256, 1), nn.Sigmoid(),
+            nn.Linear(size * size, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -299,10 +335,12 @@ class Gan:
         self.generator = GanGenerator().to(device)
         self.discriminator = GanDiscriminator().to(device)
         self.criterion = nn.BCELoss()
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=2e-4,
-                                            betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(
+            self.generator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
+        self.d_optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)
+        )
 
     def step(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[float, ...]:
         n = images.shape[0]

@@ -39,21 +39,31 @@ def shown(first: dict[str, int], steps: int) -> str:
 
 def judge(report: dict[str, Any], steps: int) -> dict[str, Any]:
     """gx's verdict over the first ``steps`` steps of every seed's curves."""
-    pairs = [(run["cross_difference"][:steps], run["floor_difference"][:steps])
-             for run in report["seeds"]]
+    pairs = [
+        (run["cross_difference"][:steps], run["floor_difference"][:steps])
+        for run in report["seeds"]
+    ]
     done = min(len(cross) for cross, _ in pairs)
-    per_seed = [f"{shown(crossings(c), done)} vs {shown(crossings(f), done)}"
-                f" ({'within' if within_floor(c, f) else 'OUTSIDE'})" for c, f in pairs]
-    return {"steps": done, "seeds": per_seed,
-            "seeds_within": sum(within_floor(c, f) for c, f in pairs),
-            "within": majority_within(pairs) and done == steps}
+    per_seed = [
+        f"{shown(crossings(c), done)} vs {shown(crossings(f), done)}"
+        f" ({'within' if within_floor(c, f) else 'OUTSIDE'})"
+        for c, f in pairs
+    ]
+    return {
+        "steps": done,
+        "seeds": per_seed,
+        "seeds_within": sum(within_floor(c, f) for c, f in pairs),
+        "within": majority_within(pairs) and done == steps,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experiments", default=EXPERIMENTS)
     parser.add_argument("--steps", type=int, default=200, help="lockstep steps to run")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per verdict (gx parity --seeds)")
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="seeds per verdict (gx parity --seeds)"
+    )
     parser.add_argument("--at", default="60,200", help="step counts to judge")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for gx parity")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "mnist"))
@@ -64,22 +74,44 @@ def main() -> None:
     environment.update(item.split("=", 1) for item in args.env)
     checkpoints = [int(step) for step in args.at.split(",")]
     rows = []
-    print("| experiment | steps | each seed: first step over 1e-4 / 1e-3 / 1e-2, torch vs jittor "
-          "against the floor | verdict |\n|---|---|---|---|", flush=True)
+    print(
+        "| experiment | steps | each seed: first step over 1e-4 / 1e-3 / 1e-2, torch vs jittor "
+        "against the floor | verdict |\n|---|---|---|---|",
+        flush=True,
+    )
     for name in args.experiments.split(","):
         folder = Path(args.work) / name
         (folder / "parity.json").unlink(missing_ok=True)  # never judge an earlier run's report
-        subprocess.run([sys.executable, "-m", "gx", "parity", f"experiments/{name}.yaml",
-                        "--steps", str(args.steps), "--seeds", str(args.seeds),
-                        "--set", "data.split=test",
-                        "--data-root", args.data_root, "--out", str(folder)],
-                       cwd=REPO, env=environment, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gx",
+                "parity",
+                f"experiments/{name}.yaml",
+                "--steps",
+                str(args.steps),
+                "--seeds",
+                str(args.seeds),
+                "--set",
+                "data.split=test",
+                "--data-root",
+                args.data_root,
+                "--out",
+                str(folder),
+            ],
+            cwd=REPO,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+        )
         report = json.loads((folder / "parity.json").read_text())
         for steps in checkpoints:
             row = {"experiment": name, **judge(report, steps)}
             rows.append(row)
-            verdict = (f"{'within' if row['within'] else 'OUTSIDE'} "
-                       f"({row['seeds_within']} of {len(row['seeds'])})")
+            verdict = (
+                f"{'within' if row['within'] else 'OUTSIDE'} "
+                f"({row['seeds_within']} of {len(row['seeds'])})"
+            )
             if report["stopped_early"]:
                 verdict += f" (stopped: {report['stopped_early']})"
             print(f"| {name} | {steps} | {'; '.join(row['seeds'])} | {verdict} |", flush=True)

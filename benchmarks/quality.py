@@ -53,19 +53,28 @@ def parse_epochs(text: str) -> dict[str, int]:
     return epochs
 
 
-def train(model: str, backend: str, device: str, epochs: int, data_root: Path,
-          folder: Path) -> tuple[float, int]:
+def train(
+    model: str, backend: str, device: str, epochs: int, data_root: Path, folder: Path
+) -> tuple[float, int]:
     """Train into ``folder`` (reused when a finished run is already there); (seconds, steps)."""
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text())
         return summary.get("benchmark_train_seconds", float("nan")), summary["steps"]
     split = "train" if train_split_present("mnist", data_root) else "test"
-    experiment = load_experiment(REPO / "experiments" / f"{model}.yaml",
-                                 [f"data.split={split}", f"train.epochs={epochs}"])
+    experiment = load_experiment(
+        REPO / "experiments" / f"{model}.yaml", [f"data.split={split}", f"train.epochs={epochs}"]
+    )
     began = time.perf_counter()
-    result = run_experiment(experiment, RunOptions(backend=backend, device=device,
-                                                   data_root=str(data_root), out=str(folder),
-                                                   progress=False))
+    result = run_experiment(
+        experiment,
+        RunOptions(
+            backend=backend,
+            device=device,
+            data_root=str(data_root),
+            out=str(folder),
+            progress=False,
+        ),
+    )
     seconds = time.perf_counter() - began
     summary = json.loads((folder / "summary.json").read_text())
     summary["benchmark_train_seconds"] = seconds
@@ -78,11 +87,17 @@ def random_numbers(count: int, seed: int) -> list[str]:
     return ["".join(str(d) for d in rng.integers(0, 10, DIGITS_PER_NUMBER)) for _ in range(count)]
 
 
-def strips(run: Path, backend: str, device: str, data_root: Path, numbers: list[str],
-           best_of: int, save_first: Path | None) -> dict[str, Any]:
+def strips(
+    run: Path,
+    backend: str,
+    device: str,
+    data_root: Path,
+    numbers: list[str],
+    best_of: int,
+    save_first: Path | None,
+) -> dict[str, Any]:
     sampler = Sampler.from_run(run, backend, device)
-    classifier = load_classifier(sampler.backend, "mnist", data_root,
-                                 sampler.model.image_shape[-1])
+    classifier = load_classifier(sampler.backend, "mnist", data_root, sampler.model.image_shape[-1])
     correct_strips = correct_digits = 0
     misread: list[str] = []
     for index, number in enumerate(numbers):
@@ -95,29 +110,40 @@ def strips(run: Path, backend: str, device: str, data_root: Path, numbers: list[
         if wrong:
             read = "".join(str(digit) for digit in strip.read_as)
             misread.append(f"{number} read as {read}")
-    return {"strips_correct": correct_strips, "strips": len(numbers),
-            "digits_correct": correct_digits, "digits": len(numbers) * DIGITS_PER_NUMBER,
-            "misread": misread}
+    return {
+        "strips_correct": correct_strips,
+        "strips": len(numbers),
+        "digits_correct": correct_digits,
+        "digits": len(numbers) * DIGITS_PER_NUMBER,
+        "misread": misread,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["cdcgan", "cgan"])
     parser.add_argument("--backends", nargs="+", default=["torch", "jittor"])
-    parser.add_argument("--epochs", default="", help="per model, e.g. cdcgan=60,cgan=300 "
-                                                     f"(default {DEFAULT_EPOCHS})")
+    parser.add_argument(
+        "--epochs",
+        default="",
+        help=f"per model, e.g. cdcgan=60,cgan=300 (default {DEFAULT_EPOCHS})",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--n", type=int, default=10000, help="images for gx eval")
     parser.add_argument("--numbers", type=int, default=20, help="random 11-digit strips")
     parser.add_argument("--best-of", type=int, default=8)
-    parser.add_argument("--data-root", default=None,
-                        help="MNIST folder (else $GX_DATA_ROOT or ../shared/data/mnist)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="MNIST folder (else $GX_DATA_ROOT or ../shared/data/mnist)",
+    )
     parser.add_argument("--work", default="runs/quality", help="run folders go here")
     parser.add_argument("--strip-image", default=str(REPO / "docs" / "strip.png"))
     args = parser.parse_args()
 
-    data_root = resolve_data_root("mnist", args.data_root or
-                                  str(REPO.parent / "shared" / "data" / "mnist"), None)
+    data_root = resolve_data_root(
+        "mnist", args.data_root or str(REPO.parent / "shared" / "data" / "mnist"), None
+    )
     epochs = parse_epochs(args.epochs)
     numbers = random_numbers(args.numbers, seed=2024)
     work = Path(args.work)
@@ -130,19 +156,26 @@ def main() -> None:
             began = time.perf_counter()
             evaluation = evaluate_run(run, args.n, backend, args.device, 0, data_root)
             eval_seconds = time.perf_counter() - began
-            read_back = strips(run, backend, args.device, data_root, numbers, args.best_of,
-                               save_first)
+            read_back = strips(
+                run, backend, args.device, data_root, numbers, args.best_of, save_first
+            )
             save_first = None
-            figures.append({
-                "model": model, "backend": backend, "epochs": epochs[model], "steps": steps,
-                "train_seconds": round(seconds, 1), "eval_seconds": round(eval_seconds, 1),
-                "agreement": evaluation["agreement"],
-                "agreement_per_class": evaluation["agreement_per_class"],
-                "frechet_distance": evaluation["frechet_distance"],
-                "diversity": evaluation["diversity"],
-                "classifier_held_out_accuracy": evaluation["classifier"]["held_out_accuracy"],
-                **read_back,
-            })
+            figures.append(
+                {
+                    "model": model,
+                    "backend": backend,
+                    "epochs": epochs[model],
+                    "steps": steps,
+                    "train_seconds": round(seconds, 1),
+                    "eval_seconds": round(eval_seconds, 1),
+                    "agreement": evaluation["agreement"],
+                    "agreement_per_class": evaluation["agreement_per_class"],
+                    "frechet_distance": evaluation["frechet_distance"],
+                    "diversity": evaluation["diversity"],
+                    "classifier_held_out_accuracy": evaluation["classifier"]["held_out_accuracy"],
+                    **read_back,
+                }
+            )
             print(report_line(figures[-1]), flush=True)
     print()
     print(table(figures, args.best_of))
@@ -152,14 +185,18 @@ def main() -> None:
 
 
 def report_line(row: dict[str, Any]) -> str:
-    return (f"{row['model']}/{row['backend']}: {row['steps']} steps in {row['train_seconds']} s, "
-            f"agreement {100 * row['agreement']:.2f}%, FD {row['frechet_distance']:.2f}, "
-            f"diversity {row['diversity']:.3f}, strips {row['strips_correct']}/{row['strips']}")
+    return (
+        f"{row['model']}/{row['backend']}: {row['steps']} steps in {row['train_seconds']} s, "
+        f"agreement {100 * row['agreement']:.2f}%, FD {row['frechet_distance']:.2f}, "
+        f"diversity {row['diversity']:.3f}, strips {row['strips_correct']}/{row['strips']}"
+    )
 
 
 def table(rows: list[dict[str, Any]], best_of: int) -> str:
-    header = (f"{'model':<7} {'backend':<7} {'epochs':>6} {'steps':>6} {'train s':>8} "
-              f"{'agree %':>8} {'FD':>7} {'divers.':>7} {'strips ok':>9} {'digits ok':>9}  target")
+    header = (
+        f"{'model':<7} {'backend':<7} {'epochs':>6} {'steps':>6} {'train s':>8} "
+        f"{'agree %':>8} {'FD':>7} {'divers.':>7} {'strips ok':>9} {'digits ok':>9}  target"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         met = row["agreement"] >= AGREEMENT_TARGET and row["digits_correct"] == row["digits"]
@@ -168,9 +205,12 @@ def table(rows: list[dict[str, Any]], best_of: int) -> str:
             f"{row['train_seconds']:>8.0f} {100 * row['agreement']:>8.2f} "
             f"{row['frechet_distance']:>7.2f} {row['diversity']:>7.3f} "
             f"{row['strips_correct']:>4}/{row['strips']:<4} "
-            f"{row['digits_correct']:>4}/{row['digits']:<4}  {'met' if met else 'MISSED'}")
-    lines.append(f"strips: best of {best_of} per digit, read back by the evaluation classifier; "
-                 f"targets: agreement >= {100 * AGREEMENT_TARGET:.0f}%, every strip digit correct")
+            f"{row['digits_correct']:>4}/{row['digits']:<4}  {'met' if met else 'MISSED'}"
+        )
+    lines.append(
+        f"strips: best of {best_of} per digit, read back by the evaluation classifier; "
+        f"targets: agreement >= {100 * AGREEMENT_TARGET:.0f}%, every strip digit correct"
+    )
     return "\n".join(lines)
 
 

@@ -43,16 +43,25 @@ def parity_cases(cases: int, steps: int, data_root: str) -> None:
         experiment = load_experiment(REPO / "experiments" / f"{name}.yaml", list(SMALL))
         started = time.monotonic()
         result = run_parity(experiment, steps, "cpu", data_root, seeds=1)
-        print(f"case {case + 1} {name}: within={result.within} "
-              f"{time.monotonic() - started:.1f}s", flush=True)
+        print(
+            f"case {case + 1} {name}: within={result.within} {time.monotonic() - started:.1f}s",
+            flush=True,
+        )
 
 
 def jittor_cache_folder() -> Path:
     """The folder of Jittor's cache that this interpreter's Jittor uses (cache_name's parent)."""
-    probe = ("import os; os.environ['log_silent'] = '1'; import jittor_utils; "
-             "print(jittor_utils.cache_path)")
-    printed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                             check=True, env={**os.environ, "nvcc_path": ""})
+    probe = (
+        "import os; os.environ['log_silent'] = '1'; import jittor_utils; "
+        "print(jittor_utils.cache_path)"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "nvcc_path": ""},
+    )
     return Path(printed.stdout.strip().splitlines()[-1])
 
 
@@ -67,18 +76,24 @@ def copy_without_kernels(cache: Path, name: str) -> None:
 def dump_stacks(pid: int) -> str:
     if shutil.which("py-spy") is None:
         return "(py-spy is not installed: pip install py-spy)"
-    dumped = subprocess.run(["py-spy", "dump", "--native", "--pid", str(pid)],
-                            capture_output=True, text=True, timeout=120)
+    dumped = subprocess.run(
+        ["py-spy", "dump", "--native", "--pid", str(pid)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return dumped.stdout + dumped.stderr
 
 
-def watch(command: list[str], environment: dict[str, str], stall_seconds: float,
-          log: Path) -> tuple[str, float]:
+def watch(
+    command: list[str], environment: dict[str, str], stall_seconds: float, log: Path
+) -> tuple[str, float]:
     """Run ``command``; (outcome, seconds). A stall is no output for ``stall_seconds``."""
     started = time.monotonic()
     with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=output,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
         last_size, last_change = 0, time.monotonic()
         while process.poll() is None:
             time.sleep(1)
@@ -124,29 +139,53 @@ def main() -> None:
     outcomes = []
     for index in range(processes):
         if arguments.mode == "in-process":
-            command = [sys.executable, __file__, "_cases", "--cases", str(arguments.cases),
-                       "--steps", str(arguments.steps), "--data-root", arguments.data_root]
+            command = [
+                sys.executable,
+                __file__,
+                "_cases",
+                "--cases",
+                str(arguments.cases),
+                "--steps",
+                str(arguments.steps),
+                "--data-root",
+                arguments.data_root,
+            ]
             label = f"{arguments.cases} parity cases in one process"
         else:
             name = EXPERIMENTS[index % len(EXPERIMENTS)]
-            command = [sys.executable, "-m", "gx", "parity", f"experiments/{name}.yaml",
-                       "--steps", str(arguments.steps), "--seeds", "1", "--data-root",
-                       arguments.data_root, "--out", str(logs / f"report-{index}"),
-                       *[part for item in SMALL for part in ("--set", item)]]
+            command = [
+                sys.executable,
+                "-m",
+                "gx",
+                "parity",
+                f"experiments/{name}.yaml",
+                "--steps",
+                str(arguments.steps),
+                "--seeds",
+                "1",
+                "--data-root",
+                arguments.data_root,
+                "--out",
+                str(logs / f"report-{index}"),
+                *[part for item in SMALL for part in ("--set", item)],
+            ]
             label = f"gx parity {name}"
         if cache is not None:
             environment["cache_name"] = f"gx-stress-{index}"
             copy_without_kernels(cache, environment["cache_name"])
-        outcome, seconds = watch(command, environment, arguments.stall_seconds,
-                                 logs / f"run-{index}.log")
+        outcome, seconds = watch(
+            command, environment, arguments.stall_seconds, logs / f"run-{index}.log"
+        )
         outcomes.append(outcome)
         print(f"{index + 1}/{processes} {label}: {outcome}, {seconds:.0f} s", flush=True)
         if cache is not None:
             shutil.rmtree(cache.parent / environment["cache_name"], ignore_errors=True)
     bad = [outcome for outcome in outcomes if outcome != "ok"]
-    print(f"{len(outcomes) - len(bad)} of {len(outcomes)} processes ok; "
-          f"{sum(o == 'stall' for o in bad)} stalled, {sum(o.startswith('crash') for o in bad)} "
-          f"crashed (logs in {logs})")
+    print(
+        f"{len(outcomes) - len(bad)} of {len(outcomes)} processes ok; "
+        f"{sum(o == 'stall' for o in bad)} stalled, {sum(o.startswith('crash') for o in bad)} "
+        f"crashed (logs in {logs})"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,18 @@ _EXPORTS = {
     "GxError": "gx.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+# written out (not sorted(_EXPORTS)) so that linters and type checkers can read it
+__all__ = [
+    "GxError",
+    "RunOptions",
+    "evaluate_run",
+    "export_generator",
+    "load_experiment",
+    "run_experiment",
+    "sample",
+    "save_strip",
+    "strip_from_run",
+]
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ loads them
     from gx.config import load_experiment

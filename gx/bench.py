@@ -17,9 +17,10 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,9 +38,23 @@ SYNTHETIC_ROWS = 1024
 
 # The keys of the JSON line (documented in ``gx bench --help`` and benchmarks/README.md).
 RESULT_KEYS = (
-    "experiment", "model", "backend", "device", "batch", "steps", "warmup", "compile",
-    "warmup_s", "train_images_per_s", "train_step_ms_median", "generate_images_per_s",
-    "generate_batch_ms_median", "peak_host_rss_mb", "peak_device_mb", "onednn", "backend_info",
+    "experiment",
+    "model",
+    "backend",
+    "device",
+    "batch",
+    "steps",
+    "warmup",
+    "compile",
+    "warmup_s",
+    "train_images_per_s",
+    "train_step_ms_median",
+    "generate_images_per_s",
+    "generate_batch_ms_median",
+    "peak_host_rss_mb",
+    "peak_device_mb",
+    "onednn",
+    "backend_info",
 )
 
 
@@ -64,6 +79,7 @@ def synthetic_data(model: GanModel, rows: int, seed: int = 0) -> tuple[np.ndarra
 # -- the few framework calls bench needs beyond the backend interface ------------------------------
 # Only torch has a device peak counter; Jittor keeps none unless its memory profiler is switched
 # on (which slows every operation), so its device peak is reported as null.
+
 
 def _torch_reset_peak() -> None:
     import torch
@@ -111,6 +127,7 @@ def _host_peak_rss_mb() -> float:
 
 # -- timing ---------------------------------------------------------------------------------------
 
+
 def _timed(backend: Backend, action: Callable[[], Any]) -> float:
     """Seconds ``action`` takes, with the device's queued work drained before and after."""
     backend.synchronize()
@@ -128,8 +145,10 @@ def _check(options: BenchOptions) -> None:
     if options.batch is not None and options.batch < 1:
         raise GxError(f"--batch must be at least 1, got {options.batch}")
     if options.compile and options.backend not in _COMPILERS:
-        raise GxError(f"--compile is only offered for --backend "
-                      f"{', '.join(_COMPILERS)}; {options.backend} compiles its kernels itself")
+        raise GxError(
+            f"--compile is only offered for --backend "
+            f"{', '.join(_COMPILERS)}; {options.backend} compiles its kernels itself"
+        )
 
 
 def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
@@ -166,10 +185,12 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     _reset_device_peak(backend)
     warmup_s = sum(_timed(backend, train_step) for _ in range(options.warmup))
     step_seconds = [_timed(backend, train_step) for _ in range(options.steps)]
-    warmup_s += sum(_timed(backend, partial(trainer.sample, inputs))
-                    for inputs in noise[:options.warmup])
-    generate_seconds = [_timed(backend, partial(trainer.sample, inputs))
-                        for inputs in noise[options.warmup:]]
+    warmup_s += sum(
+        _timed(backend, partial(trainer.sample, inputs)) for inputs in noise[: options.warmup]
+    )
+    generate_seconds = [
+        _timed(backend, partial(trainer.sample, inputs)) for inputs in noise[options.warmup :]
+    ]
 
     described = backend.describe()
     return {
@@ -208,10 +229,16 @@ def format_report(result: dict[str, Any]) -> str:
         ("backend", f"{result['backend']} on {result['device']}{mode}"),
         ("batch / steps / warm-up", f"{result['batch']} / {result['steps']} / {result['warmup']}"),
         ("warm-up time", figure(result["warmup_s"], "s")),
-        ("train", f"{figure(result['train_images_per_s'], 'images/s')}   "
-                  f"(median step {figure(result['train_step_ms_median'], 'ms')})"),
-        ("generate", f"{figure(result['generate_images_per_s'], 'images/s')}   "
-                     f"(median batch {figure(result['generate_batch_ms_median'], 'ms')})"),
+        (
+            "train",
+            f"{figure(result['train_images_per_s'], 'images/s')}   "
+            f"(median step {figure(result['train_step_ms_median'], 'ms')})",
+        ),
+        (
+            "generate",
+            f"{figure(result['generate_images_per_s'], 'images/s')}   "
+            f"(median batch {figure(result['generate_batch_ms_median'], 'ms')})",
+        ),
         ("peak host RSS", figure(result["peak_host_rss_mb"], "MiB")),
         ("peak device memory", figure(result["peak_device_mb"], "MiB")),
         ("Jittor oneDNN", onednn),

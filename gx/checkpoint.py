@@ -68,8 +68,10 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     for name in _ARRAY_FILES:
         # np.require, not np.ascontiguousarray: that turns a 0-d array (the optimizer's step)
         # into shape (1,)
-        arrays = {key: np.require(value, requirements="C")
-                  for key, value in getattr(checkpoint, name).items()}
+        arrays = {
+            key: np.require(value, requirements="C")
+            for key, value in getattr(checkpoint, name).items()
+        }
         save_file(arrays, str(staging / f"{name}.safetensors"))
     document = {"format": FORMAT, "model": checkpoint.model.to_dict(), **checkpoint.state}
     unfinished = staging / "state.json.partial"
@@ -108,8 +110,10 @@ def find_checkpoint(path: str | Path) -> Path:
                 return candidate
     if not path.exists():
         raise GxError(f"checkpoint '{path}' does not exist; pass a run folder made by 'gx run'")
-    raise GxError(f"'{path}' holds no gx checkpoint (no checkpoint/state.json); pass a run "
-                  "folder made by 'gx run'")
+    raise GxError(
+        f"'{path}' holds no gx checkpoint (no checkpoint/state.json); pass a run "
+        "folder made by 'gx run'"
+    )
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -125,8 +129,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     # A truncated weights file raises SafetensorError; a state.json with missing or mistyped
     # entries raises KeyError or TypeError. All mean the same to the user: a damaged checkpoint.
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as error:
-        raise GxError(f"checkpoint '{folder}' cannot be read ({error}); it is damaged or not "
-                      "a gx checkpoint") from None
+        raise GxError(
+            f"checkpoint '{folder}' cannot be read ({error}); it is damaged or not a gx checkpoint"
+        ) from None
     document.pop("format")
-    return Checkpoint(model, arrays["generator"], arrays["discriminator"], arrays["optimizer_g"],
-                      arrays["optimizer_d"], document)
+    return Checkpoint(
+        model,
+        arrays["generator"],
+        arrays["discriminator"],
+        arrays["optimizer_g"],
+        arrays["optimizer_d"],
+        document,
+    )

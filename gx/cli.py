@@ -34,19 +34,34 @@ class GxGroup(click.Group):
 
 
 experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False))
-overrides_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                                help="Override an experiment setting, e.g. train.epochs=5 "
-                                     "(repeatable).")
+overrides_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override an experiment setting, e.g. train.epochs=5 (repeatable).",
+)
 # Defaults follow what is installed (gx.backends.default_backend / checkpoint_backend).
 train_backend_option = click.option(
-    "--backend", type=click.Choice(BACKENDS), default=None,
-    help="Framework to use (default: torch when installed, else jittor).")
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Framework to use (default: torch when installed, else jittor).",
+)
 checkpoint_backend_option = click.option(
-    "--backend", type=click.Choice(BACKENDS), default=None,
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
     help="Framework to sample with (default: the one that trained the checkpoint when installed, "
-         "else the installed one).")
-device_option = click.option("--device", type=click.Choice(DEVICES), default="auto",
-                             show_default=True, help="cuda if available (auto), or force one.")
+    "else the installed one).",
+)
+device_option = click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="cuda if available (auto), or force one.",
+)
 
 
 @click.group(cls=GxGroup)
@@ -64,9 +79,13 @@ def entry_point() -> None:
 
 @main.command()
 @experiment_argument
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Also compile the networks in this backend and check its real output shapes "
-                   "against the spec's.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Also compile the networks in this backend and check its real output shapes "
+    "against the spec's.",
+)
 @device_option
 @overrides_option
 def summary(experiment: str, backend: str | None, device: str, overrides: tuple[str, ...]) -> None:
@@ -86,10 +105,18 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
 
 @main.command()
 @experiment_argument
-@click.option("--net", default="generator", show_default=True,
-              help="Network to draw: generator, discriminator or both.")
-@click.option("--out", type=click.Path(), default=None,
-              help="model.svg, model.png or model.dot (default: <experiment>-<net>.svg).")
+@click.option(
+    "--net",
+    default="generator",
+    show_default=True,
+    help="Network to draw: generator, discriminator or both.",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="model.svg, model.png or model.dot (default: <experiment>-<net>.svg).",
+)
 @overrides_option
 def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]) -> None:
     """Draw an experiment's network as a graph: inputs, layers (kind, output shape, parameters),
@@ -107,8 +134,11 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
     written = write_graph(model_for(loaded), net, out or f"{loaded.name}-{net}.svg")
     click.echo(f"wrote {written.path}")
     if written.render_command:
-        click.echo(f"graphviz's dot is not installed ({INSTALL_HINT}); render the picture "
-                   f"with: {written.render_command}", err=True)
+        click.echo(
+            f"graphviz's dot is not installed ({INSTALL_HINT}); render the picture "
+            f"with: {written.render_command}",
+            err=True,
+        )
 
 
 @main.command()
@@ -116,23 +146,51 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
 @train_backend_option
 @device_option
 @overrides_option
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Folder with the dataset's idx files (else $GX_DATA_ROOT, the experiment's "
-                   "data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Run folder to create (default runs/<experiment>-<backend>-<time>); must not "
-                   "exist or be empty.")
-@click.option("--resume", type=click.Path(file_okay=False), default=None,
-              help="Continue the run in this folder from its last checkpoint.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None,
-              help="Stop after this many steps in total (same as --set train.max_steps=N).")
-@click.option("--nproc", type=click.IntRange(min=1), default=None,
-              help="Train in N processes (torch: torchrun, gloo on CPU / NCCL on GPUs; jittor: "
-                   "OpenMPI's mpirun), each on a 1/N slice of the global train.batch_size. "
-                   "Default 1; a resumed run keeps the number it was trained with.")
-def run(experiment: str, backend: str | None, device: str, overrides: tuple[str, ...],
-        data_root: str | None, out: str | None, resume: str | None, max_steps: int | None,
-        nproc: int | None) -> None:
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the dataset's idx files (else $GX_DATA_ROOT, the experiment's "
+    "data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run folder to create (default runs/<experiment>-<backend>-<time>); must not "
+    "exist or be empty.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Continue the run in this folder from its last checkpoint.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many steps in total (same as --set train.max_steps=N).",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train in N processes (torch: torchrun, gloo on CPU / NCCL on GPUs; jittor: "
+    "OpenMPI's mpirun), each on a 1/N slice of the global train.batch_size. "
+    "Default 1; a resumed run keeps the number it was trained with.",
+)
+def run(
+    experiment: str,
+    backend: str | None,
+    device: str,
+    overrides: tuple[str, ...],
+    data_root: str | None,
+    out: str | None,
+    resume: str | None,
+    max_steps: int | None,
+    nproc: int | None,
+) -> None:
     """Train an experiment; writes metrics, samples, a GIF, a loss plot and checkpoints.
 
     Ctrl-C stops after the current step and saves a checkpoint; --resume continues it exactly.
@@ -142,17 +200,26 @@ def run(experiment: str, backend: str | None, device: str, overrides: tuple[str,
     from gx.train.run import RunOptions, run_experiment
 
     if out is not None and resume is not None:
-        raise GxError("--out and --resume cannot be combined: a resumed run continues in its own "
-                      "folder")
+        raise GxError(
+            "--out and --resume cannot be combined: a resumed run continues in its own folder"
+        )
     settings = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps else [])
     loaded = load_experiment(experiment, settings)
-    options = RunOptions(backend=backend, device=device, data_root=data_root, out=out,
-                         resume=resume, command=" ".join(sys.argv))
+    options = RunOptions(
+        backend=backend,
+        device=device,
+        data_root=data_root,
+        out=out,
+        resume=resume,
+        command=" ".join(sys.argv),
+    )
     world = current_world()
     if world.size > 1:
         if nproc is not None:
-            raise GxError(f"--nproc cannot be used in a process that {world.launcher} started; "
-                          "the launcher already decides the number of processes")
+            raise GxError(
+                f"--nproc cannot be used in a process that {world.launcher} started; "
+                "the launcher already decides the number of processes"
+            )
         result = run_experiment(loaded, options)
         # The stop is orderly and saved: exit 0, so that the launcher does not kill the other
         # processes while rank 0 is still writing (gx's own launcher reports the real status).
@@ -167,8 +234,9 @@ def run(experiment: str, backend: str | None, device: str, overrides: tuple[str,
         _run_in_processes(experiment, loaded, settings, options, nproc)
 
 
-def _run_in_processes(experiment: str, loaded: Experiment, settings: list[str],
-                      options: RunOptions, nproc: int) -> None:
+def _run_in_processes(
+    experiment: str, loaded: Experiment, settings: list[str], options: RunOptions, nproc: int
+) -> None:
     """gx run --nproc N: check what can be checked here, then start N ranks through the
     backend's launcher, each a plain ``gx run`` of the same experiment and run folder."""
     from gx.backends import default_backend
@@ -181,10 +249,17 @@ def _run_in_processes(experiment: str, loaded: Experiment, settings: list[str],
     check_launcher(backend, nproc, options.device)
     resume = options.resume
     folder = Path(resume) if resume else choose_folder(loaded, replace(options, backend=backend))
-    arguments = ["run", experiment, "--backend", backend, "--device", options.device,
-                 *[part for setting in settings for part in ("--set", setting)],
-                 *(["--data-root", options.data_root] if options.data_root else []),
-                 *(["--resume", resume] if resume else ["--out", str(folder)])]
+    arguments = [
+        "run",
+        experiment,
+        "--backend",
+        backend,
+        "--device",
+        options.device,
+        *[part for setting in settings for part in ("--set", setting)],
+        *(["--data-root", options.data_root] if options.data_root else []),
+        *(["--resume", resume] if resume else ["--out", str(folder)]),
+    ]
     summary_data = launch(backend, nproc, arguments, folder)
     if summary_data["stopped"] == "non-finite loss":
         click.echo(f"error: {summary_data['message']}", err=True)
@@ -204,11 +279,14 @@ def _processes(resume: str | None, nproc: int | None) -> int:
     if nproc is None:
         return trained
     if nproc != trained:
-        click.echo(f"note: run '{resume}' was trained in {trained} process(es) and continues in "
-                   f"{nproc}; the global batch stays the same, and with train.sync_batch_norm "
-                   "(the default) so do its batch-norm statistics, so the training is the same up "
-                   "to rounding; without it, batch-norm statistics now come from each process's "
-                   "share of the batch", err=True)
+        click.echo(
+            f"note: run '{resume}' was trained in {trained} process(es) and continues in "
+            f"{nproc}; the global batch stays the same, and with train.sync_batch_norm "
+            "(the default) so do its batch-norm statistics, so the training is the same up "
+            "to rounding; without it, batch-norm statistics now come from each process's "
+            "share of the batch",
+            err=True,
+        )
     return nproc
 
 
@@ -218,9 +296,13 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
     final = summary_data["final"]
     click.echo(f"run folder: {folder}")
     # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
-    losses = {key: "-" if final[key] is None else f"{final[key]:.4f}" for key in ("d_loss", "g_loss")}
-    click.echo(f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
-               f"images/s: {summary_data['images_per_s_median'] or 0:.0f}")
+    losses = {
+        key: "-" if final[key] is None else f"{final[key]:.4f}" for key in ("d_loss", "g_loss")
+    }
+    click.echo(
+        f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
+        f"images/s: {summary_data['images_per_s_median'] or 0:.0f}"
+    )
     if summary_data["stopped"] == "non-finite loss":
         click.echo(f"error: {summary_data['message']}", err=True)
         if exit_status:
@@ -233,23 +315,59 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
 
 @main.command()
 @experiment_argument
-@click.option("--steps", type=click.IntRange(min=1), default=60, show_default=True,
-              help="Training steps to run in lockstep.")
-@click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
-              help="Device for all three trainings (on CUDA, TF32 and nondeterministic "
-                   "kernels are switched off).")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="Training steps to run in lockstep.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(("cpu", "cuda")),
+    default="cpu",
+    show_default=True,
+    help="Device for all three trainings (on CUDA, TF32 and nondeterministic "
+    "kernels are switched off).",
+)
 @overrides_option
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Folder with the dataset's idx files.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Report folder (default reports/<experiment>-parity).")
-@click.option("--every", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Print every N-th step of the loss table.")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Lockstep trainings from this many seeds (the experiment's, then the next "
-                   "ones); parity holds when most of them are within the floor.")
-def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
-           data_root: str | None, out: str | None, every: int, seeds: int) -> None:
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the dataset's idx files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Report folder (default reports/<experiment>-parity).",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Print every N-th step of the loss table.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Lockstep trainings from this many seeds (the experiment's, then the next "
+    "ones); parity holds when most of them are within the floor.",
+)
+def parity(
+    experiment: str,
+    steps: int,
+    device: str,
+    overrides: tuple[str, ...],
+    data_root: str | None,
+    out: str | None,
+    every: int,
+    seeds: int,
+) -> None:
     """Train in PyTorch and Jittor in lockstep and compare with the float32 rounding floor.
 
     Exit status 0 when the backends stay within the floor, 1 when they leave it.
@@ -271,8 +389,10 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
         result = run_parity(loaded, steps, device, data_root, seeds)
     except ParityIncomplete as error:
         folder = write_report(error.result, report_folder, incomplete=str(error))
-        raise GxError(f"{error}; no verdict. The figures of the runs that finished are in "
-                      f"{folder / 'parity.json'}") from None
+        raise GxError(
+            f"{error}; no verdict. The figures of the runs that finished are in "
+            f"{folder / 'parity.json'}"
+        ) from None
     folder = write_report(result, report_folder)
     click.echo(layer_table(result))
     click.echo()
@@ -290,22 +410,51 @@ def parity(experiment: str, steps: int, device: str, overrides: tuple[str, ...],
 
 
 @main.command()
-@click.option("--checkpoint", required=True, type=click.Path(),
-              help="A run folder made by gx run (or its checkpoint folder).")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(),
+    help="A run folder made by gx run (or its checkpoint folder).",
+)
 @checkpoint_backend_option
 @device_option
-@click.option("--labels", default=None, help="Classes to draw, e.g. 3,1,4 (conditional models; "
-                                             "default 0..classes-1).")
-@click.option("--count", type=click.IntRange(min=1), default=None,
-              help="Number of images for unconditional models (default 16).")
-@click.option("--noise", "noise_path", type=click.Path(dir_okay=False), default=None,
-              help="A .npy of noise vectors, shape (N, *noise_shape): the same file gives the "
-                   "same images on every machine and backend.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the noise when --noise is not given.")
+@click.option(
+    "--labels",
+    default=None,
+    help="Classes to draw, e.g. 3,1,4 (conditional models; default 0..classes-1).",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of images for unconditional models (default 16).",
+)
+@click.option(
+    "--noise",
+    "noise_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A .npy of noise vectors, shape (N, *noise_shape): the same file gives the "
+    "same images on every machine and backend.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the noise when --noise is not given.",
+)
 @click.option("--out", required=True, help="out.png (a grid) or out.npy (float images).")
-def generate(checkpoint: str, backend: str | None, device: str, labels: str | None,
-             count: int | None, noise_path: str | None, seed: int, out: str) -> None:
+def generate(
+    checkpoint: str,
+    backend: str | None,
+    device: str,
+    labels: str | None,
+    count: int | None,
+    noise_path: str | None,
+    seed: int,
+    out: str,
+) -> None:
     """Sample images from a trained generator."""
     from gx.generate import sample_to_file
 
@@ -314,10 +463,19 @@ def generate(checkpoint: str, backend: str | None, device: str, labels: str | No
 
 
 @main.command()
-@click.option("--checkpoint", required=True, type=click.Path(),
-              help="A run folder made by gx run (or its checkpoint folder), of either backend.")
-@click.option("--out", type=click.Path(dir_okay=False), default="generator.onnx",
-              show_default=True, help="ONNX file to write.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(),
+    help="A run folder made by gx run (or its checkpoint folder), of either backend.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="generator.onnx",
+    show_default=True,
+    help="ONNX file to write.",
+)
 def export(checkpoint: str, out: str) -> None:
     """Write the generator as ONNX (opset 17, dynamic batch), for onnxruntime or TensorRT.
 
@@ -329,28 +487,57 @@ def export(checkpoint: str, out: str) -> None:
     from gx.export import export_generator
 
     result = export_generator(checkpoint, out)
-    inputs = ", ".join(f"{name} {kind} {list(shape)}" for name, (kind, shape) in
-                       result.inputs.items())
+    inputs = ", ".join(
+        f"{name} {kind} {list(shape)}" for name, (kind, shape) in result.inputs.items()
+    )
     click.echo(f"wrote {result.path} (ONNX opset {result.opset}); inputs: {inputs}")
-    click.echo(f"onnxruntime vs gx on {result.check_batch} images: max abs difference "
-               f"{result.max_abs_difference:.2e}")
+    click.echo(
+        f"onnxruntime vs gx on {result.check_batch} images: max abs difference "
+        f"{result.max_abs_difference:.2e}"
+    )
 
 
 @main.command()
 @experiment_argument
 @train_backend_option
 @device_option
-@click.option("--batch", type=click.IntRange(min=1), default=None,
-              help="Batch size (default: the experiment's train.batch_size).")
-@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Timed training steps (and generation batches).")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Untimed steps first (on Jittor they also compile the kernels).")
-@click.option("--compile", "compile_modules", is_flag=True,
-              help="torch only: torch.compile the generator and discriminator.")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch size (default: the experiment's train.batch_size).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed training steps (and generation batches).",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Untimed steps first (on Jittor they also compile the kernels).",
+)
+@click.option(
+    "--compile",
+    "compile_modules",
+    is_flag=True,
+    help="torch only: torch.compile the generator and discriminator.",
+)
 @overrides_option
-def bench(experiment: str, backend: str | None, device: str, batch: int | None, steps: int,
-          warmup: int, compile_modules: bool, overrides: tuple[str, ...]) -> None:
+def bench(
+    experiment: str,
+    backend: str | None,
+    device: str,
+    batch: int | None,
+    steps: int,
+    warmup: int,
+    compile_modules: bool,
+    overrides: tuple[str, ...],
+) -> None:
     """Training and generation speed (images/s) and peak memory, on synthetic data.
 
     The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
@@ -363,40 +550,86 @@ def bench(experiment: str, backend: str | None, device: str, batch: int | None, 
     from gx.bench import BenchOptions, format_report, run_bench
     from gx.config import load_experiment
 
-    options = BenchOptions(backend=backend, device=device, batch=batch, steps=steps,
-                           warmup=warmup, compile=compile_modules)
+    options = BenchOptions(
+        backend=backend,
+        device=device,
+        batch=batch,
+        steps=steps,
+        warmup=warmup,
+        compile=compile_modules,
+    )
     result = run_bench(load_experiment(experiment, overrides), options)
     click.echo(format_report(result))
     click.echo(json.dumps(result))
 
 
 data_root_option = click.option(
-    "--data-root", type=click.Path(file_okay=False), default=None,
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
     help="Folder with the dataset's idx files, for real images and the evaluation classifier "
-         "(else $GX_DATA_ROOT, the run's data.root, or ~/.cache/gx/data/<dataset>).")
+    "(else $GX_DATA_ROOT, the run's data.root, or ~/.cache/gx/data/<dataset>).",
+)
 
 
 @main.command()
 @click.argument("number")
-@click.option("--checkpoint", required=True, type=click.Path(),
-              help="A run folder of a conditional model (cgan, cdcgan) made by gx run.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(),
+    help="A run folder of a conditional model (cgan, cdcgan) made by gx run.",
+)
 @checkpoint_backend_option
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the noise: the same seed gives the same strip on every backend.")
-@click.option("--best-of", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Draw K candidates per digit and keep the one the evaluation classifier "
-                   "reads most confidently as the intended digit.")
-@click.option("--verify", is_flag=True,
-              help="Print what the classifier reads at each position; exit 1 if any digit is "
-                   "misread (the strip is saved either way).")
-@click.option("--scale", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-              help="Enlarge the image N times (nearest neighbour).")
-@click.option("--out", type=click.Path(dir_okay=False), default="result.png", show_default=True,
-              help="PNG file to write.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the noise: the same seed gives the same strip on every backend.",
+)
+@click.option(
+    "--best-of",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Draw K candidates per digit and keep the one the evaluation classifier "
+    "reads most confidently as the intended digit.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Print what the classifier reads at each position; exit 1 if any digit is "
+    "misread (the strip is saved either way).",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Enlarge the image N times (nearest neighbour).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="result.png",
+    show_default=True,
+    help="PNG file to write.",
+)
 @data_root_option
-def strip(number: str, checkpoint: str, backend: str | None, device: str, seed: int, best_of: int,
-          verify: bool, scale: int, out: str, data_root: str | None) -> None:
+def strip(
+    number: str,
+    checkpoint: str,
+    backend: str | None,
+    device: str,
+    seed: int,
+    best_of: int,
+    verify: bool,
+    scale: int,
+    out: str,
+    data_root: str | None,
+) -> None:
     """Draw NUMBER as one row of generated digits: the competition's phone-number strip.
 
     NUMBER holds digits 0-9; spaces and dashes are allowed and dropped ("138-0013 8000").
@@ -406,17 +639,18 @@ def strip(number: str, checkpoint: str, backend: str | None, device: str, seed: 
     """
     from gx.strip import save_strip, strip_from_run
 
-    result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify,
-                            data_root)
+    result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify, data_root)
     save_strip(result.pixels, out, scale)
     height, width = result.pixels.shape
     click.echo(f"wrote {out}: {result.digits}, {width * scale}x{height * scale} pixels")
-    if verify:
+    if result.read_as is not None and result.read_confidence is not None:  # --verify
         for position, digit in enumerate(result.digits):
             mark = "ok" if result.read_as[position] == int(digit) else "MISREAD"
-            click.echo(f"  position {position + 1:>2}: wanted {digit}, read "
-                       f"{result.read_as[position]} ({100 * result.read_confidence[position]:.1f}%)"
-                       f"  {mark}")
+            click.echo(
+                f"  position {position + 1:>2}: wanted {digit}, read "
+                f"{result.read_as[position]} ({100 * result.read_confidence[position]:.1f}%)"
+                f"  {mark}"
+            )
         if result.misread:
             click.echo(f"{len(result.misread)} of {len(result.digits)} digits misread", err=True)
             sys.exit(1)
@@ -424,14 +658,21 @@ def strip(number: str, checkpoint: str, backend: str | None, device: str, seed: 
 
 @main.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--n", "count", type=click.IntRange(min=2), default=10000, show_default=True,
-              help="Generated images (and up to as many real test images) to compare.")
+@click.option(
+    "--n",
+    "count",
+    type=click.IntRange(min=2),
+    default=10000,
+    show_default=True,
+    help="Generated images (and up to as many real test images) to compare.",
+)
 @checkpoint_backend_option
 @device_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @data_root_option
-def evaluate(run_dir: str, count: int, backend: str | None, device: str, seed: int,
-             data_root: str | None) -> None:
+def evaluate(
+    run_dir: str, count: int, backend: str | None, device: str, seed: int, data_root: str | None
+) -> None:
     """Measure a run's samples; writes RUN_DIR/eval.json and prints a table.
 
     Agreement: the share of generated digits the evaluation classifier reads as the label asked
@@ -451,19 +692,36 @@ def classifier() -> None:
 
 
 @classifier.command(name="train")
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Framework that trains it (the cached weights serve both; default: torch when "
-                   "installed, else jittor).")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Framework that trains it (the cached weights serve both; default: torch when "
+    "installed, else jittor).",
+)
 @device_option
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Folder with the dataset's idx files (else $GX_DATA_ROOT or "
-                   "~/.cache/gx/data/<dataset>).")
-@click.option("--dataset", default="mnist", show_default=True,
-              help="A dataset gx knows (mnist, fashion_mnist).")
-@click.option("--image-size", type=click.IntRange(min=8, max=256), default=28, show_default=True,
-              help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).")
-def classifier_train(backend: str | None, device: str, data_root: str | None, dataset: str,
-                     image_size: int) -> None:
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the dataset's idx files (else $GX_DATA_ROOT or ~/.cache/gx/data/<dataset>).",
+)
+@click.option(
+    "--dataset",
+    default="mnist",
+    show_default=True,
+    help="A dataset gx knows (mnist, fashion_mnist).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=8, max=256),
+    default=28,
+    show_default=True,
+    help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).",
+)
+def classifier_train(
+    backend: str | None, device: str, data_root: str | None, dataset: str, image_size: int
+) -> None:
     """Train (or retrain) the classifier and report its held-out accuracy.
 
     With the train split on disk it trains on it and holds out the test split; with only the
@@ -480,6 +738,8 @@ def classifier_train(backend: str | None, device: str, data_root: str | None, da
     info = trained.info
     click.echo(f"data: {info['split']}")
     click.echo(f"trained on {info['train_images']} images in {info['train_seconds']:.1f} s")
-    click.echo(f"held-out accuracy: {100 * info['held_out_accuracy']:.2f}% "
-               f"({info['held_out_images']} images)")
+    click.echo(
+        f"held-out accuracy: {100 * info['held_out_accuracy']:.2f}% "
+        f"({info['held_out_images']} images)"
+    )
     click.echo(f"saved: {info['path']}")

@@ -22,9 +22,10 @@ import math
 import operator
 import re
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -51,8 +52,9 @@ def _setting(default: Any = MISSING, *, factory: Any = MISSING, **rules: Any) ->
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = _setting(choices=REFERENCE_MODELS + (CUSTOM_MODEL,),
-                         example="model: {name: cdcgan}")
+    name: str = _setting(
+        choices=REFERENCE_MODELS + (CUSTOM_MODEL,), example="model: {name: cdcgan}"
+    )
     # Keyword arguments for the reference model builder, which checks them itself.
     options: dict[str, Any] = _setting(factory=dict, scalars=True)
     # Model-spec mappings, only for a custom model; gx.spec checks their contents.
@@ -117,7 +119,7 @@ class OptimizerConfig:
 @dataclass(frozen=True)
 class Experiment:
     name: str = _setting(pattern=r"[A-Za-z0-9_.-]+", example="name: cdcgan")
-    model: ModelConfig  # no default: model.name is required
+    model: ModelConfig  # type: ignore[misc]  # required; name's _setting has no default either
     seed: int = _setting(0, min=0)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -149,8 +151,10 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
         raise GxError(f"{source}: not valid YAML ({problem}); fix the syntax") from None
     if not isinstance(raw, dict):
         found = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        raise GxError(f"{source}: the top level must be a mapping of 'key: value' lines, "
-                      f"got {found}; start from an example in experiments/")
+        raise GxError(
+            f"{source}: the top level must be a mapping of 'key: value' lines, "
+            f"got {found}; start from an example in experiments/"
+        )
     for item in overrides:
         _apply_override(raw, item, source)
     return experiment_from_dict(raw, source)
@@ -187,8 +191,10 @@ def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise GxError(f"{where}: the value is not valid YAML ({_yaml_problem(error)}); "
-                      f"quote strings and write lists as [a, b]") from None
+        raise GxError(
+            f"{where}: the value is not valid YAML ({_yaml_problem(error)}); "
+            f"quote strings and write lists as [a, b]"
+        ) from None
     parts = key.split(".")
     _check_override_key(parts, where)
     node = raw
@@ -197,7 +203,7 @@ def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
         if child is None:
             child = {}
         elif not isinstance(child, dict):
-            section = ".".join(parts[:depth + 1])
+            section = ".".join(parts[: depth + 1])
             raise GxError(f"{where}: '{section}' must be a mapping, got {child!r}")
         # Copy each mapping on the way down: a YAML alias (*name) may share it with another key.
         node[part] = node = dict(child)
@@ -206,28 +212,30 @@ def _apply_override(raw: dict[str, Any], item: str, source: str) -> None:
 
 def _check_override_key(parts: list[str], where: str) -> None:
     """Raise unless the dotted key names a field of the schema (or lies in a free mapping)."""
-    cls = Experiment
+    cls: type = Experiment
     for depth, part in enumerate(parts):
         section = ".".join(parts[:depth])
         fields = _schema(cls)
         if part not in fields:
             raise _unknown_key(where, section, part, list(fields))
         kind = _without_none(fields[part][1])
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             cls = kind
         elif typing.get_origin(kind) is dict:
             return  # model.options and the model specs take any keys
         elif depth < len(parts) - 1:
-            here = ".".join(parts[:depth + 1])
-            raise GxError(f"{where}: unknown key '{'.'.join(parts)}'; '{here}' has no keys "
-                          f"below it, set it whole, e.g. --set {here}=...")
+            here = ".".join(parts[: depth + 1])
+            raise GxError(
+                f"{where}: unknown key '{'.'.join(parts)}'; '{here}' has no keys "
+                f"below it, set it whole, e.g. --set {here}=..."
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # The validator: one recursive walk over the dataclass fields
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
     """Field name -> (field, resolved type), in declaration order."""
     hints = typing.get_type_hints(cls)
@@ -259,7 +267,7 @@ def _build(cls: type, raw: Any, path: str, source: str) -> Any:
     values = {}
     for name, (spec, kind) in fields.items():
         key = _join(path, name)
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             # Recurse even when absent, so required keys inside are reported and defaults filled.
             values[name] = _build(kind, raw.get(name), key, source)
         elif name in raw:
@@ -276,7 +284,7 @@ def _convert(kind: Any, value: Any, key: str, rules: Mapping[str, Any], source: 
     kind = _without_none(kind)
     if value is None and nullable:
         return None
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _build(kind, value, key, source)
     origin = typing.get_origin(kind)
     if origin is tuple:
@@ -294,8 +302,10 @@ def _convert_list(kind: Any, value: Any, key: str, rules: Mapping[str, Any], sou
     if not isinstance(value, (list, tuple)) or (not variable and len(value) != len(args)):
         wanted = "a list" if variable else f"a list of {len(args)} values"
         raise _wrong_type(source, key, wanted, value)
-    return tuple(_convert(args[0], item, f"{key}[{index}]", rules, source)
-                 for index, item in enumerate(value))
+    return tuple(
+        _convert(args[0], item, f"{key}[{index}]", rules, source)
+        for index, item in enumerate(value)
+    )
 
 
 def _convert_mapping(value: Any, key: str, rules: Mapping[str, Any], source: str) -> dict:
@@ -317,8 +327,9 @@ _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
 def _convert_scalar(kind: type, value: Any, key: str, nullable: bool, source: str) -> Any:
     # bool is a subclass of int in Python, but 'true' is never a sensible count or rate.
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is float and (is_number or isinstance(value, str)
-                          and _EXPONENT_FLOAT.fullmatch(value.strip())):
+    if kind is float and (
+        is_number or isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip())
+    ):
         number = float(value)
         if not math.isfinite(number):  # YAML's .inf and .nan, or an exponent past float range
             raise GxError(f"{source}: '{key}' must be a finite number, got {value!r}")
@@ -331,23 +342,31 @@ def _convert_scalar(kind: type, value: Any, key: str, nullable: bool, source: st
     raise _wrong_type(source, key, wanted, value)
 
 
-_BOUNDS = (("gt", operator.gt, ">"), ("min", operator.ge, ">="),
-           ("lt", operator.lt, "<"), ("max", operator.le, "<="))
+_BOUNDS = (
+    ("gt", operator.gt, ">"),
+    ("min", operator.ge, ">="),
+    ("lt", operator.lt, "<"),
+    ("max", operator.le, "<="),
+)
 
 
-def _check_rules(value: Any, key: str, rules: Mapping[str, Any], nullable: bool,
-                 source: str) -> None:
+def _check_rules(
+    value: Any, key: str, rules: Mapping[str, Any], nullable: bool, source: str
+) -> None:
     choices = rules.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(choices) + (" (or null)" if nullable else "")
         raise GxError(f"{source}: '{key}' must be one of {allowed}, got {value!r}")
     pattern = rules.get("pattern")
     if pattern is not None and not re.fullmatch(pattern, value):
-        raise GxError(f"{source}: '{key}' must match {pattern} (letters, digits, '_', '.', '-'; "
-                      f"not empty), got {value!r}")
+        raise GxError(
+            f"{source}: '{key}' must match {pattern} (letters, digits, '_', '.', '-'; "
+            f"not empty), got {value!r}"
+        )
     if any(rule in rules and not holds(value, rules[rule]) for rule, holds, _ in _BOUNDS):
-        wanted = " and ".join(f"{symbol} {rules[rule]}" for rule, _, symbol in _BOUNDS
-                              if rule in rules)
+        wanted = " and ".join(
+            f"{symbol} {rules[rule]}" for rule, _, symbol in _BOUNDS if rule in rules
+        )
         raise GxError(f"{source}: '{key}' must be {wanted}, got {value!r}")
 
 
@@ -375,26 +394,34 @@ def _check_model(model: ModelConfig, source: str) -> None:
     if custom:
         for name in ("generator", "discriminator"):
             if getattr(model, name) is None:
-                raise GxError(f"{source}: 'model.{name}' is required when 'model.name' is "
-                              f"custom; add it under model:, or use a reference model "
-                              f"({', '.join(REFERENCE_MODELS)})")
+                raise GxError(
+                    f"{source}: 'model.{name}' is required when 'model.name' is "
+                    f"custom; add it under model:, or use a reference model "
+                    f"({', '.join(REFERENCE_MODELS)})"
+                )
         if model.options:
-            raise GxError(f"{source}: 'model.options' is only for reference models, not custom; "
-                          f"put the settings into the model.generator/discriminator specs")
+            raise GxError(
+                f"{source}: 'model.options' is only for reference models, not custom; "
+                f"put the settings into the model.generator/discriminator specs"
+            )
         return
     for name in ("generator", "discriminator"):
         if getattr(model, name) is not None:
-            raise GxError(f"{source}: 'model.{name}' is only used when 'model.name' is custom "
-                          f"(got '{model.name}'); remove it, or set 'model.name: custom'")
+            raise GxError(
+                f"{source}: 'model.{name}' is only used when 'model.name' is custom "
+                f"(got '{model.name}'); remove it, or set 'model.name: custom'"
+            )
 
 
 def _check_milestones(milestones: Sequence[Milestone], source: str) -> None:
     for index in range(1, len(milestones)):
         previous, epoch = milestones[index - 1].epoch, milestones[index].epoch
         if epoch <= previous:
-            raise GxError(f"{source}: 'optimizer.milestones[{index}].epoch' must be greater than "
-                          f"the previous milestone's epoch ({previous}), got {epoch}; list "
-                          f"milestones in increasing epoch order")
+            raise GxError(
+                f"{source}: 'optimizer.milestones[{index}].epoch' must be greater than "
+                f"the previous milestone's epoch ({previous}), got {epoch}; list "
+                f"milestones in increasing epoch order"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

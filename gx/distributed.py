@@ -46,13 +46,15 @@ class World:
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.size:
-            raise GxError(f"train.batch_size {batch_size} cannot be split evenly over {self.size} "
-                          f"processes; it is the global batch, so use a multiple of {self.size} "
-                          f"(e.g. --set train.batch_size={batch_size // self.size * self.size or self.size})")
+            raise GxError(
+                f"train.batch_size {batch_size} cannot be split evenly over {self.size} "
+                f"processes; it is the global batch, so use a multiple of {self.size} "
+                f"(e.g. --set train.batch_size={batch_size // self.size * self.size or self.size})"
+            )
 
     def stop_requested(self) -> bool:
         path = os.environ.get(STOP_FILE_VARIABLE)
-        return bool(path) and Path(path).exists()
+        return path is not None and path != "" and Path(path).exists()
 
 
 def _int(name: str) -> int | None:
@@ -64,9 +66,14 @@ def current_world() -> World:
     """The world this process was started in: torchrun's RANK/WORLD_SIZE/LOCAL_RANK variables,
     or OpenMPI's OMPI_COMM_WORLD_* ones; one process when neither is set."""
     if _int("WORLD_SIZE") is not None and _int("RANK") is not None:
-        return World(_int("RANK") or 0, _int("WORLD_SIZE") or 1, _int("LOCAL_RANK") or 0,
-                     "torchrun")
+        return World(
+            _int("RANK") or 0, _int("WORLD_SIZE") or 1, _int("LOCAL_RANK") or 0, "torchrun"
+        )
     if _int("OMPI_COMM_WORLD_SIZE") is not None:
-        return World(_int("OMPI_COMM_WORLD_RANK") or 0, _int("OMPI_COMM_WORLD_SIZE") or 1,
-                     _int("OMPI_COMM_WORLD_LOCAL_RANK") or 0, "mpirun")
+        return World(
+            _int("OMPI_COMM_WORLD_RANK") or 0,
+            _int("OMPI_COMM_WORLD_SIZE") or 1,
+            _int("OMPI_COMM_WORLD_LOCAL_RANK") or 0,
+            "mpirun",
+        )
     return World()

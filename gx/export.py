@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,13 @@ class ExportResult:
 def require_onnx() -> None:
     missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
-        raise GxError(f"gx export needs {' and '.join(missing)}, which is not installed; install "
-                      f"it with: {INSTALL_HINT}")
+        raise GxError(
+            f"gx export needs {' and '.join(missing)}, which is not installed; install "
+            f"it with: {INSTALL_HINT}"
+        )
 
 
-def onnx_session(path: str | Path) -> object:
+def onnx_session(path: str | Path) -> typing.Any:
     """An onnxruntime CPU session for an exported file."""
     onnxruntime = importlib.import_module("onnxruntime")
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -61,12 +64,19 @@ def export_generator(checkpoint: str | Path, out: str | Path = "generator.onnx")
 
     spec = model.generator
     with written_atomically(out) as staging:
-        export_onnx(backend, generator, example_inputs(spec, TRACE_BATCH), OUTPUT_NAME, staging,
-                    OPSET)
+        export_onnx(
+            backend,  # type: ignore[arg-type]  # load_generator(..., "torch") gives TorchBackend
+            generator,
+            example_inputs(spec, TRACE_BATCH),
+            OUTPUT_NAME,
+            staging,
+            OPSET,
+        )
     session = onnx_session(out)
     check = example_inputs(spec, CHECK_BATCH, seed=1)
     (onnx_images,) = session.run([OUTPUT_NAME], check)
     gx_images = generate(backend, generator, check["z"], check.get("label"))
     inputs = {item.name: (item.type, tuple(item.shape)) for item in session.get_inputs()}
-    return ExportResult(Path(out), OPSET, inputs, CHECK_BATCH,
-                        float(np.abs(onnx_images - gx_images).max()))
+    return ExportResult(
+        Path(out), OPSET, inputs, CHECK_BATCH, float(np.abs(onnx_images - gx_images).max())
+    )

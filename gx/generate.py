@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,8 +16,9 @@ from gx.errors import GxError
 from gx.models import GanModel
 
 
-def load_generator(checkpoint_path: str | Path, backend_name: str | None = None,
-                   device: str = "auto") -> tuple[Backend, Any, GanModel]:
+def load_generator(
+    checkpoint_path: str | Path, backend_name: str | None = None, device: str = "auto"
+) -> tuple[Backend, Any, GanModel]:
     """The checkpoint's generator compiled in ``backend_name``, in eval mode.
 
     None: the backend that trained the checkpoint when installed, else the installed one.
@@ -24,21 +26,27 @@ def load_generator(checkpoint_path: str | Path, backend_name: str | None = None,
     checkpoint = load_checkpoint(checkpoint_path)
     backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device)
     generator = compile_spec(backend, checkpoint.model.generator, 0)
-    load_weights(backend, generator, checkpoint.model.generator, checkpoint.generator,
-                 f"checkpoint '{find_checkpoint(checkpoint_path)}'")
+    load_weights(
+        backend,
+        generator,
+        checkpoint.model.generator,
+        checkpoint.generator,
+        f"checkpoint '{find_checkpoint(checkpoint_path)}'",
+    )
     backend.set_training(generator, False)
     return backend, generator, checkpoint.model
 
 
-def generate(backend: Backend, generator: Any, noise: np.ndarray,
-             labels: np.ndarray | None, batch: int = 500) -> np.ndarray:
+def generate(
+    backend: Backend, generator: Any, noise: np.ndarray, labels: np.ndarray | None, batch: int = 500
+) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] as float32 numpy, computed in batches without gradients."""
     parts = []
     with backend.no_grad():
         for start in range(0, len(noise), batch):
-            inputs = {"z": backend.tensor(noise[start:start + batch])}
+            inputs = {"z": backend.tensor(noise[start : start + batch])}
             if labels is not None:
-                inputs["label"] = backend.tensor(labels[start:start + batch])
+                inputs["label"] = backend.tensor(labels[start : start + batch])
             parts.append(backend.numpy(generator(inputs)).astype(np.float32))
     return np.concatenate(parts)
 
@@ -47,7 +55,9 @@ def parse_labels(text: str, classes: int) -> np.ndarray:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise GxError(f"--labels must be comma-separated integers like 3,1,4; got '{text}'") from None
+        raise GxError(
+            f"--labels must be comma-separated integers like 3,1,4; got '{text}'"
+        ) from None
     if not values:
         raise GxError("--labels is empty; give at least one class, e.g. --labels 3,1,4")
     return check_labels(np.array(values, dtype=np.int64), classes)
@@ -61,18 +71,23 @@ def read_noise(path: str | Path, model: GanModel) -> np.ndarray:
         raise GxError(f"cannot read --noise '{path}' ({error}); save it with numpy.save") from None
     size = int(np.prod(model.noise_shape))
     if noise.ndim < 2 or int(np.prod(noise.shape[1:])) != size:
-        raise GxError(f"--noise '{path}' has shape {noise.shape}; this generator needs "
-                      f"(N, {', '.join(map(str, model.noise_shape))})")
+        raise GxError(
+            f"--noise '{path}' has shape {noise.shape}; this generator needs "
+            f"(N, {', '.join(map(str, model.noise_shape))})"
+        )
     return noise.reshape(len(noise), *model.noise_shape).astype(np.float32)
 
 
-def _labels_for(model: GanModel, labels: str | Sequence[int] | None,
-                count: int | None) -> np.ndarray | None:
+def _labels_for(
+    model: GanModel, labels: str | Sequence[int] | None, count: int | None
+) -> np.ndarray | None:
     """The class of each image: as given ("3,1,4" or a sequence), else 0, 1, 2, ... repeated."""
     if not model.conditional:
         if labels is not None:
-            raise GxError(f"model '{model.name}' is unconditional and takes no labels; drop "
-                          "--labels (use --count for the number of images)")
+            raise GxError(
+                f"model '{model.name}' is unconditional and takes no labels; drop "
+                "--labels (use --count for the number of images)"
+            )
         return None
     if isinstance(labels, str):
         return parse_labels(labels, model.classes)
@@ -81,24 +96,34 @@ def _labels_for(model: GanModel, labels: str | Sequence[int] | None,
     return np.arange(count or model.classes, dtype=np.int64) % model.classes
 
 
-def _noise_for(model: GanModel, noise: str | Path | np.ndarray | None, wanted: int,
-               seed: int) -> np.ndarray:
+def _noise_for(
+    model: GanModel, noise: str | Path | np.ndarray | None, wanted: int, seed: int
+) -> np.ndarray:
     """Noise from a .npy file or an array, else drawn from numpy.random.default_rng(seed)."""
     if noise is None:
-        return np.random.default_rng(seed).standard_normal((wanted, *model.noise_shape),
-                                                           dtype=np.float32)
+        return np.random.default_rng(seed).standard_normal(
+            (wanted, *model.noise_shape), dtype=np.float32
+        )
     if isinstance(noise, (str, Path)):
         noise = read_noise(noise, model)
     noise = np.asarray(noise, np.float32)
     if noise.shape != (wanted, *model.noise_shape):
-        raise GxError(f"--noise has shape {noise.shape}, but {wanted} images were asked for: "
-                      f"give noise shaped {(wanted, *model.noise_shape)}")
+        raise GxError(
+            f"--noise has shape {noise.shape}, but {wanted} images were asked for: "
+            f"give noise shaped {(wanted, *model.noise_shape)}"
+        )
     return noise
 
 
-def sample(checkpoint: str | Path, labels: str | Sequence[int] | None = None,
-           count: int | None = None, noise: str | Path | np.ndarray | None = None,
-           seed: int = 0, backend_name: str | None = None, device: str = "auto") -> np.ndarray:
+def sample(
+    checkpoint: str | Path,
+    labels: str | Sequence[int] | None = None,
+    count: int | None = None,
+    noise: str | Path | np.ndarray | None = None,
+    seed: int = 0,
+    backend_name: str | None = None,
+    device: str = "auto",
+) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] from a run's generator, as ``gx generate`` draws them.
 
     ``labels``: classes to draw (conditional models; default 0..classes-1, or ``count`` of
@@ -111,9 +136,16 @@ def sample(checkpoint: str | Path, labels: str | Sequence[int] | None = None,
     return generate(backend, generator, _noise_for(model, noise, wanted, seed), label_array)
 
 
-def sample_to_file(checkpoint: str, backend_name: str | None, device: str, out: str,
-                   labels_text: str | None, count: int | None, noise_path: str | None,
-                   seed: int) -> np.ndarray:
+def sample_to_file(
+    checkpoint: str,
+    backend_name: str | None,
+    device: str,
+    out: str,
+    labels_text: str | None,
+    count: int | None,
+    noise_path: str | None,
+    seed: int,
+) -> np.ndarray:
     if not out.endswith((".png", ".npy")):
         raise GxError(f"--out must end in .png or .npy, got '{out}'")
     result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)

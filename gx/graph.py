@@ -49,17 +49,26 @@ def _input_label(spec: ModelSpec, name: str) -> str:
 
 def spec_lines(spec: ModelSpec, network: str) -> list[str]:
     """DOT statements for one network, as a cluster; node ids are prefixed by ``network``."""
-    lines = [f"subgraph {_quote('cluster_' + network)} {{",
-             f"  label={_quote(f'{network} ({spec.parameter_count:,} parameters)')};"]
+    lines = [
+        f"subgraph {_quote('cluster_' + network)} {{",
+        f"  label={_quote(f'{network} ({spec.parameter_count:,} parameters)')};",
+    ]
     for name in spec.inputs:
-        lines.append(f"  {_quote(f'{network}.{name}')} [label={_quote(_input_label(spec, name))},"
-                     f" {_INPUT_STYLE}];")
+        lines.append(
+            f"  {_quote(f'{network}.{name}')} [label={_quote(_input_label(spec, name))},"
+            f" {_INPUT_STYLE}];"
+        )
     for info in spec.infos:
         label = f"{info.name}\n{info.kind}\n{shape_text(info.output.shape)}"
         if info.parameter_count:
             label += f"\n{info.parameter_count:,} params"
-        style = (_OUTPUT_STYLE if info.name == spec.output else
-                 _JOIN_STYLE if len(info.inputs) > 1 else _LAYER_STYLE)
+        style = (
+            _OUTPUT_STYLE
+            if info.name == spec.output
+            else _JOIN_STYLE
+            if len(info.inputs) > 1
+            else _LAYER_STYLE
+        )
         lines.append(f"  {_quote(f'{network}.{info.name}')} [label={_quote(label)}, {style}];")
         for source in info.inputs:
             edge = f"{_quote(f'{network}.{source}')} -> {_quote(f'{network}.{info.name}')}"
@@ -71,9 +80,12 @@ def model_dot(model: GanModel, net: str = "generator") -> str:
     """The DOT text of the generator, the discriminator or both (side by side)."""
     check_net(net)
     chosen = ("generator", "discriminator") if net == "both" else (net,)
-    lines = [f"digraph {_quote(model.name)} {{", "  rankdir=TB;",
-             '  node [fontname="Helvetica", fontsize=10];',
-             f"  label={_quote(f'{model.name}: {net}')}; labelloc=t;"]
+    lines = [
+        f"digraph {_quote(model.name)} {{",
+        "  rankdir=TB;",
+        '  node [fontname="Helvetica", fontsize=10];',
+        f"  label={_quote(f'{model.name}: {net}')}; labelloc=t;",
+    ]
     for network in chosen:
         lines += ["  " + line for line in spec_lines(getattr(model, network), network)]
     return "\n".join(lines + ["}"]) + "\n"
@@ -87,12 +99,18 @@ class GraphFile:
 
 def _render(dot_text: str, program: str, out: Path) -> None:
     with written_atomically(out) as staging:
-        result = subprocess.run([program, f"-T{out.suffix[1:]}", "-o", str(staging)],
-                                input=dot_text, capture_output=True, text=True)
+        result = subprocess.run(
+            [program, f"-T{out.suffix[1:]}", "-o", str(staging)],
+            input=dot_text,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise GxError(f"graphviz's dot could not render '{out}' ({reason}); write the .dot "
-                          "file instead with --out model.dot")
+            raise GxError(
+                f"graphviz's dot could not render '{out}' ({reason}); write the .dot "
+                "file instead with --out model.dot"
+            )
 
 
 def write_graph(model: GanModel, net: str, out: str | Path) -> GraphFile:

@@ -5,8 +5,9 @@ Backend-neutral: takes numpy arrays in the models' layout, (N, C, H, W) with val
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image
@@ -23,16 +24,19 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     """Images in [-1, 1], (N, C, H, W), as uint8 pixels (N, H, W, C)."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 4:
-        raise GxError(f"expected images shaped (N, C, H, W), got shape {images.shape}. Fix: pass a "
-                      "batch of images, e.g. images[None] for a single one")
+        raise GxError(
+            f"expected images shaped (N, C, H, W), got shape {images.shape}. Fix: pass a "
+            "batch of images, e.g. images[None] for a single one"
+        )
     # A diverged generator produces NaN; show it as black instead of undefined cast results.
     images = np.nan_to_num(images, nan=-1.0)
     pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
     return pixels.transpose(0, 2, 3, 1)
 
 
-def image_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2,
-               pad_value: int = 0) -> Image.Image:
+def image_grid(
+    images: np.ndarray, rows: int, cols: int, padding: int = 2, pad_value: int = 0
+) -> Image.Image:
     """A rows x cols grid of images with `padding` pixels between and around the tiles.
 
     Same layout as torchvision.utils.make_grid: rows * (H + padding) + padding pixels tall.
@@ -42,27 +46,35 @@ def image_grid(images: np.ndarray, rows: int, cols: int, padding: int = 2,
     count, height, width, channels = pixels.shape
     _check_grid(count, channels, rows, cols, padding, pad_value)
     step_y, step_x = height + padding, width + padding
-    canvas = np.full((rows * step_y + padding, cols * step_x + padding, channels), pad_value,
-                     dtype=np.uint8)
+    canvas = np.full(
+        (rows * step_y + padding, cols * step_x + padding, channels), pad_value, dtype=np.uint8
+    )
     for index, tile in enumerate(pixels):
         top = padding + (index // cols) * step_y
         left = padding + (index % cols) * step_x
-        canvas[top:top + height, left:left + width] = tile
+        canvas[top : top + height, left : left + width] = tile
     # 2-D uint8 becomes an 'L' image, H x W x 3 an 'RGB' one.
     return Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
 
 
-def _check_grid(count: int, channels: int, rows: int, cols: int, padding: int,
-                pad_value: int) -> None:
+def _check_grid(
+    count: int, channels: int, rows: int, cols: int, padding: int, pad_value: int
+) -> None:
     if channels not in (1, 3):
-        raise GxError(f"images have {channels} channels; a grid needs 1 (grayscale) or 3 (RGB). "
-                      "Fix: pass images shaped (N, 1, H, W) or (N, 3, H, W)")
+        raise GxError(
+            f"images have {channels} channels; a grid needs 1 (grayscale) or 3 (RGB). "
+            "Fix: pass images shaped (N, 1, H, W) or (N, 3, H, W)"
+        )
     if rows < 1 or cols < 1 or count > rows * cols:
-        raise GxError(f"{count} images do not fit a {rows} x {cols} grid. Fix: use at least one "
-                      "row and column and no more images than rows * cols")
+        raise GxError(
+            f"{count} images do not fit a {rows} x {cols} grid. Fix: use at least one "
+            "row and column and no more images than rows * cols"
+        )
     if padding < 0 or not 0 <= pad_value <= 255:
-        raise GxError(f"padding {padding} and pad value {pad_value} are out of range. Fix: use "
-                      "padding >= 0 and a pad value from 0 to 255")
+        raise GxError(
+            f"padding {padding} and pad value {pad_value} are out of range. Fix: use "
+            "padding >= 0 and a pad value from 0 to 255"
+        )
 
 
 def save_grid(images: np.ndarray, path: str | Path, rows: int, cols: int, scale: int = 1) -> None:
@@ -100,8 +112,9 @@ def plot_losses(records: list[dict], path: str | Path) -> None:
     Records are dicts with 'step', 'd_loss', 'g_loss' and optionally 'd_real', 'd_fake'.
     """
     if not records:
-        raise GxError(f"no loss records to plot into {path}. Fix: train for at least one logged "
-                      "step")
+        raise GxError(
+            f"no loss records to plot into {path}. Fix: train for at least one logged step"
+        )
     # Imported here: matplotlib takes a noticeable time to import and only plotting needs it. The
     # Figure + Agg canvas pair never touches pyplot, so no GUI backend and no global state.
     from matplotlib.backends.backend_agg import FigureCanvasAgg

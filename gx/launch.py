@@ -27,8 +27,10 @@ from gx.errors import GxError
 OPENMPI_INSTALL = "apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"
 # OpenMPI refuses to start as root unless both are set; containers often forbid the
 # cross-process memory copy (CMA) its shared-memory transport tries first, so gx turns it off.
-OPENMPI_ENVIRONMENT = {"OMPI_MCA_btl_vader_single_copy_mechanism": "none",
-                       "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+OPENMPI_ENVIRONMENT = {
+    "OMPI_MCA_btl_vader_single_copy_mechanism": "none",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+}
 OPENMPI_ROOT_ENVIRONMENT = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 
 
@@ -41,34 +43,51 @@ def check_launcher(backend: str, nproc: int, device: str) -> None:
 
             gpus = torch.cuda.device_count()
             if (device == "cuda" or gpus) and gpus < nproc:
-                raise GxError(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one per process, "
-                              f"NCCL), but this machine has {gpus}; use --nproc {max(gpus, 1)}, "
-                              "or --device cpu to train on CPU processes (gloo)")
+                raise GxError(
+                    f"--nproc {nproc} on CUDA needs {nproc} GPUs (one per process, "
+                    f"NCCL), but this machine has {gpus}; use --nproc {max(gpus, 1)}, "
+                    "or --device cpu to train on CPU processes (gloo)"
+                )
         return
     mpirun = shutil.which("mpirun")
     if mpirun is None:
-        raise GxError(f"--nproc with Jittor needs OpenMPI's mpirun, which is not installed; "
-                      f"install it with: {OPENMPI_INSTALL}")
+        raise GxError(
+            f"--nproc with Jittor needs OpenMPI's mpirun, which is not installed; "
+            f"install it with: {OPENMPI_INSTALL}"
+        )
     version = subprocess.run([mpirun, "--version"], capture_output=True, text=True).stdout
     if "Open MPI" not in version:
-        raise GxError(f"{mpirun} is not OpenMPI's (Jittor works with OpenMPI only); install it "
-                      f"with: {OPENMPI_INSTALL}, and put its mpirun first on PATH")
+        raise GxError(
+            f"{mpirun} is not OpenMPI's (Jittor works with OpenMPI only); install it "
+            f"with: {OPENMPI_INSTALL}, and put its mpirun first on PATH"
+        )
     if os.environ.get("use_mpi") == "0":
-        raise GxError("Jittor's MPI support is switched off by use_mpi=0 in the environment; "
-                      "unset use_mpi to train with --nproc")
+        raise GxError(
+            "Jittor's MPI support is switched off by use_mpi=0 in the environment; "
+            "unset use_mpi to train with --nproc"
+        )
     if not (os.environ.get("mpicc_path") or shutil.which("mpicc")):
-        raise GxError("Jittor builds its MPI support with mpicc, which is not installed; "
-                      f"install it with: {OPENMPI_INSTALL}")
+        raise GxError(
+            "Jittor builds its MPI support with mpicc, which is not installed; "
+            f"install it with: {OPENMPI_INSTALL}"
+        )
 
 
 def launch_command(backend: str, nproc: int, arguments: list[str]) -> list[str]:
     """The launcher's command line starting ``python -m gx ARGUMENTS`` ``nproc`` times."""
     if backend == "torch":
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={nproc}", "-m", "gx", *arguments]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            "-m",
+            "gx",
+            *arguments,
+        ]
     # --bind-to none: leave placement to the OS, which also sees other work on the machine.
-    return ["mpirun", "-n", str(nproc), "--bind-to", "none", sys.executable, "-m", "gx",
-            *arguments]
+    return ["mpirun", "-n", str(nproc), "--bind-to", "none", sys.executable, "-m", "gx", *arguments]
 
 
 def launch_environment(backend: str) -> dict[str, str]:
@@ -94,17 +113,25 @@ def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict
         environment = {**launch_environment(backend), STOP_FILE_VARIABLE: str(stop_file)}
         # A session of its own: the terminal's Ctrl-C reaches this process only, not the
         # launcher (which would kill the processes mid-step) nor the processes themselves.
-        process = subprocess.Popen(launch_command(backend, nproc, arguments), env=environment,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   bufsize=1, start_new_session=True)
+        process = subprocess.Popen(
+            launch_command(backend, nproc, arguments),
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
 
         def interrupt(signum: int, frame: Any) -> None:
             if stop_file.exists():
                 os.killpg(process.pid, signal.SIGTERM)
                 return
             stop_file.touch()
-            click.echo("stopping every process after the current step (Ctrl-C again ends "
-                       "them at once)", err=True)
+            click.echo(
+                "stopping every process after the current step (Ctrl-C again ends them at once)",
+                err=True,
+            )
 
         previous = signal.signal(signal.SIGINT, interrupt)
         try:
@@ -116,10 +143,12 @@ def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict
         raise GxError(error)
     written = summary_path.stat().st_mtime_ns if summary_path.exists() else None
     if code != 0 or written is None or written == before:
-        raise GxError(f"a process of the run ended with exit status {code} (its output is "
-                      f"above), so all of them stopped; the run folder '{folder}' is not "
-                      "finished (no new summary.json): continue it from its last checkpoint with "
-                      f"--resume {folder} --nproc {nproc}")
+        raise GxError(
+            f"a process of the run ended with exit status {code} (its output is "
+            f"above), so all of them stopped; the run folder '{folder}' is not "
+            "finished (no new summary.json): continue it from its last checkpoint with "
+            f"--resume {folder} --nproc {nproc}"
+        )
     return json.loads(summary_path.read_text())
 
 
@@ -135,7 +164,7 @@ def _relay_output(process: subprocess.Popen) -> str | None:
         if error is not None:
             continue
         if line.startswith("error: "):
-            error = line[len("error: "):].rstrip("\n")
+            error = line[len("error: ") :].rstrip("\n")
             continue
         click.echo(line, nl=False)
     return error

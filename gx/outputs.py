@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from gx.errors import GxError
 
 
 def _cannot_write(path: Path, reason: object, option: str) -> GxError:
-    return GxError(f"cannot write {option} '{path}' ({reason}); choose a file in a folder you can "
-                   "write to")
+    return GxError(
+        f"cannot write {option} '{path}' ({reason}); choose a file in a folder you can write to"
+    )
 
 
 @contextmanager

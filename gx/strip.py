@@ -42,13 +42,16 @@ def parse_number(text: str) -> str:
     wrong = sorted({character for character in digits if character not in "0123456789"})
     if wrong:
         shown = ", ".join(repr(character) for character in wrong)
-        raise GxError(f"the number '{text}' contains {shown}; use only the digits 0-9 (spaces "
-                      "and dashes are allowed and dropped)")
+        raise GxError(
+            f"the number '{text}' contains {shown}; use only the digits 0-9 (spaces "
+            "and dashes are allowed and dropped)"
+        )
     return digits
 
 
-def strip_noise(noise_shape: tuple[int, ...], digits: int, candidates: int,
-                seed: int) -> np.ndarray:
+def strip_noise(
+    noise_shape: tuple[int, ...], digits: int, candidates: int, seed: int
+) -> np.ndarray:
     """Noise shaped (candidates, digits, *noise_shape), float32 (order in the module docstring)."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((candidates, digits, *noise_shape), dtype=np.float32)
@@ -85,28 +88,40 @@ class Strip:
         """Positions the classifier reads as another digit."""
         if self.read_as is None:
             return []
-        return [index for index, digit in enumerate(self.digits)
-                if self.read_as[index] != int(digit)]
+        return [
+            index for index, digit in enumerate(self.digits) if self.read_as[index] != int(digit)
+        ]
 
 
 def check_drawable(sampler: Sampler, digits: str, source: str) -> None:
     """Refuse a model that cannot draw these digits, before anything is generated."""
     model = sampler.model
     if not model.conditional:
-        raise GxError(f"{source} holds the unconditional model '{model.name}', which cannot be "
-                      "told which digit to draw; use a conditional run (cgan or cdcgan)")
+        raise GxError(
+            f"{source} holds the unconditional model '{model.name}', which cannot be "
+            "told which digit to draw; use a conditional run (cgan or cdcgan)"
+        )
     if model.image_shape[0] != 1:
-        raise GxError(f"a strip is grayscale; the model '{model.name}' makes "
-                      f"{model.image_shape[0]}-channel images")
+        raise GxError(
+            f"a strip is grayscale; the model '{model.name}' makes "
+            f"{model.image_shape[0]}-channel images"
+        )
     highest = max(int(digit) for digit in digits)
     if highest >= model.classes:
-        raise GxError(f"the model '{model.name}' has {model.classes} classes "
-                      f"(0-{model.classes - 1}) and cannot draw digit {highest}; use a model "
-                      "trained on all ten digits")
+        raise GxError(
+            f"the model '{model.name}' has {model.classes} classes "
+            f"(0-{model.classes - 1}) and cannot draw digit {highest}; use a model "
+            "trained on all ten digits"
+        )
 
 
-def make_strip(sampler: Sampler, digits: str, seed: int = 0, best_of: int = 1,
-               classifier: Classifier | None = None) -> Strip:
+def make_strip(
+    sampler: Sampler,
+    digits: str,
+    seed: int = 0,
+    best_of: int = 1,
+    classifier: Classifier | None = None,
+) -> Strip:
     """Draw the strip for ``digits`` (already parsed); a classifier reads it when given one.
 
     ``best_of`` > 1 needs the classifier, which picks each position's candidate.
@@ -117,8 +132,9 @@ def make_strip(sampler: Sampler, digits: str, seed: int = 0, best_of: int = 1,
         raise GxError("--best-of needs the evaluation classifier to choose between candidates")
     labels = np.array([int(digit) for digit in digits], np.int64)
     noise = strip_noise(sampler.model.noise_shape, len(digits), best_of, seed)
-    candidates = sampler.generate(noise.reshape(-1, *sampler.model.noise_shape),
-                                  np.tile(labels, best_of))
+    candidates = sampler.generate(
+        noise.reshape(-1, *sampler.model.noise_shape), np.tile(labels, best_of)
+    )
     candidates = candidates.reshape(best_of, len(digits), *candidates.shape[1:])
     chosen = np.zeros(len(digits), np.int64)
     confidence = read_as = read_confidence = None
@@ -130,8 +146,9 @@ def make_strip(sampler: Sampler, digits: str, seed: int = 0, best_of: int = 1,
         kept = probabilities[chosen, np.arange(len(digits))]
         read_as, read_confidence = kept.argmax(axis=1), kept.max(axis=1)
     images = candidates[chosen, np.arange(len(digits))]
-    return Strip(digits, images, quantize(compose(images)), chosen, confidence, read_as,
-                 read_confidence)
+    return Strip(
+        digits, images, quantize(compose(images)), chosen, confidence, read_as, read_confidence
+    )
 
 
 def save_strip(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
@@ -146,9 +163,16 @@ def save_strip(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
     image.save(path, format="PNG")
 
 
-def strip_from_run(number: str, run_dir: str | Path, backend_name: str | None = None,
-                   device: str = "auto", seed: int = 0, best_of: int = 1, read: bool = False,
-                   data_root: str | Path | None = None) -> Strip:
+def strip_from_run(
+    number: str,
+    run_dir: str | Path,
+    backend_name: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    best_of: int = 1,
+    read: bool = False,
+    data_root: str | Path | None = None,
+) -> Strip:
     """Everything ``gx strip`` does before saving: validate, load, draw, and optionally read.
 
     The classifier (trained and cached on first use) is loaded when ``best_of`` > 1 or ``read``.
@@ -160,7 +184,8 @@ def strip_from_run(number: str, run_dir: str | Path, backend_name: str | None = 
     classifier = None
     if best_of > 1 or read:
         dataset, config_root = run_data_settings(run_dir)
-        root = resolve_data_root(dataset, None if data_root is None else str(data_root),
-                                 config_root)
+        root = resolve_data_root(
+            dataset, None if data_root is None else str(data_root), config_root
+        )
         classifier = load_classifier(sampler.backend, dataset, root, sampler.model.image_shape[-1])
     return make_strip(sampler, digits, seed, best_of, classifier)

@@ -25,15 +25,19 @@ class Row:
 def example_inputs(spec: ModelSpec, count: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random inputs of the right shapes and label ranges for ``spec``."""
     rng = np.random.default_rng(seed)
-    return {name: rng.integers(0, value.classes, count) if value.is_label
-            else rng.standard_normal((count, *value.shape), dtype=np.float32)
-            for name, value in spec.inputs.items()}
+    return {
+        name: rng.integers(0, value.classes, count)
+        if value.is_label
+        else rng.standard_normal((count, *value.shape), dtype=np.float32)
+        for name, value in spec.inputs.items()
+    }
 
 
 def layer_rows(spec: ModelSpec, backend: Backend | None = None) -> list[Row]:
     rows = [Row(name, "input", value.shape, 0) for name, value in spec.inputs.items()]
-    rows += [Row(info.name, info.kind, info.output.shape, info.parameter_count)
-             for info in spec.infos]
+    rows += [
+        Row(info.name, info.kind, info.output.shape, info.parameter_count) for info in spec.infos
+    ]
     if backend is not None:
         module = compile_spec(backend, spec, 0)
         inputs = {key: backend.tensor(value) for key, value in example_inputs(spec, 2).items()}
@@ -63,8 +67,11 @@ def format_table(title: str, rows: list[Row], backend_name: str | None) -> tuple
             cells.append(("ok " if same else "MISMATCH ") + shape_text(row.backend_shape))
         body.append(cells)
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
-    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        title,
+        "  ".join(h.ljust(w) for h, w in zip(header, widths)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in body]
     lines.append(f"total parameters: {sum(r.parameters for r in rows):,}")
     return "\n".join(lines), mismatches
@@ -73,8 +80,9 @@ def format_table(title: str, rows: list[Row], backend_name: str | None) -> tuple
 def summarize(model: GanModel, backend: Backend | None = None) -> tuple[str, int]:
     texts, mismatches = [], 0
     for title, spec in (("generator", model.generator), ("discriminator", model.discriminator)):
-        text, bad = format_table(f"{model.name} {title}", layer_rows(spec, backend),
-                                 backend.name if backend else None)
+        text, bad = format_table(
+            f"{model.name} {title}", layer_rows(spec, backend), backend.name if backend else None
+        )
         texts.append(text)
         mismatches += bad
     return "\n\n".join(texts), mismatches

@@ -30,13 +30,20 @@ def run_gx(arguments: list[str], limit: float, log: Path) -> tuple[int | str, fl
     """(exit status or "timeout", seconds, output) of `python -m gx ARGUMENTS`."""
     started = time.monotonic()
     try:
-        finished = subprocess.run([sys.executable, "-m", "gx", *arguments], cwd=REPO,
-                                  capture_output=True, text=True, timeout=limit)
+        finished = subprocess.run(
+            [sys.executable, "-m", "gx", *arguments],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+        )
         code, output = finished.returncode, finished.stdout + finished.stderr
     except subprocess.TimeoutExpired as stopped:
         code = "timeout"
-        output = "".join(part.decode(errors="replace") if isinstance(part, bytes) else part or ""
-                         for part in (stopped.stdout, stopped.stderr))
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+            for part in (stopped.stdout, stopped.stderr)
+        )
     log.write_text(output)
     return code, time.monotonic() - started, output
 
@@ -50,38 +57,78 @@ def last_error(output: str) -> str:
 def parity_row(name: str, options: argparse.Namespace, folder: Path) -> dict[str, Any]:
     report = folder / f"parity-{name}"
     code, seconds, output = run_gx(
-        ["parity", f"experiments/{name}.yaml", "--device", options.device, "--steps",
-         str(options.steps), "--seeds", str(options.seeds), "--out", str(report), "--data-root", options.data_root,
-         "--set", "data.split=test"], options.row_limit, folder / f"parity-{name}.log")
-    row: dict[str, Any] = {"check": "parity", "experiment": name, "backend": "both", "exit": code,
-                           "seconds": round(seconds, 1)}
+        [
+            "parity",
+            f"experiments/{name}.yaml",
+            "--device",
+            options.device,
+            "--steps",
+            str(options.steps),
+            "--seeds",
+            str(options.seeds),
+            "--out",
+            str(report),
+            "--data-root",
+            options.data_root,
+            "--set",
+            "data.split=test",
+        ],
+        options.row_limit,
+        folder / f"parity-{name}.log",
+    )
+    row: dict[str, Any] = {
+        "check": "parity",
+        "experiment": name,
+        "backend": "both",
+        "exit": code,
+        "seconds": round(seconds, 1),
+    }
     if code in (0, 1) and (report / "parity.json").is_file():
         document = json.loads((report / "parity.json").read_text())
         first = document["seeds"][0]["first_step_over"]
-        row.update(result=f"{'within' if document['within'] else 'OUTSIDE'} on "
-                          f"{document['seeds_within']}/{len(document['seeds'])} seeds",
-                   seed0_cross=first["cross_backend"], seed0_floor=first["floor"])
+        row.update(
+            result=f"{'within' if document['within'] else 'OUTSIDE'} on "
+            f"{document['seeds_within']}/{len(document['seeds'])} seeds",
+            seed0_cross=first["cross_backend"],
+            seed0_floor=first["floor"],
+        )
     else:
         row["result"] = f"failed: {last_error(output)}"
     return row
 
 
-def bench_row(name: str, backend: str, options: argparse.Namespace,
-              folder: Path) -> dict[str, Any]:
+def bench_row(name: str, backend: str, options: argparse.Namespace, folder: Path) -> dict[str, Any]:
     code, seconds, output = run_gx(
-        ["bench", f"experiments/{name}.yaml", "--backend", backend, "--device", options.device,
-         "--steps", str(options.bench_steps)], options.row_limit,
-        folder / f"bench-{name}-{backend}.log")
-    row: dict[str, Any] = {"check": "bench", "experiment": name, "backend": backend,
-                           "exit": code, "seconds": round(seconds, 1)}
+        [
+            "bench",
+            f"experiments/{name}.yaml",
+            "--backend",
+            backend,
+            "--device",
+            options.device,
+            "--steps",
+            str(options.bench_steps),
+        ],
+        options.row_limit,
+        folder / f"bench-{name}-{backend}.log",
+    )
+    row: dict[str, Any] = {
+        "check": "bench",
+        "experiment": name,
+        "backend": backend,
+        "exit": code,
+        "seconds": round(seconds, 1),
+    }
     figures = [line for line in output.splitlines() if line.startswith("{")]
     if code == 0 and figures:
         measured = json.loads(figures[-1])
-        row.update(result=f"{measured['train_images_per_s']:.0f} train images/s, "
-                          f"{measured['generate_images_per_s']:.0f} generated images/s",
-                   train_images_per_s=measured["train_images_per_s"],
-                   generate_images_per_s=measured["generate_images_per_s"],
-                   peak_device_mb=measured["peak_device_mb"])
+        row.update(
+            result=f"{measured['train_images_per_s']:.0f} train images/s, "
+            f"{measured['generate_images_per_s']:.0f} generated images/s",
+            train_images_per_s=measured["train_images_per_s"],
+            generate_images_per_s=measured["generate_images_per_s"],
+            peak_device_mb=measured["peak_device_mb"],
+        )
     else:
         row["result"] = f"failed: {last_error(output)}"
     return row
@@ -90,12 +137,32 @@ def bench_row(name: str, backend: str, options: argparse.Namespace,
 def main_command_row(options: argparse.Namespace, folder: Path) -> dict[str, Any]:
     run = folder / "main-command-run"
     code, seconds, output = run_gx(
-        ["run", "--backend", "torch", "experiments/cdcgan.yaml", "--device", options.device,
-         "--data-root", options.data_root, "--set", "data.split=test", "--max-steps",
-         str(options.main_steps), "--out", str(run)], options.row_limit,
-        folder / "main-command.log")
-    row: dict[str, Any] = {"check": "main command", "experiment": "cdcgan", "backend": "torch",
-                           "exit": code, "seconds": round(seconds, 1)}
+        [
+            "run",
+            "--backend",
+            "torch",
+            "experiments/cdcgan.yaml",
+            "--device",
+            options.device,
+            "--data-root",
+            options.data_root,
+            "--set",
+            "data.split=test",
+            "--max-steps",
+            str(options.main_steps),
+            "--out",
+            str(run),
+        ],
+        options.row_limit,
+        folder / "main-command.log",
+    )
+    row: dict[str, Any] = {
+        "check": "main command",
+        "experiment": "cdcgan",
+        "backend": "torch",
+        "exit": code,
+        "seconds": round(seconds, 1),
+    }
     summary = [line for line in output.splitlines() if line.startswith("steps:")]
     row["result"] = summary[-1] if code == 0 and summary else f"failed: {last_error(output)}"
     return row
@@ -107,16 +174,24 @@ def describe_machine(device: str) -> dict[str, Any]:
     from gx.parity.machine import cpu_model
 
     machine: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d"), "device": device, "python": platform.python_version(),
-        "torch": torch.__version__, "cuda": torch.version.cuda,
+        "date": time.strftime("%Y-%m-%d"),
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
-        "cpu": cpu_model(), "cpu_threads": os.cpu_count()}
+        "cpu": cpu_model(),
+        "cpu_threads": os.cpu_count(),
+    }
     if device == "cuda" and torch.cuda.is_available():
         machine["gpu"] = torch.cuda.get_device_name(0)
         try:
             machine["driver"] = subprocess.run(
                 ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=30).stdout.strip()
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             machine["driver"] = None
     try:
@@ -130,12 +205,17 @@ def describe_machine(device: str) -> dict[str, Any]:
 
 def markdown(machine: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     header = ", ".join(f"{key} {value}" for key, value in machine.items())
-    lines = [f"gx GPU check: {header}", "",
-             "| check | experiment | backend | exit | seconds | result |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"gx GPU check: {header}",
+        "",
+        "| check | experiment | backend | exit | seconds | result |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        lines.append(f"| {row['check']} | {row['experiment']} | {row['backend']} | "
-                     f"{row['exit']} | {row['seconds']} | {row['result']} |")
+        lines.append(
+            f"| {row['check']} | {row['experiment']} | {row['backend']} | "
+            f"{row['exit']} | {row['seconds']} | {row['result']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -150,8 +230,11 @@ def main() -> None:
     parser.add_argument("--out", default="reports/gpu-check")
     parser.add_argument("--budget", type=float, default=470, help="seconds for all rows")
     parser.add_argument("--row-limit", type=float, default=240, help="seconds for one row")
-    parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
-                        help="comma-separated names from experiments/ (default: all)")
+    parser.add_argument(
+        "--experiments",
+        default=",".join(EXPERIMENTS),
+        help="comma-separated names from experiments/ (default: all)",
+    )
     options = parser.parse_args()
     experiments = options.experiments.split(",")
     unknown = sorted(set(experiments) - set(EXPERIMENTS))
@@ -162,23 +245,41 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # (check, experiment, backend, run)
-    planned = ([("main command", "cdcgan", "torch", lambda: main_command_row(options, folder))]
-               + [("parity", name, "both", lambda name=name: parity_row(name, options, folder))
-                  for name in experiments]
-               + [("bench", name, backend,
-                   lambda name=name, backend=backend: bench_row(name, backend, options, folder))
-                  for name in experiments for backend in BACKENDS])
+    planned = (
+        [("main command", "cdcgan", "torch", lambda: main_command_row(options, folder))]
+        + [
+            ("parity", name, "both", lambda name=name: parity_row(name, options, folder))
+            for name in experiments
+        ]
+        + [
+            (
+                "bench",
+                name,
+                backend,
+                lambda name=name, backend=backend: bench_row(name, backend, options, folder),
+            )
+            for name in experiments
+            for backend in BACKENDS
+        ]
+    )
     rows = []
     for check, experiment, backend, run in planned:
         if time.monotonic() - started > options.budget:
-            rows.append({"check": check, "experiment": experiment, "backend": backend,
-                         "exit": "-", "seconds": 0, "result": "skipped: over the time budget"})
+            rows.append(
+                {
+                    "check": check,
+                    "experiment": experiment,
+                    "backend": backend,
+                    "exit": "-",
+                    "seconds": 0,
+                    "result": "skipped: over the time budget",
+                }
+            )
         else:
             rows.append(run())
         print(f"{check} {experiment} {backend}: {rows[-1]['result']}", flush=True)
     machine = describe_machine(options.device)
-    (folder / "gpu-check.json").write_text(json.dumps({"machine": machine, "rows": rows},
-                                                      indent=1))
+    (folder / "gpu-check.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     table = markdown(machine, rows)
     (folder / "gpu-check.md").write_text(table)
     print(table)

@@ -32,13 +32,15 @@ def mnist_root() -> Path:
     try:
         ensure_files("mnist", cache, "test", download=True)
     except GxError as error:
-        pytest.fail("the MNIST test split was not found: set GX_TEST_MNIST to a folder holding "
-                    f"{' and '.join(MNIST_TEST_FILES)}, or run once with network access so gx "
-                    f"downloads it to {cache} ({error})")
+        pytest.fail(
+            "the MNIST test split was not found: set GX_TEST_MNIST to a folder holding "
+            f"{' and '.join(MNIST_TEST_FILES)}, or run once with network access so gx "
+            f"downloads it to {cache} ({error})"
+        )
     return cache
 
 
-# -- runs and the evaluation classifier, made once per session (strip, eval, generate) --------------------------------------------
+# -- runs and the evaluation classifier, made once per session (strip, eval, generate) --
 
 
 def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
@@ -56,14 +58,25 @@ def data_root(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Pat
     return folder
 
 
-def two_step_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path,
-                 experiment: str) -> Path:
+def two_step_run(
+    tmp_path_factory: pytest.TempPathFactory, data_root: Path, experiment: str
+) -> Path:
     folder = shared_folder(tmp_path_factory, f"run-{experiment}")
     if not (folder / "checkpoint" / "state.json").is_file():
-        loaded = load_experiment(REPO_ROOT / "experiments" / f"{experiment}.yaml",
-                                 ["data.split=test", "train.max_steps=2", "train.batch_size=16"])
-        run_experiment(loaded, RunOptions(backend="torch", device="cpu", data_root=str(data_root),
-                                          out=str(folder), progress=False))
+        loaded = load_experiment(
+            REPO_ROOT / "experiments" / f"{experiment}.yaml",
+            ["data.split=test", "train.max_steps=2", "train.batch_size=16"],
+        )
+        run_experiment(
+            loaded,
+            RunOptions(
+                backend="torch",
+                device="cpu",
+                data_root=str(data_root),
+                out=str(folder),
+                progress=False,
+            ),
+        )
     return folder
 
 

@@ -34,19 +34,34 @@ def lookup_run(folder: Path, digits: np.ndarray) -> Path:
     conditional, perfectly collapsed generator.
     """
     classes, _, height, width = digits.shape
-    generator = {"inputs": {"z": [8], "label": {"classes": classes}},
-                 "layers": [{"name": "table", "kind": "embedding", "input": "label",
-                             "dim": height * width},
-                            {"name": "squash", "kind": "tanh"},
-                            {"name": "image", "kind": "reshape", "shape": [1, height, width]}]}
-    discriminator = {"inputs": {"image": [1, height, width], "label": {"classes": classes}},
-                     "layers": [{"name": "flat", "kind": "flatten", "input": "image"},
-                                {"name": "score", "kind": "linear", "out": 1}]}
+    generator = {
+        "inputs": {"z": [8], "label": {"classes": classes}},
+        "layers": [
+            {"name": "table", "kind": "embedding", "input": "label", "dim": height * width},
+            {"name": "squash", "kind": "tanh"},
+            {"name": "image", "kind": "reshape", "shape": [1, height, width]},
+        ],
+    }
+    discriminator = {
+        "inputs": {"image": [1, height, width], "label": {"classes": classes}},
+        "layers": [
+            {"name": "flat", "kind": "flatten", "input": "image"},
+            {"name": "score", "kind": "linear", "out": 1},
+        ],
+    }
     model = build_model("custom", generator=generator, discriminator=discriminator)
     table = np.arctanh(np.clip(digits.reshape(classes, -1), -0.999, 0.999)).astype(np.float32)
-    save_checkpoint(folder / "checkpoint", Checkpoint(
-        model, {"table.weight": table}, initial_state(model.discriminator, 0), {}, {},
-        {"step": 0, "experiment": "lookup"}))
+    save_checkpoint(
+        folder / "checkpoint",
+        Checkpoint(
+            model,
+            {"table.weight": table},
+            initial_state(model.discriminator, 0),
+            {},
+            {},
+            {"step": 0, "experiment": "lookup"},
+        ),
+    )
     return folder
 
 
@@ -54,8 +69,12 @@ def clearest_digits(classifier: Classifier, data_root: Path) -> np.ndarray:
     """For each class, the held-out image the classifier reads most confidently as that class."""
     split = labelled_split("mnist", data_root, 28)
     probabilities = classifier.read(split.held_out_images).probabilities
-    picks = [np.flatnonzero(split.held_out_labels == c)[
-        probabilities[split.held_out_labels == c, c].argmax()] for c in range(10)]
+    picks = [
+        np.flatnonzero(split.held_out_labels == c)[
+            probabilities[split.held_out_labels == c, c].argmax()
+        ]
+        for c in range(10)
+    ]
     return split.held_out_images[picks]
 
 
@@ -69,5 +88,3 @@ def gx(*arguments: str) -> tuple[int, str]:
 def png(path: Path) -> tuple[Image.Image, np.ndarray]:
     image = Image.open(io.BytesIO(path.read_bytes()))
     return image, np.asarray(image)
-
-

@@ -13,16 +13,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support import gx
 
 import gx as gx_api
-from support import gx
 from gx.errors import GxError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
 API_SECTION = "## From Python (notebooks)"
-EXPORTED = {"GxError", "RunOptions", "evaluate_run", "export_generator", "load_experiment",
-            "run_experiment", "sample", "save_strip", "strip_from_run"}
+EXPORTED = {
+    "GxError",
+    "RunOptions",
+    "evaluate_run",
+    "export_generator",
+    "load_experiment",
+    "run_experiment",
+    "sample",
+    "save_strip",
+    "strip_from_run",
+}
 
 
 def doc_snippet() -> str:
@@ -43,8 +52,9 @@ def test_import_gx_exports_the_api_and_imports_no_framework() -> None:
         print(json.dumps({"public": public, "all": gx.__all__, "resolved": resolved,
                           "loaded": loaded}))
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report["all"]) == EXPORTED
@@ -81,8 +91,17 @@ def test_documented_example_runs_as_written(tmp_path, monkeypatch, data_root, cl
     assert images.shape == (3, 1, 28, 28) and images.dtype == np.float32
     assert -1 <= images.min() < images.max() <= 1
     # the same images gx generate writes for the same labels and seed
-    code, output = gx("generate", "--checkpoint", run, "--labels", "3,1,4", "--seed", "0",
-                      "--out", tmp_path / "cli.npy")
+    code, output = gx(
+        "generate",
+        "--checkpoint",
+        run,
+        "--labels",
+        "3,1,4",
+        "--seed",
+        "0",
+        "--out",
+        tmp_path / "cli.npy",
+    )
     assert code == 0, output
     np.testing.assert_array_equal(np.load(tmp_path / "cli.npy"), images)
 
@@ -107,7 +126,8 @@ def test_labels_for_an_unconditional_model_are_refused(gan_run, tmp_path):
     assert code == 2
     assert output.strip().splitlines() == [
         "error: model 'gan' is unconditional and takes no labels; drop --labels (use --count "
-        "for the number of images)"]
+        "for the number of images)"
+    ]
     assert not out.exists()
 
 

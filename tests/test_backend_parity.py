@@ -25,7 +25,6 @@ from gx.spec import ModelSpec
 from gx.summary import example_inputs
 from gx.train.run import model_for
 
-
 # Agreement rule for every compared array: max|a - b| <= RELATIVE * max(1, max|a|), with a the
 # PyTorch value. Both frameworks compute in float32 with different summation orders
 # (oneDNN vs PyTorch's kernels), so sums over k terms differ by ~k * 6e-8 relative at worst; the
@@ -62,8 +61,9 @@ def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(a)))))
 
 
-def assert_agree(label: str, torch_values: dict[str, np.ndarray],
-                 jittor_values: dict[str, np.ndarray]) -> float:
+def assert_agree(
+    label: str, torch_values: dict[str, np.ndarray], jittor_values: dict[str, np.ndarray]
+) -> float:
     """Every named array agrees in shape and within RELATIVE; returns the worst difference."""
     assert sorted(torch_values) == sorted(jittor_values), label
     worst = 0.0
@@ -85,8 +85,13 @@ def watched(backend: Backend, array: np.ndarray) -> Any:
     return tensor
 
 
-def probe(backend: Backend, spec: ModelSpec, batches: list[dict[str, np.ndarray]],
-          weights: np.ndarray, training: bool) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
+def probe(
+    backend: Backend,
+    spec: ModelSpec,
+    batches: list[dict[str, np.ndarray]],
+    weights: np.ndarray,
+    training: bool,
+) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
     """Arrays to compare, and every layer's real per-sample output shape, for one backend."""
     module = compile_spec(backend, spec, WEIGHT_SEED, MaskSource(MASK_SEED))
     with backend.no_grad():
@@ -97,47 +102,60 @@ def probe(backend: Backend, spec: ModelSpec, batches: list[dict[str, np.ndarray]
     backend.set_training(module, training)
     floats = [name for name, value in spec.inputs.items() if not value.is_label]
     last = batches[TRAINING_PASSES]
-    inputs = {name: watched(backend, array) if name in floats else backend.tensor(array)
-              for name, array in last.items()}
+    inputs = {
+        name: watched(backend, array) if name in floats else backend.tensor(array)
+        for name, array in last.items()
+    }
     values = module(inputs, keep_all=True)
     output = values[spec.output]
     parameters = state_tensors(module, spec, trainable_only=True)
-    targets = {**{f"grad.input.{name}": inputs[name] for name in floats},
-               **{f"grad.{key}": tensor for key, tensor in parameters.items()}}
+    targets = {
+        **{f"grad.input.{name}": inputs[name] for name in floats},
+        **{f"grad.{key}": tensor for key, tensor in parameters.items()},
+    }
     scalar = (output * backend.tensor(weights)).sum()
     gradients = backend.gradients(scalar, list(targets.values())) if targets else []
     results["output"] = backend.numpy(output)
     for (key, target), gradient in zip(targets.items(), gradients):
         # PyTorch answers None for a tensor the scalar does not depend on; Jittor, zeros.
-        results[key] = (np.zeros_like(backend.numpy(target)) if gradient is None
-                        else backend.numpy(gradient))
+        results[key] = (
+            np.zeros_like(backend.numpy(target)) if gradient is None else backend.numpy(gradient)
+        )
     shapes = {name: tuple(value.shape)[1:] for name, value in values.items()}
     return results, shapes
 
 
-def check_parity(backends: dict[str, Backend], label: str, spec: ModelSpec,
-                 training: bool, scale: float = 1.0) -> None:
-    batches = [example_inputs(spec, BATCH, DATA_SEED + index)
-               for index in range(TRAINING_PASSES + 1)]
+def check_parity(
+    backends: dict[str, Backend], label: str, spec: ModelSpec, training: bool, scale: float = 1.0
+) -> None:
+    batches = [
+        example_inputs(spec, BATCH, DATA_SEED + index) for index in range(TRAINING_PASSES + 1)
+    ]
     for batch in batches:
         for name, value in spec.inputs.items():
             if not value.is_label:
                 batch[name] = (batch[name] * scale).astype(np.float32)
-    weights = np.random.default_rng(DATA_SEED).standard_normal(
-        (BATCH, *spec.output_value.shape)).astype(np.float32)
+    weights = (
+        np.random.default_rng(DATA_SEED)
+        .standard_normal((BATCH, *spec.output_value.shape))
+        .astype(np.float32)
+    )
     torch_results, torch_shapes = probe(backends["torch"], spec, batches, weights, training)
     jittor_results, jittor_shapes = probe(backends["jittor"], spec, batches, weights, training)
 
-    inferred = {**{name: value.shape for name, value in spec.inputs.items()},
-                **{info.name: info.output.shape for info in spec.infos}}
+    inferred = {
+        **{name: value.shape for name, value in spec.inputs.items()},
+        **{info.name: info.output.shape for info in spec.infos},
+    }
     assert torch_shapes == inferred
     assert jittor_shapes == inferred
     mode = "train" if training else "eval"
     WORST[label, mode] = assert_agree(f"{label} ({mode})", torch_results, jittor_results)
 
 
-def single_layer(inputs: dict[str, Any], *layers: dict[str, Any],
-                 init: str = "default") -> ModelSpec:
+def single_layer(
+    inputs: dict[str, Any], *layers: dict[str, Any], init: str = "default"
+) -> ModelSpec:
     return ModelSpec.from_dict({"inputs": inputs, "layers": list(layers), "init": init})
 
 
@@ -151,24 +169,52 @@ LABELS = {"label": {"classes": 5}}
 LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
     "linear": (single_layer({"x": [6]}, layer("linear", out=5)), 1.0),
     "linear_no_bias": (single_layer({"x": [6]}, layer("linear", out=5, bias=False)), 1.0),
-    "conv2d": (single_layer({"x": [3, 9, 9]}, layer("conv2d", out=4, kernel=3, stride=2,
-                                                     padding=1)), 1.0),
-    "conv2d_same_k5": (single_layer({"x": [2, 7, 7]}, layer("conv2d", out=3, kernel=5,
-                                                             padding="same", bias=False)), 1.0),
-    "conv_transpose2d": (single_layer({"x": [3, 5, 5]}, layer(
-        "conv_transpose2d", out=4, kernel=4, stride=2, padding=1)), 1.0),
-    "conv_transpose2d_output_padding": (single_layer({"x": [3, 5, 5]}, layer(
-        "conv_transpose2d", out=2, kernel=3, stride=2, padding=1, output_padding=1)), 1.0),
-    "conv_transpose2d_same_k5s2": (single_layer({"x": [3, 7, 7]}, layer(
-        "conv_transpose2d", out=2, kernel=5, stride=2, padding="same")), 1.0),
-    "conv_transpose2d_same_k4s2": (single_layer({"x": [3, 6, 6]}, layer(
-        "conv_transpose2d", out=2, kernel=4, stride=2, padding="same", bias=False)), 1.0),
+    "conv2d": (
+        single_layer({"x": [3, 9, 9]}, layer("conv2d", out=4, kernel=3, stride=2, padding=1)),
+        1.0,
+    ),
+    "conv2d_same_k5": (
+        single_layer(
+            {"x": [2, 7, 7]}, layer("conv2d", out=3, kernel=5, padding="same", bias=False)
+        ),
+        1.0,
+    ),
+    "conv_transpose2d": (
+        single_layer(
+            {"x": [3, 5, 5]}, layer("conv_transpose2d", out=4, kernel=4, stride=2, padding=1)
+        ),
+        1.0,
+    ),
+    "conv_transpose2d_output_padding": (
+        single_layer(
+            {"x": [3, 5, 5]},
+            layer("conv_transpose2d", out=2, kernel=3, stride=2, padding=1, output_padding=1),
+        ),
+        1.0,
+    ),
+    "conv_transpose2d_same_k5s2": (
+        single_layer(
+            {"x": [3, 7, 7]}, layer("conv_transpose2d", out=2, kernel=5, stride=2, padding="same")
+        ),
+        1.0,
+    ),
+    "conv_transpose2d_same_k4s2": (
+        single_layer(
+            {"x": [3, 6, 6]},
+            layer("conv_transpose2d", out=2, kernel=4, stride=2, padding="same", bias=False),
+        ),
+        1.0,
+    ),
     "batch_norm_1d": (single_layer({"x": [6]}, layer("batch_norm"), init="dcgan"), 1.0),
-    "batch_norm_1d_eps_0.8": (single_layer({"x": [6]}, layer("batch_norm", eps=0.8),
-                                           init="dcgan"), 1.0),
+    "batch_norm_1d_eps_0.8": (
+        single_layer({"x": [6]}, layer("batch_norm", eps=0.8), init="dcgan"),
+        1.0,
+    ),
     "batch_norm_2d": (single_layer({"x": [3, 4, 4]}, layer("batch_norm"), init="dcgan"), 1.0),
-    "batch_norm_2d_eps_0.8_momentum_0.3": (single_layer(
-        {"x": [3, 4, 4]}, layer("batch_norm", eps=0.8, momentum=0.3), init="dcgan"), 1.0),
+    "batch_norm_2d_eps_0.8_momentum_0.3": (
+        single_layer({"x": [3, 4, 4]}, layer("batch_norm", eps=0.8, momentum=0.3), init="dcgan"),
+        1.0,
+    ),
     "embedding": (single_layer(LABELS, layer("embedding", input="label", dim=4)), 1.0),
     "one_hot": (single_layer(LABELS, layer("one_hot", input="label")), 1.0),
     "label_map": (single_layer(LABELS, layer("label_map", input="label", size=[3, 3])), 1.0),
@@ -179,8 +225,10 @@ LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
     "dropout": (single_layer({"x": [64]}, layer("dropout", p=0.4)), 1.0),
     "flatten": (single_layer({"x": [2, 3, 3]}, layer("flatten")), 1.0),
     "reshape": (single_layer({"x": [12]}, layer("reshape", shape=[3, 2, 2])), 1.0),
-    "concat_channels": (single_layer({"a": [2, 3, 3], "b": [3, 3, 3]},
-                                     layer("concat", input=["a", "b"])), 1.0),
+    "concat_channels": (
+        single_layer({"a": [2, 3, 3], "b": [3, 3, 3]}, layer("concat", input=["a", "b"])),
+        1.0,
+    ),
     "concat_features": (single_layer({"a": [4], "b": [3]}, layer("concat", input=["a", "b"])), 1.0),
 }
 
@@ -200,15 +248,19 @@ def test_layer_kind_parity(backends: dict[str, Backend], case: str, training: bo
     check_parity(backends, case, spec, training, scale)
 
 
-REFERENCE_NETWORKS = [(name, which) for name in ("cdcgan", "dcgan", "cgan", "gan")
-                      for which in ("generator", "discriminator")]
+REFERENCE_NETWORKS = [
+    (name, which)
+    for name in ("cdcgan", "dcgan", "cgan", "gan")
+    for which in ("generator", "discriminator")
+]
 
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name,which", REFERENCE_NETWORKS)
-def test_reference_network_parity(backends: dict[str, Backend], name: str, which: str,
-                                  training: bool) -> None:
+def test_reference_network_parity(
+    backends: dict[str, Backend], name: str, which: str, training: bool
+) -> None:
     model = build_model(name)
     spec = model.generator if which == "generator" else model.discriminator
     check_parity(backends, f"{name} {which}", spec, training)
@@ -235,7 +287,8 @@ def test_dcgan_dense_summary_in_jittor_is_all_ok() -> None:
     result = CliRunner().invoke(main, ["summary", str(experiment), "--backend", "jittor"])
     assert result.exit_code == 0, result.output
     model = model_for(load_experiment(experiment))
-    rows = sum(len(spec.inputs) + len(spec.nodes)
-               for spec in (model.generator, model.discriminator))
+    rows = sum(
+        len(spec.inputs) + len(spec.nodes) for spec in (model.generator, model.discriminator)
+    )
     assert sum(1 for line in result.output.splitlines() if "  ok " in line) == rows == 21
     assert "MISMATCH" not in result.output

@@ -36,8 +36,13 @@ def check_figures(figures: dict, backend: str, batch: int, steps: int, warmup: i
     assert (figures["backend"], figures["device"]) == (backend, "cpu")
     assert (figures["batch"], figures["steps"], figures["warmup"]) == (batch, steps, warmup)
     assert figures["compile"] is False
-    for key in ("train_images_per_s", "train_step_ms_median", "generate_images_per_s",
-                "generate_batch_ms_median", "peak_host_rss_mb"):
+    for key in (
+        "train_images_per_s",
+        "train_step_ms_median",
+        "generate_images_per_s",
+        "generate_batch_ms_median",
+        "peak_host_rss_mb",
+    ):
         assert math.isfinite(figures[key]) and figures[key] > 0, key
     assert math.isfinite(figures["warmup_s"]) and figures["warmup_s"] >= 0
     assert figures["peak_device_mb"] is None  # only CUDA has a device peak
@@ -45,8 +50,19 @@ def check_figures(figures: dict, backend: str, batch: int, steps: int, warmup: i
 
 
 def test_torch_bench_prints_a_table_then_one_json_line():
-    code, lines, stderr = bench(GAN, "--backend", "torch", "--device", "cpu", "--steps", "2",
-                                "--warmup", "1", "--batch", "8")
+    code, lines, stderr = bench(
+        GAN,
+        "--backend",
+        "torch",
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--batch",
+        "8",
+    )
     assert code == 0, stderr
     figures = json.loads(lines[-1])
     check_figures(figures, "torch", batch=8, steps=2, warmup=1)
@@ -59,8 +75,19 @@ def test_torch_bench_prints_a_table_then_one_json_line():
 
 @pytest.mark.jittor
 def test_jittor_bench_reports_onednn():
-    code, lines, stderr = bench(GAN, "--backend", "jittor", "--device", "cpu", "--steps", "1",
-                                "--warmup", "1", "--batch", str(JITTOR_BATCH))
+    code, lines, stderr = bench(
+        GAN,
+        "--backend",
+        "jittor",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--batch",
+        str(JITTOR_BATCH),
+    )
     assert code == 0, stderr
     figures = json.loads(lines[-1])
     check_figures(figures, "jittor", batch=JITTOR_BATCH, steps=1, warmup=1)
@@ -69,14 +96,17 @@ def test_jittor_bench_reports_onednn():
     assert "Jittor oneDNN" in "\n".join(lines[:-1])
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--steps", "0"], "--steps"),
-    (["--warmup", "-1"], "--warmup"),
-    (["--batch", "0"], "--batch"),
-    (["--backend", "tensorflow"], "--backend"),
-    (["--backend", "jittor", "--compile"], "--compile is only offered for --backend torch"),
-    (["--set", "train.epoch=3"], "did you mean 'train.epochs'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--steps", "0"], "--steps"),
+        (["--warmup", "-1"], "--warmup"),
+        (["--batch", "0"], "--batch"),
+        (["--backend", "tensorflow"], "--backend"),
+        (["--backend", "jittor", "--compile"], "--compile is only offered for --backend torch"),
+        (["--set", "train.epoch=3"], "did you mean 'train.epochs'"),
+    ],
+)
 def test_bad_input_exits_2_and_names_it(arguments, message):
     code, _, stderr = bench(GAN, "--device", "cpu", *arguments)
     assert code == 2
@@ -100,12 +130,25 @@ def test_synthetic_data_looks_like_the_models_data():
 
 
 def test_report_shows_missing_figures_as_n_a():
-    figures = {"experiment": "gan", "model": "gan", "backend": "torch", "device": "cpu",
-               "batch": 4, "steps": 2, "warmup": 0, "compile": True, "warmup_s": 0.0,
-               "train_images_per_s": 1234.5, "train_step_ms_median": 3.2,
-               "generate_images_per_s": 98765.4, "generate_batch_ms_median": 0.1,
-               "peak_host_rss_mb": 300.0, "peak_device_mb": None, "onednn": None,
-               "backend_info": {}}
+    figures = {
+        "experiment": "gan",
+        "model": "gan",
+        "backend": "torch",
+        "device": "cpu",
+        "batch": 4,
+        "steps": 2,
+        "warmup": 0,
+        "compile": True,
+        "warmup_s": 0.0,
+        "train_images_per_s": 1234.5,
+        "train_step_ms_median": 3.2,
+        "generate_images_per_s": 98765.4,
+        "generate_batch_ms_median": 0.1,
+        "peak_host_rss_mb": 300.0,
+        "peak_device_mb": None,
+        "onednn": None,
+        "backend_info": {},
+    }
     lines = format_report(figures).splitlines()
     rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines)
     assert rows["backend"] == "torch on cpu (torch.compile)"

@@ -19,8 +19,13 @@ INSTALL_COMMANDS = {"torch": "pip install torch", "jittor": "pip install 'jittor
 
 
 def run_python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def last_json_line(result: subprocess.CompletedProcess) -> dict:
@@ -51,9 +56,19 @@ def test_core_modules_and_cli_import_no_framework() -> None:
 
 
 def test_summary_output_without_backend_is_the_spec_table() -> None:
-    result = subprocess.run([sys.executable, "-c", "from gx.cli import main; main()", "summary",
-                             "experiments/cdcgan.yaml"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from gx.cli import main; main()",
+            "summary",
+            "experiments/cdcgan.yaml",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "total parameters: 1,632,640" in result.stdout
     # the seed discriminator (218,433) plus the flagship's batch norms: 2 x (64 + 128)
@@ -88,10 +103,12 @@ print(json.dumps({{"message": message, "output": output.tolist(),
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("hidden,other", [("torch", "jittor"), ("jittor", "torch")])
-def test_missing_framework_gives_one_message_and_the_other_still_works(hidden: str,
-                                                                       other: str) -> None:
-    result = run_python(HIDE.format(name=hidden)
-                        + USE_OTHER_BACKEND.format(hidden=hidden, other=other))
+def test_missing_framework_gives_one_message_and_the_other_still_works(
+    hidden: str, other: str
+) -> None:
+    result = run_python(
+        HIDE.format(name=hidden) + USE_OTHER_BACKEND.format(hidden=hidden, other=other)
+    )
     report = last_json_line(result)
     message = report["message"]
     assert message is not None and "\n" not in message
@@ -103,13 +120,20 @@ def test_missing_framework_gives_one_message_and_the_other_still_works(hidden: s
 
     from gx.spec import ModelSpec, initial_state
 
-    spec = ModelSpec.from_dict({"inputs": {"x": [3]}, "layers": [
-        {"name": "fc", "kind": "linear", "out": 2},
-        {"name": "act", "kind": "leaky_relu", "slope": 0.5}]})
+    spec = ModelSpec.from_dict(
+        {
+            "inputs": {"x": [3]},
+            "layers": [
+                {"name": "fc", "kind": "linear", "out": 2},
+                {"name": "act", "kind": "leaky_relu", "slope": 0.5},
+            ],
+        }
+    )
     weights = initial_state(spec, 0)
     linear = np.ones((2, 3)) @ weights["fc.weight"].T.astype(np.float64) + weights["fc.bias"]
-    np.testing.assert_allclose(report["output"], np.where(linear > 0, linear, 0.5 * linear),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        report["output"], np.where(linear > 0, linear, 0.5 * linear), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("hidden", FRAMEWORKS)
@@ -120,20 +144,36 @@ def test_cli_names_the_missing_framework(hidden: str) -> None:
         from gx.cli import main
         main()
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: the {hidden} backend needs {hidden}, "
-                               "which is not installed")
+    assert lines[0].startswith(
+        f"error: the {hidden} backend needs {hidden}, which is not installed"
+    )
     assert "install it with: pip install" in lines[0]
 
 
 def cuda_command(backend: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from gx.cli import main; main()", "summary",
-                           "experiments/cdcgan.yaml", "--backend", backend, "--device", "cuda"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from gx.cli import main; main()",
+            "summary",
+            "experiments/cdcgan.yaml",
+            "--backend",
+            backend,
+            "--device",
+            "cuda",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cuda_request_without_a_gpu_is_one_line_error_torch() -> None:
@@ -144,8 +184,10 @@ def test_cuda_request_without_a_gpu_is_one_line_error_torch() -> None:
         assert result.returncode == 0, result.stderr
         return
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == ("error: --device cuda was asked for, but torch sees no CUDA "
-                                     "GPU on this machine; use --device cpu (or auto)")
+    assert result.stderr.strip() == (
+        "error: --device cuda was asked for, but torch sees no CUDA "
+        "GPU on this machine; use --device cpu (or auto)"
+    )
     assert result.stdout == ""
 
 
@@ -158,5 +200,7 @@ def test_cuda_request_without_a_gpu_is_one_line_error_jittor() -> None:
         assert result.returncode == 0, result.stderr
         return
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == ("error: --device cuda was asked for, but jittor sees no CUDA "
-                                     "GPU on this machine; use --device cpu (or auto)")
+    assert result.stderr.strip() == (
+        "error: --device cuda was asked for, but jittor sees no CUDA "
+        "GPU on this machine; use --device cpu (or auto)"
+    )

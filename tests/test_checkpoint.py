@@ -27,8 +27,13 @@ from gx.summary import example_inputs
 RELATIVE = 1e-5
 BATCH, SEED = 4, 21
 ADAM = {"kind": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "eps": 1e-8, "momentum": 0.0}
-FILES = {"generator.safetensors", "discriminator.safetensors", "optimizer_g.safetensors",
-         "optimizer_d.safetensors", "state.json"}
+FILES = {
+    "generator.safetensors",
+    "discriminator.safetensors",
+    "optimizer_g.safetensors",
+    "optimizer_d.safetensors",
+    "state.json",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +61,11 @@ class Gan:
         self.generator = compile_spec(backend, model.generator, [SEED, 0])
         self.discriminator = compile_spec(backend, model.discriminator, [SEED, 1])
         self.opt_g = backend.optimizer(
-            state_tensors(self.generator, model.generator, trainable_only=True), **ADAM)
+            state_tensors(self.generator, model.generator, trainable_only=True), **ADAM
+        )
         self.opt_d = backend.optimizer(
-            state_tensors(self.discriminator, model.discriminator, trainable_only=True), **ADAM)
+            state_tensors(self.discriminator, model.discriminator, trainable_only=True), **ADAM
+        )
 
     def fake(self, z: np.ndarray) -> Any:
         return self.generator({"z": self.backend.tensor(z)})
@@ -75,31 +82,41 @@ class Gan:
 
     def checkpoint(self, step: int) -> Checkpoint:
         b, m = self.backend, self.model
-        return Checkpoint(m, get_weights(b, self.generator, m.generator),
-                          get_weights(b, self.discriminator, m.discriminator),
-                          b.get_optimizer_state(self.opt_g), b.get_optimizer_state(self.opt_d),
-                          {"step": step, "epoch": 0, "backend": b.name})
+        return Checkpoint(
+            m,
+            get_weights(b, self.generator, m.generator),
+            get_weights(b, self.discriminator, m.discriminator),
+            b.get_optimizer_state(self.opt_g),
+            b.get_optimizer_state(self.opt_d),
+            {"step": step, "epoch": 0, "backend": b.name},
+        )
 
     def restore(self, checkpoint: Checkpoint) -> None:
         b, m = self.backend, self.model
         load_weights(b, self.generator, m.generator, checkpoint.generator, "the checkpoint")
-        load_weights(b, self.discriminator, m.discriminator, checkpoint.discriminator,
-                     "the checkpoint")
+        load_weights(
+            b, self.discriminator, m.discriminator, checkpoint.discriminator, "the checkpoint"
+        )
         b.load_optimizer_state(self.opt_g, checkpoint.optimizer_g)
         b.load_optimizer_state(self.opt_d, checkpoint.optimizer_d)
 
 
 def batches(count: int) -> list[dict[str, np.ndarray]]:
     model = build_model("gan")
-    return [{"z": example_inputs(model.generator, BATCH, 100 + index)["z"],
-             "real": np.tanh(example_inputs(model.discriminator, BATCH, 200 + index)["image"])}
-            for index in range(count)]
+    return [
+        {
+            "z": example_inputs(model.generator, BATCH, 100 + index)["z"],
+            "real": np.tanh(example_inputs(model.discriminator, BATCH, 200 + index)["image"]),
+        }
+        for index in range(count)
+    ]
 
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("writer,reader", [("torch", "jittor"), ("jittor", "torch")])
-def test_checkpoint_moves_between_backends(backends: dict[str, Backend], tmp_path: Path,
-                                           writer: str, reader: str) -> None:
+def test_checkpoint_moves_between_backends(
+    backends: dict[str, Backend], tmp_path: Path, writer: str, reader: str
+) -> None:
     model = build_model("gan")
     source = Gan(backends[writer], model)
     steps = batches(3)
@@ -115,20 +132,26 @@ def test_checkpoint_moves_between_backends(backends: dict[str, Backend], tmp_pat
     target.restore(loaded)
 
     # Weights and batch-norm statistics arrive exactly; optimizer state round-trips exactly.
-    for saved, network, spec in ((loaded.generator, target.generator, model.generator),
-                                 (loaded.discriminator, target.discriminator, model.discriminator)):
+    for saved, network, spec in (
+        (loaded.generator, target.generator, model.generator),
+        (loaded.discriminator, target.discriminator, model.discriminator),
+    ):
         restored = get_weights(backends[reader], network, spec)
         assert restored.keys() == saved.keys()
         for key in saved:
             np.testing.assert_array_equal(restored[key], saved[key])
-    for saved, optimizer in ((loaded.optimizer_g, target.opt_g),
-                             (loaded.optimizer_d, target.opt_d)):
+    for saved, optimizer in (
+        (loaded.optimizer_g, target.opt_g),
+        (loaded.optimizer_d, target.opt_d),
+    ):
         again = backends[reader].get_optimizer_state(optimizer)
         assert again.keys() == saved.keys()
         assert float(again["step"]) == 2.0
         for key in saved:
-            np.testing.assert_array_equal(np.asarray(again[key], np.float32).reshape(-1),
-                                          np.asarray(saved[key], np.float32).reshape(-1))
+            np.testing.assert_array_equal(
+                np.asarray(again[key], np.float32).reshape(-1),
+                np.asarray(saved[key], np.float32).reshape(-1),
+            )
 
     # The restored generator draws the same images, in evaluation and in training mode.
     z = steps[2]["z"]
@@ -141,8 +164,10 @@ def test_checkpoint_moves_between_backends(backends: dict[str, Backend], tmp_pat
     # And the next discriminator step (Adam, continuing from the restored moments) agrees.
     for gan in (source, target):
         gan.train_discriminator(steps[2]["real"], z)
-    after = {gan.backend.name: get_weights(gan.backend, gan.discriminator, model.discriminator)
-             for gan in (source, target)}
+    after = {
+        gan.backend.name: get_weights(gan.backend, gan.discriminator, model.discriminator)
+        for gan in (source, target)
+    }
     for key, value in after[writer].items():
         assert_agree(value, after[reader][key])
         assert not np.array_equal(value, loaded.discriminator[key])
@@ -169,7 +194,7 @@ def test_files_are_plain_safetensors_and_json(torch_backend: Backend, tmp_path: 
         # safetensors: an 8-byte little-endian header length, a JSON header, raw little-endian
         # tensor bytes; nothing that could execute code on load.
         (length,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8:8 + length])
+        header = json.loads(raw[8 : 8 + length])
         tensors = {key: entry for key, entry in header.items() if key != "__metadata__"}
         dtypes = {entry["dtype"] for key, entry in tensors.items() if key != "step"}
         assert dtypes == {"F32"}
@@ -196,8 +221,10 @@ def test_weights_of_another_model_are_refused(torch_backend: Backend) -> None:
     other_weights = get_weights(backend, compile_spec(backend, other.generator, 0), other.generator)
     with pytest.raises(GxError, match=r"does not fit this model \(missing fc1.weight\)"):
         load_weights(backend, generator, model.generator, other_weights, "checkpoint 'run'")
-    extra = {**get_weights(backend, generator, model.generator),
-             "fc9.weight": np.zeros(3, np.float32)}
+    extra = {
+        **get_weights(backend, generator, model.generator),
+        "fc9.weight": np.zeros(3, np.float32),
+    }
     with pytest.raises(GxError, match=r"unexpected fc9.weight"):
         load_weights(backend, generator, model.generator, extra, "checkpoint 'run'")
 
@@ -209,9 +236,16 @@ def saved(torch_backend: Backend, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("damage", ["not json {", '{"format": "gx-checkpoint-1"',
-                                    "[1, 2, 3]", '{"format": "other-format"}',
-                                    '{"format": "gx-checkpoint-1", "step": 0}'])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "not json {",
+        '{"format": "gx-checkpoint-1"',
+        "[1, 2, 3]",
+        '{"format": "other-format"}',
+        '{"format": "gx-checkpoint-1", "step": 0}',
+    ],
+)
 def test_damaged_state_json_is_refused(saved: Path, damage: str) -> None:
     (saved / "state.json").write_text(damage)
     with pytest.raises(GxError) as caught:

@@ -12,9 +12,10 @@ import itertools
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -44,6 +45,7 @@ def crash_before(operation: int) -> Iterator[None]:
             if next(counter) == operation:
                 raise SimulatedCrash(f"crash before {function.__name__}{args}")
             return function(*args, **kwargs)
+
         return operation_or_crash
 
     with pytest.MonkeyPatch.context() as patch:
@@ -53,15 +55,26 @@ def crash_before(operation: int) -> Iterator[None]:
         yield
 
 
-MODEL = build_model("custom", generator={"inputs": {"z": [2]}, "layers": [
-    {"name": "fc", "kind": "linear", "out": 4}]}, discriminator={"inputs": {"image": [4]},
-    "layers": [{"name": "score", "kind": "linear", "out": 1}]})
+MODEL = build_model(
+    "custom",
+    generator={"inputs": {"z": [2]}, "layers": [{"name": "fc", "kind": "linear", "out": 4}]},
+    discriminator={
+        "inputs": {"image": [4]},
+        "layers": [{"name": "score", "kind": "linear", "out": 1}],
+    },
+)
 
 
 def checkpoint_at(step: int) -> Checkpoint:
     """A checkpoint whose weights (drawn from seed ``step``) say which step it is."""
-    return Checkpoint(MODEL, initial_state(MODEL.generator, step),
-                      initial_state(MODEL.discriminator, step), {}, {}, {"step": step})
+    return Checkpoint(
+        MODEL,
+        initial_state(MODEL.generator, step),
+        initial_state(MODEL.discriminator, step),
+        {},
+        {},
+        {"step": step},
+    )
 
 
 def found_step(run: Path) -> int:
@@ -76,8 +89,9 @@ def found_step(run: Path) -> int:
     return step
 
 
-def crash_sweep(prepare: Callable[[Path], None], step: int,
-                root: Path) -> tuple[list[int], list[Path]]:
+def crash_sweep(
+    prepare: Callable[[Path], None], step: int, root: Path
+) -> tuple[list[int], list[Path]]:
     """For n = 0, 1, ...: a run folder made by ``prepare``, then a save of ``step`` that crashes
     before its n-th operation, until one save gets through. Returns the step found after each
     crash, and the folders the crashes left."""
@@ -109,6 +123,7 @@ def saved_steps(*steps: int) -> Callable[[Path], None]:
     def prepare(run: Path) -> None:
         for step in steps:
             save_checkpoint(run / "checkpoint", checkpoint_at(step))
+
     return prepare
 
 
@@ -147,9 +162,17 @@ CRASHING_SAVE = 2  # the step whose checkpoint save crashes
 
 
 def run_tiny(folder: Path, data_root: Path, resume: bool = False) -> None:
-    run_experiment(tiny_experiment(**TINY), RunOptions(
-        backend="torch", device="cpu", data_root=str(data_root), progress=False,
-        out=None if resume else str(folder), resume=str(folder) if resume else None))
+    run_experiment(
+        tiny_experiment(**TINY),
+        RunOptions(
+            backend="torch",
+            device="cpu",
+            data_root=str(data_root),
+            progress=False,
+            out=None if resume else str(folder),
+            resume=str(folder) if resume else None,
+        ),
+    )
 
 
 def crashed_runs(tmp_path: Path, data_root: Path) -> list[Path]:
@@ -177,12 +200,10 @@ def crashed_runs(tmp_path: Path, data_root: Path) -> list[Path]:
 
 def metrics_without_speed(folder: Path) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    return [{key: value for key, value in line.items() if key != "images_per_s"}
-            for line in lines]
+    return [{key: value for key, value in line.items() if key != "images_per_s"} for line in lines]
 
 
-def test_a_run_crashing_at_any_point_of_a_save_resumes_to_the_straight_result(tmp_path,
-                                                                              data_root):
+def test_a_run_crashing_at_any_point_of_a_save_resumes_to_the_straight_result(tmp_path, data_root):
     straight = tmp_path / "straight"
     run_tiny(straight, data_root)
     expected = load_checkpoint(straight)
@@ -202,8 +223,9 @@ def test_a_run_crashing_at_any_point_of_a_save_resumes_to_the_straight_result(tm
     assert_old_then_new(resumed_from, 0, CRASHING_SAVE)
 
 
-def test_strip_eval_and_resume_find_a_checkpoint_moved_aside(cdcgan_run, classifier28, data_root,
-                                                             tmp_path):
+def test_strip_eval_and_resume_find_a_checkpoint_moved_aside(
+    cdcgan_run, classifier28, data_root, tmp_path
+):
     """The worst point: the old checkpoint in .previous, the new one still in staging."""
     checkpoint = load_checkpoint(cdcgan_run)
     for point in itertools.count():
@@ -219,9 +241,20 @@ def test_strip_eval_and_resume_find_a_checkpoint_moved_aside(cdcgan_run, classif
     code, output = gx("eval", run, "--n", "200", "--data-root", data_root)
     assert code == 0, output
     assert json.loads((run / "eval.json").read_text())["step"] == checkpoint.state["step"]
-    code, output = gx("run", Path(__file__).resolve().parents[1] / "experiments" / "cdcgan.yaml",
-                      "--resume", run, "--data-root", data_root, "--set", "data.split=test",
-                      "--set", "train.batch_size=16", "--max-steps", "3")
+    code, output = gx(
+        "run",
+        Path(__file__).resolve().parents[1] / "experiments" / "cdcgan.yaml",
+        "--resume",
+        run,
+        "--data-root",
+        data_root,
+        "--set",
+        "data.split=test",
+        "--set",
+        "train.batch_size=16",
+        "--max-steps",
+        "3",
+    )
     assert code == 0, output
     assert load_checkpoint(run).state["step"] == 3
     assert sorted(path.name for path in run.glob("checkpoint*")) == ["checkpoint"]

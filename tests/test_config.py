@@ -61,7 +61,12 @@ def test_minimal_file_gets_documented_defaults():
     assert experiment.model.generator is None and experiment.model.init is None
     data = experiment.data
     assert (data.dataset, data.root, data.split, data.image_size, data.download) == (
-        "mnist", None, "train", 28, True)
+        "mnist",
+        None,
+        "train",
+        28,
+        True,
+    )
     train = experiment.train
     assert (train.epochs, train.max_steps, train.batch_size) == (1, None, 64)
     assert (train.order, train.loss, train.d_steps, train.real_label) == ("d_then_g", "bce", 1, 1.0)
@@ -73,15 +78,19 @@ def test_minimal_file_gets_documented_defaults():
 
 
 def test_round_trip_through_to_dict_and_yaml():
-    experiment = from_dict({
-        **MINIMAL,
-        "seed": 3,
-        "model": {"name": "dcgan", "options": {"bn_eps": 0.8}, "init": "dcgan"},
-        "data": {"dataset": "fashion_mnist", "root": "/data", "split": "both"},
-        "train": {"epochs": 5, "max_steps": 10, "real_label": 0.9, "loss": "mse"},
-        "optimizer": {"generator": {"kind": "sgd", "lr": 0.01, "momentum": 0.9},
-                      "milestones": [{"epoch": 2, "factor": 0.5}, {"epoch": 4, "factor": 0.1}]},
-    })
+    experiment = from_dict(
+        {
+            **MINIMAL,
+            "seed": 3,
+            "model": {"name": "dcgan", "options": {"bn_eps": 0.8}, "init": "dcgan"},
+            "data": {"dataset": "fashion_mnist", "root": "/data", "split": "both"},
+            "train": {"epochs": 5, "max_steps": 10, "real_label": 0.9, "loss": "mse"},
+            "optimizer": {
+                "generator": {"kind": "sgd", "lr": 0.01, "momentum": 0.9},
+                "milestones": [{"epoch": 2, "factor": 0.5}, {"epoch": 4, "factor": 0.1}],
+            },
+        }
+    )
     plain = experiment.to_dict()
     assert experiment_from_dict(plain, "run") == experiment
     # The resolved config is written with safe_dump, so it must be plain YAML data.
@@ -120,21 +129,27 @@ def test_section_with_everything_commented_out_reads_as_defaults():
 
 
 def test_load_file_with_overrides(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: cdcgan
         model: {name: cdcgan}
         train:
           epochs: 2
-        """)
-    experiment = load_experiment(path, [
-        "train.epochs=5",
-        "optimizer.generator.lr=1e-3",
-        "optimizer.generator.betas=[0.5, 0.99]",
-        "data.root=/tmp/x",
-        "model.options.bn_eps=0.8",
-        "train.max_steps=3",
-        "data.download=false",
-    ])
+        """,
+    )
+    experiment = load_experiment(
+        path,
+        [
+            "train.epochs=5",
+            "optimizer.generator.lr=1e-3",
+            "optimizer.generator.betas=[0.5, 0.99]",
+            "data.root=/tmp/x",
+            "model.options.bn_eps=0.8",
+            "train.max_steps=3",
+            "data.download=false",
+        ],
+    )
     assert experiment.train.epochs == 5
     assert experiment.optimizer.generator.lr == 0.001
     assert experiment.optimizer.generator.betas == (0.5, 0.99)
@@ -146,30 +161,39 @@ def test_load_file_with_overrides(tmp_path):
 
 
 def test_override_to_null_and_whole_lists(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: cdcgan
         model: {name: cdcgan}
         data: {root: /data}
         train: {max_steps: 10}
-        """)
-    experiment = load_experiment(path, [
-        "data.root=null",
-        "train.max_steps=",
-        "optimizer.milestones=[{epoch: 3, factor: 0.1}]",
-    ])
+        """,
+    )
+    experiment = load_experiment(
+        path,
+        [
+            "data.root=null",
+            "train.max_steps=",
+            "optimizer.milestones=[{epoch: 3, factor: 0.1}]",
+        ],
+    )
     assert experiment.data.root is None
     assert experiment.train.max_steps is None
     assert experiment.optimizer.milestones == (Milestone(epoch=3, factor=0.1),)
 
 
 def test_override_does_not_leak_through_yaml_alias(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: cdcgan
         model: {name: cdcgan}
         optimizer:
           generator: &adam {lr: 0.001}
           discriminator: *adam
-        """)
+        """,
+    )
     experiment = load_experiment(path, ["optimizer.generator.lr=0.005"])
     assert experiment.optimizer.generator.lr == 0.005
     assert experiment.optimizer.discriminator.lr == 0.001
@@ -177,10 +201,13 @@ def test_override_does_not_leak_through_yaml_alias(tmp_path):
 
 def test_override_inside_free_mapping_of_custom_model(tmp_path):
     path = write(tmp_path, "name: c\nmodel: {name: custom}\n")
-    experiment = load_experiment(path, [
-        "model.generator={layers: []}",
-        "model.discriminator.layers=[]",
-    ])
+    experiment = load_experiment(
+        path,
+        [
+            "model.generator={layers: []}",
+            "model.discriminator.layers=[]",
+        ],
+    )
     assert experiment.model.generator == {"layers": []}
     assert experiment.model.discriminator == {"layers": []}
 
@@ -191,8 +218,10 @@ def test_override_unknown_key_suggests_nearest(tmp_path):
     with pytest.raises(GxError, match=suggestion):
         load_experiment(path, ["train.epoch=5"])
     # The message names the first part of the path that does not exist.
-    suggestion = (r"\(--set optimizer\.generater\.lr=5\): unknown key 'optimizer\.generater'; "
-                  r"did you mean 'optimizer\.generator'\?")
+    suggestion = (
+        r"\(--set optimizer\.generater\.lr=5\): unknown key 'optimizer\.generater'; "
+        r"did you mean 'optimizer\.generator'\?"
+    )
     with pytest.raises(GxError, match=suggestion):
         load_experiment(path, ["optimizer.generater.lr=5"])
     with pytest.raises(GxError, match=r"'train\.epochs' has no keys below it"):
@@ -222,8 +251,9 @@ def test_file_that_is_not_yaml(tmp_path):
         load_experiment(path)
 
 
-@pytest.mark.parametrize("text, found", [("- a\n- b\n", "a list"), ("", "an empty file"),
-                                         ("just text\n", "a str")])
+@pytest.mark.parametrize(
+    "text, found", [("- a\n- b\n", "a list"), ("", "an empty file"), ("just text\n", "a str")]
+)
 def test_top_level_must_be_a_mapping(tmp_path, text, found):
     path = write(tmp_path, text)
     expected = rf"cdcgan\.yaml: the top level must be a mapping.*got {found}"
@@ -263,9 +293,11 @@ def test_wrong_type():
 
 def test_bool_is_not_an_int():
     assert "'train.epochs' must be an integer, got True (bool)" in error_of(
-        with_section("train", {"epochs": True}))
+        with_section("train", {"epochs": True})
+    )
     assert "'train.real_label' must be a number, got False (bool)" in error_of(
-        with_section("train", {"real_label": False}))
+        with_section("train", {"real_label": False})
+    )
 
 
 def test_int_is_not_a_bool():
@@ -290,16 +322,20 @@ def test_section_must_be_a_mapping():
 def test_out_of_range():
     generator = {"generator": {"lr": 0}}
     assert error_of(with_section("optimizer", generator)) == (
-        "cdcgan.yaml: 'optimizer.generator.lr' must be > 0, got 0.0")
+        "cdcgan.yaml: 'optimizer.generator.lr' must be > 0, got 0.0"
+    )
     assert "'data.image_size' must be >= 8 and <= 256, got 512" in error_of(
-        with_section("data", {"image_size": 512}))
+        with_section("data", {"image_size": 512})
+    )
     assert "'train.real_label' must be > 0 and <= 1, got 1.5" in error_of(
-        with_section("train", {"real_label": 1.5}))
+        with_section("train", {"real_label": 1.5})
+    )
     assert "'seed' must be >= 0, got -1" in error_of({**MINIMAL, "seed": -1})
 
 
-@pytest.mark.parametrize("value, shown", [(float("inf"), "inf"), (float("nan"), "nan"),
-                                          ("1e999", "'1e999'")])
+@pytest.mark.parametrize(
+    "value, shown", [(float("inf"), "inf"), (float("nan"), "nan"), ("1e999", "'1e999'")]
+)
 def test_numbers_must_be_finite(value, shown):
     message = error_of(with_section("optimizer", {"generator": {"lr": value}}))
     assert message == f"cdcgan.yaml: 'optimizer.generator.lr' must be a finite number, got {shown}"
@@ -309,18 +345,22 @@ def test_choices():
     message = error_of(with_section("train", {"order": "g_first"}))
     assert message == "cdcgan.yaml: 'train.order' must be one of d_then_g, g_then_d, got 'g_first'"
     assert "'model.init' must be one of default, dcgan (or null), got 'xavier'" in error_of(
-        {**MINIMAL, "model": {"name": "gan", "init": "xavier"}})
+        {**MINIMAL, "model": {"name": "gan", "init": "xavier"}}
+    )
     assert "'model.name' must be one of cdcgan, dcgan, cgan, gan, custom" in error_of(
-        {**MINIMAL, "model": {"name": "stylegan"}})
+        {**MINIMAL, "model": {"name": "stylegan"}}
+    )
 
 
 def test_betas_must_be_two_numbers_in_range():
     short = {"generator": {"betas": [0.5]}}
     assert "'optimizer.generator.betas' must be a list of 2 values, got [0.5] (list)" in error_of(
-        with_section("optimizer", short))
+        with_section("optimizer", short)
+    )
     too_big = {"discriminator": {"betas": [0.5, 1.0]}}
     assert "'optimizer.discriminator.betas[1]' must be >= 0 and < 1, got 1.0" in error_of(
-        with_section("optimizer", too_big))
+        with_section("optimizer", too_big)
+    )
 
 
 def test_name_must_be_usable_in_folder_names():
@@ -330,9 +370,11 @@ def test_name_must_be_usable_in_folder_names():
 
 def test_missing_required_keys_give_an_example():
     assert error_of({"model": {"name": "gan"}}) == (
-        "cdcgan.yaml: missing required key 'name'; add it, e.g. 'name: cdcgan'")
+        "cdcgan.yaml: missing required key 'name'; add it, e.g. 'name: cdcgan'"
+    )
     assert "missing required key 'model.name'; add it, e.g. 'model: {name: cdcgan}'" in error_of(
-        {"name": "x"})
+        {"name": "x"}
+    )
     message = error_of(with_section("optimizer", {"milestones": [{"epoch": 3}]}))
     assert "missing required key 'optimizer.milestones[0].factor'" in message
 
@@ -354,8 +396,9 @@ def test_custom_model_rejects_reference_options():
     assert "'model.options' is only for reference models" in message
 
 
-@pytest.mark.parametrize("key, value", [("generator", {"layers": []}),
-                                        ("discriminator", {"layers": []})])
+@pytest.mark.parametrize(
+    "key, value", [("generator", {"layers": []}), ("discriminator", {"layers": []})]
+)
 def test_reference_model_rejects_custom_only_keys(key, value):
     message = error_of({**MINIMAL, "model": {"name": "cdcgan", key: value}})
     assert f"'model.{key}' is only used when 'model.name' is custom (got 'cdcgan')" in message
@@ -367,4 +410,5 @@ def test_milestones_must_increase():
     assert "'optimizer.milestones[1].epoch' must be greater than the previous" in message
     assert "increasing epoch order" in message
     assert "'optimizer.milestones[0].epoch' must be >= 1, got 0" in error_of(
-        with_section("optimizer", {"milestones": [{"epoch": 0, "factor": 0.1}]}))
+        with_section("optimizer", {"milestones": [{"epoch": 0, "factor": 0.1}]})
+    )

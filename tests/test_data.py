@@ -31,11 +31,14 @@ from gx.errors import GxError
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
 # As published with MNIST (and listed in ../shared/data/mnist/README.md).
-PUBLISHED_MD5 = {TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
-                 TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c"}
+PUBLISHED_MD5 = {
+    TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
+    TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
+}
 
 
 # --- read_idx ---------------------------------------------------------------------------------
+
 
 def test_read_idx_real_mnist_test_split(mnist_root):
     images = read_idx(mnist_root / TEST_IMAGES)
@@ -80,12 +83,16 @@ def test_read_idx_rejects_bad_magic(tmp_path):
 def test_read_idx_big_endian_values(tmp_path):
     # type 0x0C = int32, 1 dimension of 2 values, big-endian on disk.
     path = tmp_path / "ints"
-    path.write_bytes(bytes([0, 0, 0x0C, 1, 0, 0, 0, 2]) + (258).to_bytes(4, "big")
-                     + (-1).to_bytes(4, "big", signed=True))
+    path.write_bytes(
+        bytes([0, 0, 0x0C, 1, 0, 0, 0, 2])
+        + (258).to_bytes(4, "big")
+        + (-1).to_bytes(4, "big", signed=True)
+    )
     assert read_idx(path).tolist() == [258, -1]
 
 
 # --- load_dataset -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [28, 32])
 def test_load_dataset_shapes_and_range(mnist_root, size):
@@ -125,6 +132,7 @@ def test_load_dataset_rejects_unknown_split_and_dataset(mnist_root):
 
 # --- data root and missing files --------------------------------------------------------------
 
+
 def test_resolve_data_root_priority(monkeypatch, tmp_path):
     monkeypatch.setenv("GX_DATA_ROOT", "/env/root")
     assert resolve_data_root("mnist", "/cli/root", "/config/root") == Path("/cli/root")
@@ -155,6 +163,7 @@ def test_missing_files_without_download_lists_files_and_folder(mnist_root, tmp_p
 
 # --- files already on disk: checked against their published md5 --------------------------------
 
+
 def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -180,7 +189,7 @@ def test_copy_of_the_published_files_passes(mnist_root, tmp_path):
 
 
 DAMAGES = {
-    "truncated": lambda data: data[:len(data) // 2],
+    "truncated": lambda data: data[: len(data) // 2],
     "one byte changed": lambda data: data[:1000] + bytes([data[1000] ^ 0x01]) + data[1001:],
 }
 
@@ -196,7 +205,8 @@ def assert_names_the_damage(message: str, damaged: Path) -> None:
     assert message == (
         f"{damaged} is not the published {TEST_IMAGES}: its md5 is {md5_of(damaged)}, expected "
         f"{PUBLISHED_MD5[TEST_IMAGES]}, so it is truncated, corrupt or not the original. Fix: "
-        "delete it so gx downloads it again, or put the original file there")
+        "delete it so gx downloads it again, or put the original file there"
+    )
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
@@ -213,12 +223,22 @@ def test_damaged_file_on_disk_is_refused_and_left_alone(mnist_root, tmp_path, da
 def test_gx_run_refuses_a_damaged_file_before_any_run_folder(mnist_root, tmp_path, damage):
     damaged = damaged_copy(mnist_root, tmp_path / "data", damage)
     run = tmp_path / "run"
-    status, output = gx("run", write_tiny_experiment(tmp_path), "--backend", "torch", "--device",
-                        "cpu", "--data-root", tmp_path / "data", "--out", run)
+    status, output = gx(
+        "run",
+        write_tiny_experiment(tmp_path),
+        "--backend",
+        "torch",
+        "--device",
+        "cpu",
+        "--data-root",
+        tmp_path / "data",
+        "--out",
+        run,
+    )
     assert status == 2
     [line] = output.splitlines()
     assert line.startswith("error: ")
-    assert_names_the_damage(line[len("error: "):], damaged)
+    assert_names_the_damage(line[len("error: ") :], damaged)
     assert not run.exists()
 
 
@@ -258,6 +278,7 @@ def test_a_file_changed_just_after_its_check_is_checked_again(mnist_root, tmp_pa
 
 # --- downloading from a local HTTP server ------------------------------------------------------
 
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # keep test output clean
         pass
@@ -271,8 +292,9 @@ def serve_folder():
     def start(folder: Path) -> str:
         handler = functools.partial(_QuietHandler, directory=str(folder))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/mnist/"
 
@@ -342,6 +364,7 @@ def test_download_with_no_server_fails_fast(tmp_path):
 
 
 # --- batches ----------------------------------------------------------------------------------
+
 
 def test_batch_indices_deterministic_per_seed_and_epoch():
     first = batch_indices(1000, 64, seed=3, epoch=0)

@@ -52,7 +52,7 @@ def test_denormal_probe_sees_flush_to_zero() -> None:
     assert not denormals_flushed()
 
 
-JITTOR_KERNEL_FLAGS = ' -Wall -std=c++14 -fPIC  -march=native  -fopenmp  -Ofast '
+JITTOR_KERNEL_FLAGS = " -Wall -std=c++14 -fPIC  -march=native  -fopenmp  -Ofast "
 
 
 def test_ieee_kernel_flags_cancel_ofast_once() -> None:

@@ -38,15 +38,28 @@ from gx.train.run import RunOptions, run_experiment
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GX_COMMAND = [sys.executable, "-m", "gx"]
 TOLERANCE = 1e-5
-SETTINGS = ["data.split=test", "train.batch_size=16", "train.max_steps=5",
-            "train.sample_every=1000", "optimizer.generator.eps=0.001",
-            "optimizer.discriminator.eps=0.001"]
+SETTINGS = [
+    "data.split=test",
+    "train.batch_size=16",
+    "train.max_steps=5",
+    "train.sample_every=1000",
+    "optimizer.generator.eps=0.001",
+    "optimizer.discriminator.eps=0.001",
+]
 BACKENDS = (pytest.param("torch"), pytest.param("jittor", marks=pytest.mark.jittor))
 
 
 def cli_arguments(name: str, backend: str, data_root: Path, *extra: str) -> list[str]:
-    arguments = ["run", str(REPO_ROOT / "experiments" / f"{name}.yaml"), "--backend", backend,
-                 "--device", "cpu", "--data-root", str(data_root)]
+    arguments = [
+        "run",
+        str(REPO_ROOT / "experiments" / f"{name}.yaml"),
+        "--backend",
+        backend,
+        "--device",
+        "cpu",
+        "--data-root",
+        str(data_root),
+    ]
     for setting in [*SETTINGS, *extra]:
         arguments += ["--set", setting]
     return arguments
@@ -54,10 +67,21 @@ def cli_arguments(name: str, backend: str, data_root: Path, *extra: str) -> list
 
 def launched_run(name: str, backend: str, data_root: Path, out: Path, *extra: str) -> Path:
     """gx run --nproc 2 as a user starts it: its own process, which starts the launcher."""
-    result = subprocess.run([*GX_COMMAND, *cli_arguments(name, backend, data_root, *extra),
-                             "--out", str(out), "--nproc", "2"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [
+            *GX_COMMAND,
+            *cli_arguments(name, backend, data_root, *extra),
+            "--out",
+            str(out),
+            "--nproc",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
 
@@ -71,9 +95,16 @@ def single_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path):
         if (name, backend) not in folders:
             out = tmp_path_factory.mktemp(f"{name}-{backend}-one") / "run"
             experiment = load_experiment(REPO_ROOT / "experiments" / f"{name}.yaml", SETTINGS)
-            run_experiment(experiment, RunOptions(backend=backend, device="cpu",
-                                                  data_root=str(mnist_root), out=str(out),
-                                                  progress=False))
+            run_experiment(
+                experiment,
+                RunOptions(
+                    backend=backend,
+                    device="cpu",
+                    data_root=str(mnist_root),
+                    out=str(out),
+                    progress=False,
+                ),
+            )
             folders[name, backend] = out
         return folders[name, backend]
 
@@ -84,17 +115,24 @@ def differences(folder: Path, reference: Path) -> dict[str, float]:
     """Largest relative differences of ``folder``'s run from ``reference``'s (see the top), and
     'of_updates': the parameters' largest difference as a fraction of their largest change in
     training (equal weights must not merely be untrained ones)."""
+
     def losses(run: Path) -> list[dict]:
         return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
-    worst = {"d_loss": 0.0, "g_loss": 0.0, "parameters": 0.0, "batch_norm_statistics": 0.0,
-             "of_updates": 0.0}
+    worst = {
+        "d_loss": 0.0,
+        "g_loss": 0.0,
+        "parameters": 0.0,
+        "batch_norm_statistics": 0.0,
+        "of_updates": 0.0,
+    }
     records, expected = losses(folder), losses(reference)
     assert [r["step"] for r in records] == [r["step"] for r in expected] == [1, 2, 3, 4, 5]
     for record, reference_record in zip(records, expected):
         for key in ("d_loss", "g_loss"):
-            worst[key] = max(worst[key], abs(record[key] - reference_record[key])
-                             / abs(reference_record[key]))
+            worst[key] = max(
+                worst[key], abs(record[key] - reference_record[key]) / abs(reference_record[key])
+            )
     trained, wanted = load_checkpoint(folder), load_checkpoint(reference)
     assert trained.state["backend"]["processes"] == 2
     for net, stream in (("generator", STREAM_G_INIT), ("discriminator", STREAM_D_INIT)):
@@ -103,8 +141,9 @@ def differences(folder: Path, reference: Path) -> dict[str, float]:
         for key, value in getattr(wanted, net).items():
             gap = np.abs(getattr(trained, net)[key] - value).max()
             if key.split(".")[-1].startswith("running"):
-                worst["batch_norm_statistics"] = max(worst["batch_norm_statistics"],
-                                                     gap / np.abs(value).max())
+                worst["batch_norm_statistics"] = max(
+                    worst["batch_norm_statistics"], gap / np.abs(value).max()
+                )
             else:
                 largest = max(largest, np.abs(value).max())
                 difference = max(difference, gap)
@@ -116,8 +155,9 @@ def differences(folder: Path, reference: Path) -> dict[str, float]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["cdcgan", "cgan"])  # batch norm; cgan also has dropout
-def test_two_processes_train_what_one_process_trains(name: str, backend: str, mnist_root: Path,
-                                                     tmp_path: Path, single_run) -> None:
+def test_two_processes_train_what_one_process_trains(
+    name: str, backend: str, mnist_root: Path, tmp_path: Path, single_run
+) -> None:
     two = launched_run(name, backend, mnist_root, tmp_path / "two")
     one = single_run(name, backend)
     worst = differences(two, one)
@@ -127,56 +167,97 @@ def test_two_processes_train_what_one_process_trains(name: str, backend: str, mn
     assert of_updates < 1e-2, of_updates
     assert json.loads((two / "summary.json").read_text())["stopped"] == "finished"
     # rank 0 alone wrote the folder; its checkpoint samples anywhere, in one process
-    code = CliRunner().invoke(main, ["generate", "--checkpoint", str(two), "--labels", "3,1,4",
-                                     "--backend", backend, "--out", str(tmp_path / "x.png")])
+    code = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--checkpoint",
+            str(two),
+            "--labels",
+            "3,1,4",
+            "--backend",
+            backend,
+            "--out",
+            str(tmp_path / "x.png"),
+        ],
+    )
     assert code.exit_code == 0, code.output
     assert (tmp_path / "x.png").is_file()
 
 
 def test_negative_control_unsynced_batch_norm_fails_the_comparison(
-        mnist_root: Path, tmp_path: Path, single_run) -> None:
+    mnist_root: Path, tmp_path: Path, single_run
+) -> None:
     """Per-process batch norm sees 8 images instead of 16: the comparison must fail, widely."""
-    two = launched_run("cdcgan", "torch", mnist_root, tmp_path / "two",
-                       "train.sync_batch_norm=false")
+    two = launched_run(
+        "cdcgan", "torch", mnist_root, tmp_path / "two", "train.sync_batch_norm=false"
+    )
     one = single_run("cdcgan", "torch")
     worst = differences(two, one)
     print("unsynced", worst)
-    assert min(worst["d_loss"], worst["g_loss"], worst["batch_norm_statistics"],
-               worst["parameters"]) > 10 * TOLERANCE, worst
+    assert (
+        min(worst["d_loss"], worst["g_loss"], worst["batch_norm_statistics"], worst["parameters"])
+        > 10 * TOLERANCE
+    ), worst
 
 
 def test_batch_not_divisible_by_processes_is_one_error(mnist_root: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, [*cli_arguments("cgan", "torch", mnist_root),
-                                       "--out", str(tmp_path / "run"), "--nproc", "3"])
+    result = CliRunner().invoke(
+        main,
+        [
+            *cli_arguments("cgan", "torch", mnist_root),
+            "--out",
+            str(tmp_path / "run"),
+            "--nproc",
+            "3",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: train.batch_size 16 cannot be split evenly over 3 processes; it is the global "
-        "batch, so use a multiple of 3 (e.g. --set train.batch_size=15)"]
+        "batch, so use a multiple of 3 (e.g. --set train.batch_size=15)"
+    ]
     assert not (tmp_path / "run").exists()
 
 
-def test_jittor_without_mpirun_is_one_error(mnist_root: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jittor_without_mpirun_is_one_error(
+    mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no mpirun on it
-    result = CliRunner().invoke(main, [*cli_arguments("cgan", "jittor", mnist_root),
-                                       "--out", str(tmp_path / "run"), "--nproc", "2"])
+    result = CliRunner().invoke(
+        main,
+        [
+            *cli_arguments("cgan", "jittor", mnist_root),
+            "--out",
+            str(tmp_path / "run"),
+            "--nproc",
+            "2",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: --nproc with Jittor needs OpenMPI's mpirun, which is not installed; install it "
-        "with: apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"]
+        "with: apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"
+    ]
     assert not (tmp_path / "run").exists()
 
 
-def test_ctrl_c_stops_every_process_and_resume_continues_exactly(mnist_root: Path,
-                                                                 tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_process_and_resume_continues_exactly(
+    mnist_root: Path, tmp_path: Path
+) -> None:
     """Ctrl-C on `gx run --nproc 2` saves after one common step; --resume (2 processes again,
     from the checkpoint) then equals a 2-process run done in one go."""
     folder = tmp_path / "stopped"
     arguments = [*GX_COMMAND, *cli_arguments("cgan", "torch", mnist_root, "train.max_steps=10000")]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([*arguments, "--out", str(folder), "--nproc", "2"], cwd=REPO_ROOT,
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(
+        [*arguments, "--out", str(folder), "--nproc", "2"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     metrics = folder / "metrics.jsonl"
     deadline = time.monotonic() + 900
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
@@ -191,13 +272,25 @@ def test_ctrl_c_stops_every_process_and_resume_continues_exactly(mnist_root: Pat
     assert load_checkpoint(folder).state["step"] == stopped_at
 
     total = stopped_at + 2
-    resumed = subprocess.run([*GX_COMMAND, *cli_arguments("cgan", "torch", mnist_root),
-                              "--set", f"train.max_steps={total}", "--resume", str(folder)],
-                             cwd=REPO_ROOT, env=environment, capture_output=True, text=True,
-                             timeout=900)
+    resumed = subprocess.run(
+        [
+            *GX_COMMAND,
+            *cli_arguments("cgan", "torch", mnist_root),
+            "--set",
+            f"train.max_steps={total}",
+            "--resume",
+            str(folder),
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    whole = launched_run("cgan", "torch", mnist_root, tmp_path / "whole",
-                         f"train.max_steps={total}")
+    whole = launched_run(
+        "cgan", "torch", mnist_root, tmp_path / "whole", f"train.max_steps={total}"
+    )
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     expected = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
     keys = ("step", "d_loss", "g_loss", "d_real", "d_fake")

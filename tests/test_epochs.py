@@ -36,14 +36,20 @@ class SimulatedCrash(Exception):
 def experiment() -> Any:
     return tiny_experiment(
         conditional=False,
-        train={"epochs": 3, "batch_size": BATCH, "max_steps": STEPS,
-               "checkpoint_every": CHECKPOINT_EVERY, "eval_at_end": True},
-        optimizer={"generator": {"lr": LR}, "discriminator": {"lr": LR},
-                   "milestones": MILESTONES})
+        train={
+            "epochs": 3,
+            "batch_size": BATCH,
+            "max_steps": STEPS,
+            "checkpoint_every": CHECKPOINT_EVERY,
+            "eval_at_end": True,
+        },
+        optimizer={"generator": {"lr": LR}, "discriminator": {"lr": LR}, "milestones": MILESTONES},
+    )
 
 
-def run(folder: Path, data_root: Path, resume: bool = False,
-        crash_after: int | None = None) -> list[np.ndarray]:
+def run(
+    folder: Path, data_root: Path, resume: bool = False, crash_after: int | None = None
+) -> list[np.ndarray]:
     """Train (or resume) the run in ``folder``; returns the image indices of each step's batch.
 
     With ``crash_after`` the process 'dies' at the start of the step after that one.
@@ -60,9 +66,14 @@ def run(folder: Path, data_root: Path, resume: bool = False,
             raise SimulatedCrash
         return step(self, *args)
 
-    options = RunOptions(backend="torch", device="cpu", data_root=str(data_root),
-                         progress=False, out=None if resume else str(folder),
-                         resume=str(folder) if resume else None)
+    options = RunOptions(
+        backend="torch",
+        device="cpu",
+        data_root=str(data_root),
+        progress=False,
+        out=None if resume else str(folder),
+        resume=str(folder) if resume else None,
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TorchBackend, "take", recorded_take)
         patch.setattr(GanTrainer, "step", step_or_crash)
@@ -82,17 +93,20 @@ def without_speed(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, data_root: Path,
-         classifier28: Any) -> dict[str, Any]:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, data_root: Path, classifier28: Any
+) -> dict[str, Any]:
     """A straight run; the same run crashed after step 10 (checkpoint at 8); then resumed."""
     root = tmp_path_factory.mktemp("epochs")
     straight, interrupted = root / "straight", root / "interrupted"
     result: dict[str, Any] = {"straight": straight, "interrupted": interrupted}
     result["straight_batches"] = run(straight, data_root)
     run(interrupted, data_root, crash_after=CRASH_AFTER)
-    result["before_resume"] = {"metrics": [line["step"] for line in metrics(interrupted)],
-                               "checkpoint": load_checkpoint(interrupted).state["step"],
-                               "summary": (interrupted / "summary.json").exists()}
+    result["before_resume"] = {
+        "metrics": [line["step"] for line in metrics(interrupted)],
+        "checkpoint": load_checkpoint(interrupted).state["step"],
+        "summary": (interrupted / "summary.json").exists(),
+    }
     result["resumed_batches"] = run(interrupted, data_root, resume=True)
     return result
 
@@ -100,14 +114,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory, data_root: Path,
 def test_every_epoch_shows_every_image_once_in_a_new_order(runs):
     batches = runs["straight_batches"]
     assert len(batches) == STEPS and all(batch.shape == (BATCH,) for batch in batches)
-    epochs = [np.concatenate(batches[start:start + PER_EPOCH])
-              for start in range(0, STEPS, PER_EPOCH)]
+    epochs = [
+        np.concatenate(batches[start : start + PER_EPOCH]) for start in range(0, STEPS, PER_EPOCH)
+    ]
     for order in epochs[:2]:  # the two complete epochs
         assert np.array_equal(np.sort(order), np.arange(IMAGES))
     # A reshuffle, not the same order again: the first batches share about a fifth of images.
     shared = len(np.intersect1d(epochs[0][:BATCH], epochs[1][:BATCH]))
     assert shared < BATCH // 2
-    assert not np.array_equal(epochs[1][:2 * BATCH], epochs[2])
+    assert not np.array_equal(epochs[1][: 2 * BATCH], epochs[2])
 
 
 def test_metrics_follow_epochs_and_learning_rate_milestones(runs):
@@ -133,9 +148,11 @@ def test_eval_at_end_writes_the_figures_into_the_summary(runs):
 def test_resume_from_a_checkpoint_older_than_the_metrics_equals_the_straight_run(runs):
     before = runs["before_resume"]
     # The crash left metrics two steps past the checkpoint, and no summary.
-    assert before == {"metrics": list(range(1, CRASH_AFTER + 1)),
-                      "checkpoint": CHECKPOINT_EVERY * (CRASH_AFTER // CHECKPOINT_EVERY),
-                      "summary": False}
+    assert before == {
+        "metrics": list(range(1, CRASH_AFTER + 1)),
+        "checkpoint": CHECKPOINT_EVERY * (CRASH_AFTER // CHECKPOINT_EVERY),
+        "summary": False,
+    }
     straight, resumed = runs["straight"], runs["interrupted"]
     assert without_speed(metrics(resumed)) == without_speed(metrics(straight))
     # Resumed mid-epoch: the same batches as the straight run from step 9 on.

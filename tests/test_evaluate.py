@@ -54,8 +54,9 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_covariances():
     expected = np.sum((mean_a - mean_b) ** 2) + np.sum(var_a + var_b - 2 * np.sqrt(var_a * var_b))
     measured = metrics.frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b))
     assert measured == pytest.approx(expected, rel=1e-9)  # 5 + 1 + 1 + 4 = 11
-    assert metrics.frechet_distance(mean_a, np.diag(var_a), mean_a, np.diag(var_a)) == \
-        pytest.approx(0.0, abs=1e-9)
+    assert metrics.frechet_distance(
+        mean_a, np.diag(var_a), mean_a, np.diag(var_a)
+    ) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_agreement_overall_and_per_class():
@@ -123,8 +124,14 @@ def test_cache_key_separates_sizes_and_data(data_root, tmp_path):
     with pytest.raises(GxError, match="no cached mnist classifier for 32px"):
         load_classifier(backend, "mnist", root, 32, TINY, train_if_missing=False)
     with pytest.raises(GxError, match="no cached"):  # another recipe is another classifier
-        load_classifier(backend, "mnist", root, 28, ClassifierRecipe(epochs=2, train_images=256),
-                        train_if_missing=False)
+        load_classifier(
+            backend,
+            "mnist",
+            root,
+            28,
+            ClassifierRecipe(epochs=2, train_images=256),
+            train_if_missing=False,
+        )
     labels = bytearray(labels_file.read_bytes())
     labels[8] = (labels[8] + 1) % 10  # the first label changes; the file still parses
     labels_file.write_bytes(bytes(labels))
@@ -145,8 +152,9 @@ def test_read_only_data_folder_caches_in_the_user_folder(data_root, tmp_path, mo
         assert saved.parent == tmp_path / "home" / ".cache" / "gx" / "classifiers"
         assert saved.is_file() and saved.with_suffix(".safetensors").is_file()
         assert not (root / "classifiers").exists()
-        cached = load_classifier(get_backend("torch", "cpu"), "mnist", root, 28, TINY,
-                                 train_if_missing=False)
+        cached = load_classifier(
+            get_backend("torch", "cpu"), "mnist", root, 28, TINY, train_if_missing=False
+        )
         assert cached.info["key"] == trained.info["key"]
     finally:
         root.chmod(stat.S_IRWXU)
@@ -160,11 +168,11 @@ def test_real_digits_pass_and_noise_fails(classifier28, data_root):
     images, labels = split.held_out_images, split.held_out_labels
     half = len(images) // 2
     real = classifier28.read(images[:half])
-    as_generated = measure(classifier28, classifier28.read(images[half:]), labels[half:], real,
-                           labels[:half])
+    as_generated = measure(
+        classifier28, classifier28.read(images[half:]), labels[half:], real, labels[:half]
+    )
     noise = np.random.default_rng(0).uniform(-1, 1, images[half:].shape).astype(np.float32)
-    from_noise = measure(classifier28, classifier28.read(noise), labels[half:], real,
-                         labels[:half])
+    from_noise = measure(classifier28, classifier28.read(noise), labels[half:], real, labels[:half])
     assert as_generated["agreement"] >= 0.97
     assert from_noise["agreement"] < 0.3
     assert as_generated["frechet_distance"] < 0.02 * from_noise["frechet_distance"]
@@ -172,8 +180,9 @@ def test_real_digits_pass_and_noise_fails(classifier28, data_root):
 
 
 def test_evaluate_run_writes_eval_json(cdcgan_run, data_root):
-    result = evaluate_run(cdcgan_run, n=200, backend_name="torch", device="cpu", seed=0,
-                          data_root=data_root)
+    result = evaluate_run(
+        cdcgan_run, n=200, backend_name="torch", device="cpu", seed=0, data_root=data_root
+    )
     written = json.loads((cdcgan_run / "eval.json").read_text())
     assert written == json.loads(json.dumps(result))
     assert written["n"] == 200 and written["model"] == "cdcgan" and written["step"] == 2
@@ -184,8 +193,9 @@ def test_evaluate_run_writes_eval_json(cdcgan_run, data_root):
 
 def test_collapsed_generator_scores_zero_diversity(classifier28, data_root, tmp_path):
     run = lookup_run(tmp_path / "collapsed", clearest_digits(classifier28, data_root))
-    result = evaluate_run(run, n=300, backend_name="torch", device="cpu", seed=0,
-                          data_root=data_root)
+    result = evaluate_run(
+        run, n=300, backend_name="torch", device="cpu", seed=0, data_root=data_root
+    )
     assert result["agreement"] == 1.0  # every digit drawn is a real, clearly read digit
     assert result["diversity"] < 1e-3  # but each class is one image
     assert result["frechet_distance"] > 1.0
@@ -199,10 +209,13 @@ def test_eval_command_prints_the_table(gan_run, data_root):
     assert json.loads((gan_run / "eval.json").read_text())["agreement"] is None
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["eval", "no-such-run"], "does not exist"),
-    (["classifier", "train", "--dataset", "cifar"], "unknown dataset 'cifar'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["eval", "no-such-run"], "does not exist"),
+        (["classifier", "train", "--dataset", "cifar"], "unknown dataset 'cifar'"),
+    ],
+)
 def test_command_errors(arguments, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, output = gx(*arguments)
@@ -220,5 +233,6 @@ def test_reading_keeps_features_and_logits_aligned(classifier28, data_root):
     whole = classifier28.read(batch)
     parts = [classifier28.read(batch[:300]), classifier28.read(batch[300:])]
     assert isinstance(whole, Reading) and whole.features.shape == (700, 128)
-    np.testing.assert_allclose(whole.logits, np.concatenate([p.logits for p in parts]),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        whole.logits, np.concatenate([p.logits for p in parts]), rtol=1e-4, atol=1e-4
+    )

@@ -13,12 +13,12 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-
 from support import REPO_ROOT, gx
+from tiny import gx_subprocess
+
 from gx.config import load_experiment
 from gx.export import OPSET
 from gx.train.run import RunOptions, run_experiment
-from tiny import gx_subprocess
 
 TOLERANCE = 1e-5  # one forward pass of float32 rounding between two runtimes
 
@@ -26,21 +26,33 @@ TOLERANCE = 1e-5  # one forward pass of float32 rounding between two runtimes
 @pytest.fixture(scope="module")
 def jittor_cdcgan_run(tmp_path_factory, data_root) -> Path:
     folder = tmp_path_factory.mktemp("jittor-cdcgan") / "run"
-    experiment = load_experiment(REPO_ROOT / "experiments" / "cdcgan.yaml",
-                                 ["data.split=test", "train.max_steps=2", "train.batch_size=16"])
-    run_experiment(experiment, RunOptions(backend="jittor", device="cpu",
-                                          data_root=str(data_root), out=str(folder),
-                                          progress=False))
+    experiment = load_experiment(
+        REPO_ROOT / "experiments" / "cdcgan.yaml",
+        ["data.split=test", "train.max_steps=2", "train.batch_size=16"],
+    )
+    run_experiment(
+        experiment,
+        RunOptions(
+            backend="jittor",
+            device="cpu",
+            data_root=str(data_root),
+            out=str(folder),
+            progress=False,
+        ),
+    )
     return folder
 
 
 def onnx_inputs(path: Path) -> dict[str, tuple[int, list]]:
     """name -> (ONNX element type, dims with symbolic names for dynamic ones)."""
     graph = onnx.load(str(path)).graph
-    return {value.name: (value.type.tensor_type.elem_type,
-                         [dim.dim_param or dim.dim_value
-                          for dim in value.type.tensor_type.shape.dim])
-            for value in graph.input}
+    return {
+        value.name: (
+            value.type.tensor_type.elem_type,
+            [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim],
+        )
+        for value in graph.input
+    }
 
 
 def export_and_compare(run: Path, folder: Path, labels: list[int] | None) -> float:
@@ -52,8 +64,16 @@ def export_and_compare(run: Path, folder: Path, labels: list[int] | None) -> flo
     noise = noise.astype(np.float32)
     np.save(folder / "z.npy", noise)
     arguments = ["--labels", ",".join(map(str, labels))] if labels else ["--count", "7"]
-    code, output = gx("generate", "--checkpoint", run, "--noise", folder / "z.npy", *arguments,
-                      "--out", folder / "gx.npy")
+    code, output = gx(
+        "generate",
+        "--checkpoint",
+        run,
+        "--noise",
+        folder / "z.npy",
+        *arguments,
+        "--out",
+        folder / "gx.npy",
+    )
     assert code == 0, output
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     feeds = {"z": noise}
@@ -74,32 +94,42 @@ def test_cdcgan_onnx_matches_gx_generate(backend, cdcgan_run, request, tmp_path)
     assert [(entry.domain, entry.version) for entry in model.opset_import] == [("", OPSET)]
     assert onnx_inputs(tmp_path / "generator.onnx") == {
         "z": (onnx.TensorProto.FLOAT, ["batch", 100, 1, 1]),
-        "label": (onnx.TensorProto.INT64, ["batch"])}
+        "label": (onnx.TensorProto.INT64, ["batch"]),
+    }
     assert [output.name for output in model.graph.output] == ["image"]
 
 
 def test_unconditional_generator_has_only_z(gan_run, tmp_path):
     difference = export_and_compare(gan_run, tmp_path, None)
     assert difference <= TOLERANCE, difference
-    assert onnx_inputs(tmp_path / "generator.onnx") == {"z": (onnx.TensorProto.FLOAT,
-                                                              ["batch", 100])}
+    assert onnx_inputs(tmp_path / "generator.onnx") == {
+        "z": (onnx.TensorProto.FLOAT, ["batch", 100])
+    }
 
 
 def test_export_reports_its_own_check(cdcgan_run, tmp_path):
     code, output = gx("export", "--checkpoint", cdcgan_run, "--out", tmp_path / "g.onnx")
     assert code == 0
     lines = output.splitlines()
-    assert lines[0] == (f"wrote {tmp_path / 'g.onnx'} (ONNX opset 17); inputs: z tensor(float) "
-                        "['batch', 100, 1, 1], label tensor(int64) ['batch']")
+    assert lines[0] == (
+        f"wrote {tmp_path / 'g.onnx'} (ONNX opset 17); inputs: z tensor(float) "
+        "['batch', 100, 1, 1], label tensor(int64) ['batch']"
+    )
     reported = float(lines[1].rsplit(" ", 1)[1])
     assert lines[1].startswith("onnxruntime vs gx on 5 images: max abs difference ")
     assert reported <= TOLERANCE
 
 
-@pytest.mark.parametrize("out, message", [
-    ("generator.pt", "error: --out must end in .onnx, got '{folder}/generator.pt'"),
-    ("notes.txt/generator.onnx", "error: cannot write --out '{folder}/notes.txt/generator.onnx'"),
-])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("generator.pt", "error: --out must end in .onnx, got '{folder}/generator.pt'"),
+        (
+            "notes.txt/generator.onnx",
+            "error: cannot write --out '{folder}/notes.txt/generator.onnx'",
+        ),
+    ],
+)
 def test_bad_output_is_one_line_and_leaves_files_alone(cdcgan_run, tmp_path, out, message):
     (tmp_path / "notes.txt").write_text("keep me")
     code, output = gx("export", "--checkpoint", cdcgan_run, "--out", tmp_path / out)
@@ -113,23 +143,28 @@ def test_bad_output_is_one_line_and_leaves_files_alone(cdcgan_run, tmp_path, out
 @pytest.mark.parametrize("missing", ["onnxruntime", "onnx"])
 def test_missing_extra_is_one_line(cdcgan_run, tmp_path, missing):
     out = tmp_path / "generator.onnx"
-    result = gx_subprocess(["export", "--checkpoint", cdcgan_run, "--out", out], tmp_path,
-                           [missing])
+    result = gx_subprocess(
+        ["export", "--checkpoint", cdcgan_run, "--out", out], tmp_path, [missing]
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: gx export needs {missing}, which is not installed; install it with: "
-        "pip install 'gx[onnx]'   (or: pip install onnx onnxruntime)"]
+        "pip install 'gx[onnx]'   (or: pip install onnx onnxruntime)"
+    ]
     assert not out.exists()
 
 
 def test_without_torch_export_names_what_to_install(cdcgan_run, tmp_path):
     """Export traces the generator in PyTorch: a Jittor-only install gets one line saying so."""
     out = tmp_path / "generator.onnx"
-    result = gx_subprocess(["export", "--checkpoint", cdcgan_run, "--out", out], tmp_path,
-                           ["torch"])
+    result = gx_subprocess(
+        ["export", "--checkpoint", cdcgan_run, "--out", out], tmp_path, ["torch"]
+    )
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("error: the torch backend needs torch, which is not installed; "
-                               "install it with: pip install torch")
+    assert lines[0].startswith(
+        "error: the torch backend needs torch, which is not installed; "
+        "install it with: pip install torch"
+    )
     assert not out.exists()

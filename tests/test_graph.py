@@ -55,8 +55,11 @@ def test_generator_graph_shows_both_branches_joining_at_the_concat():
     assert ("generator.z", "generator.x_deconv") in edges
     # every wire of the spec is an arrow, and the parameter counts add up to the model's
     assert len(edges) == sum(len(info.inputs) for info in spec.infos)
-    counted = sum(int(count.replace(",", "")) for label in nodes.values()
-                  for count in re.findall(r"\\n([\d,]+) params", label))
+    counted = sum(
+        int(count.replace(",", ""))
+        for label in nodes.values()
+        for count in re.findall(r"\\n([\d,]+) params", label)
+    )
     assert counted == spec.parameter_count == 1_632_640
 
 
@@ -72,11 +75,16 @@ def test_svg_rendered_by_graphviz(tmp_path):
     result = graph(CDCGAN, "--out", out)
     assert result.exit_code == 0, result.output
     assert result.stdout == f"wrote {out}\n"
-    titles = [node.findtext(f"{SVG}title") for node in ElementTree.parse(out).iter(f"{SVG}g")
-              if node.get("class") == "node"]
+    titles = [
+        node.findtext(f"{SVG}title")
+        for node in ElementTree.parse(out).iter(f"{SVG}g")
+        if node.get("class") == "node"
+    ]
     spec = cdcgan().generator
-    assert sorted(titles) == sorted([f"generator.{name}" for name in spec.inputs]
-                                    + [f"generator.{info.name}" for info in spec.infos])
+    assert sorted(titles) == sorted(
+        [f"generator.{name}" for name in spec.inputs]
+        + [f"generator.{info.name}" for info in spec.infos]
+    )
     assert len(titles) == 18  # z, label and 16 layers
 
 
@@ -95,8 +103,10 @@ def test_without_graphviz_the_dot_file_is_written_with_how_to_render_it(tmp_path
     assert not (tmp_path / "model.png").exists()
     assert (tmp_path / "model.dot").read_text() == model_dot(cdcgan(), "generator")
     assert result.stdout == f"wrote {tmp_path / 'model.dot'}\n"
-    assert f"render the picture with: dot -Tpng {tmp_path / 'model.dot'} -o " \
-           f"{tmp_path / 'model.png'}" in result.stderr
+    assert (
+        f"render the picture with: dot -Tpng {tmp_path / 'model.dot'} -o "
+        f"{tmp_path / 'model.png'}" in result.stderr
+    )
 
 
 def test_drawing_imports_no_framework(tmp_path):
@@ -110,18 +120,24 @@ def test_drawing_imports_no_framework(tmp_path):
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "jittor"))
         print(json.dumps({{"code": code, "loaded": loaded}}))
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"code": 0, "loaded": []}
     assert (tmp_path / "g.svg").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--net", "encoder"], "error: unknown net 'encoder'; use --net generator, discriminator or "
-                           "both"),
-    (["--out", "model.jpg"], "error: --out must end in .svg, .png or .dot, got 'model.jpg'"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--net", "encoder"],
+            "error: unknown net 'encoder'; use --net generator, discriminator or both",
+        ),
+        (["--out", "model.jpg"], "error: --out must end in .svg, .png or .dot, got 'model.jpg'"),
+    ],
+)
 def test_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
     result = graph(CDCGAN, *arguments)

@@ -45,8 +45,11 @@ def test_grid_size_matches_make_grid():
 
 def test_grid_pixels_at_known_positions():
     # 2 x 3 grid of 4 images: white, black, white, grey; two cells stay blank (pad value 50).
-    grid = np.asarray(image_grid(_constant_images([1.0, -1.0, 1.0, 0.0], size=4), rows=2, cols=3,
-                                 padding=1, pad_value=50))
+    grid = np.asarray(
+        image_grid(
+            _constant_images([1.0, -1.0, 1.0, 0.0], size=4), rows=2, cols=3, padding=1, pad_value=50
+        )
+    )
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1)
     assert grid[0].tolist() == [50] * 16  # top padding
     assert grid[1, 1:5].tolist() == [255] * 4 and grid[1, 5] == 50  # tile 0 then a gap
@@ -109,8 +112,9 @@ def test_gif_without_frames(tmp_path):
 
 @pytest.mark.parametrize("with_outputs", [True, False])
 def test_plot_losses_writes_png(tmp_path, with_outputs):
-    records = [{"step": step, "d_loss": 1.0 / (step + 1), "g_loss": 0.5 + step / 10}
-               for step in range(20)]
+    records = [
+        {"step": step, "d_loss": 1.0 / (step + 1), "g_loss": 0.5 + step / 10} for step in range(20)
+    ]
     if with_outputs:
         for record in records:
             record.update(d_real=0.8, d_fake=0.3)
@@ -124,9 +128,11 @@ def test_plot_losses_writes_png(tmp_path, with_outputs):
 def test_plot_losses_never_imports_pyplot(tmp_path):
     # In a fresh interpreter: pyplot would pick a (possibly GUI) backend and hold global state.
     target = str(tmp_path / "l.png")
-    script = ("import sys; from gx.images import plot_losses; "
-              f"plot_losses([{{'step': 0, 'd_loss': 1.0, 'g_loss': 1.0}}], {target!r}); "
-              "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'")
+    script = (
+        "import sys; from gx.images import plot_losses; "
+        f"plot_losses([{{'step': 0, 'd_loss': 1.0, 'g_loss': 1.0}}], {target!r}); "
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
+    )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT)
     assert (tmp_path / "l.png").is_file()
 

@@ -12,24 +12,31 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tiny import gx_subprocess, write_tiny_experiment
 
 import gx.backends as backends
 from gx.backends import checkpoint_backend, default_backend
 from gx.generate import sample
-from tiny import gx_subprocess, write_tiny_experiment
 
-TRAINED_BY = {"torch": {"backend": {"backend": "torch"}},
-              "jittor": {"backend": {"backend": "jittor"}}, "unknown": {}}
+TRAINED_BY = {
+    "torch": {"backend": {"backend": "torch"}},
+    "jittor": {"backend": {"backend": "jittor"}},
+    "unknown": {},
+}
 
 
-@pytest.mark.parametrize("installed, default, by_torch, by_jittor, by_unknown", [
-    (("torch", "jittor"), "torch", "torch", "jittor", "torch"),
-    (("jittor",), "jittor", "jittor", "jittor", "jittor"),
-    (("torch",), "torch", "torch", "torch", "torch"),
-    ((), "torch", "torch", "torch", "torch"),  # then the error says how to install torch
-])
-def test_defaults_follow_the_installed_frameworks(monkeypatch, installed, default, by_torch,
-                                                  by_jittor, by_unknown):
+@pytest.mark.parametrize(
+    "installed, default, by_torch, by_jittor, by_unknown",
+    [
+        (("torch", "jittor"), "torch", "torch", "jittor", "torch"),
+        (("jittor",), "jittor", "jittor", "jittor", "jittor"),
+        (("torch",), "torch", "torch", "torch", "torch"),
+        ((), "torch", "torch", "torch", "torch"),  # then the error says how to install torch
+    ],
+)
+def test_defaults_follow_the_installed_frameworks(
+    monkeypatch, installed, default, by_torch, by_jittor, by_unknown
+):
     monkeypatch.setattr(backends, "available", lambda name: name in installed)
     assert default_backend() == default
     assert checkpoint_backend(TRAINED_BY["torch"]) == by_torch
@@ -45,21 +52,43 @@ def gx_without(missing: str, scratch, *arguments) -> str:
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("missing, installed", [("torch", "jittor"), ("jittor", "torch")])
-def test_run_generate_strip_eval_with_one_framework(tmp_path, data_root, classifier28, missing,
-                                                    installed):
+def test_run_generate_strip_eval_with_one_framework(
+    tmp_path, data_root, classifier28, missing, installed
+):
     experiment, run = write_tiny_experiment(tmp_path), tmp_path / "run"
     gx_without(missing, tmp_path, "run", experiment, "--data-root", data_root, "--out", run)
     assert json.loads((run / "run.json").read_text())["backend"]["backend"] == installed
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
 
-    gx_without(missing, tmp_path, "generate", "--checkpoint", run, "--labels", "3,1,4",
-               "--out", tmp_path / "g.npy")
+    gx_without(
+        missing,
+        tmp_path,
+        "generate",
+        "--checkpoint",
+        run,
+        "--labels",
+        "3,1,4",
+        "--out",
+        tmp_path / "g.npy",
+    )
     images = np.load(tmp_path / "g.npy")
     # the same numbers this process draws with that backend, both installed here
     np.testing.assert_allclose(images, sample(run, [3, 1, 4], backend_name=installed), atol=1e-6)
 
-    gx_without(missing, tmp_path, "strip", "13800138000", "--checkpoint", run, "--best-of", "2",
-               "--data-root", data_root, "--out", tmp_path / "strip.png")
+    gx_without(
+        missing,
+        tmp_path,
+        "strip",
+        "13800138000",
+        "--checkpoint",
+        run,
+        "--best-of",
+        "2",
+        "--data-root",
+        data_root,
+        "--out",
+        tmp_path / "strip.png",
+    )
     with Image.open(tmp_path / "strip.png") as strip:
         assert strip.size == (11 * 28, 28)
 
@@ -68,14 +97,18 @@ def test_run_generate_strip_eval_with_one_framework(tmp_path, data_root, classif
     assert scores["backend"]["backend"] == installed and scores["n"] == 50
     assert 0 <= scores["agreement"] <= 1 and scores["frechet_distance"] > 0
 
-    bench = json.loads(gx_without(missing, tmp_path, "bench", experiment, "--steps", "1",
-                                  "--warmup", "0").strip().splitlines()[-1])
+    bench = json.loads(
+        gx_without(missing, tmp_path, "bench", experiment, "--steps", "1", "--warmup", "0")
+        .strip()
+        .splitlines()[-1]
+    )
     assert bench["backend"] == installed
 
 
 @pytest.mark.jittor
-def test_sampling_prefers_the_backend_that_trained_the_checkpoint(tmp_path, data_root,
-                                                                classifier28):
+def test_sampling_prefers_the_backend_that_trained_the_checkpoint(
+    tmp_path, data_root, classifier28
+):
     experiment, run = write_tiny_experiment(tmp_path), tmp_path / "run"
     gx_without("torch", tmp_path, "run", experiment, "--data-root", data_root, "--out", run)
     # both installed now: eval (without --backend) samples with Jittor, which trained it

@@ -33,11 +33,23 @@ def digit_like_images(count: int) -> np.ndarray:
 
 
 def conv_then_batch_norm() -> ModelSpec:
-    return ModelSpec.from_dict({
-        "inputs": {"image": [1, 28, 28]},
-        "layers": [{"name": "conv", "kind": "conv2d", "out": 64, "kernel": 4, "stride": 2,
-                    "padding": 1, "bias": False},
-                   {"name": "norm", "kind": "batch_norm"}]})
+    return ModelSpec.from_dict(
+        {
+            "inputs": {"image": [1, 28, 28]},
+            "layers": [
+                {
+                    "name": "conv",
+                    "kind": "conv2d",
+                    "out": 64,
+                    "kernel": 4,
+                    "stride": 2,
+                    "padding": 1,
+                    "bias": False,
+                },
+                {"name": "norm", "kind": "batch_norm"},
+            ],
+        }
+    )
 
 
 def test_a_batch_picked_by_index_reaches_pytorch_in_nchw_strides() -> None:
@@ -57,8 +69,9 @@ def test_batch_norm_gives_the_same_numbers_for_a_numpy_batch_as_in_training() ->
     backend.set_training(module, True)
     with backend.no_grad():
         from_numpy = backend.numpy(module({"image": backend.tensor(images[indices])}))
-        in_training = backend.numpy(module({"image": backend.take(backend.tensor(images),
-                                                                  indices)}))
+        in_training = backend.numpy(
+            module({"image": backend.take(backend.tensor(images), indices)})
+        )
     assert np.array_equal(from_numpy, in_training)
 
     exact = get_backend("torch", "cpu", "float64")

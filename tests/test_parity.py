@@ -14,9 +14,9 @@ from click.testing import CliRunner, Result
 from support import LOWER_LEVEL, experiment_file
 
 from gx.backends import get_backend
+from gx.backends.jittor.environment import IEEE_OPTIMISATION
 from gx.cli import main
 from gx.config import load_experiment
-from gx.backends.jittor.environment import IEEE_OPTIMISATION
 from gx.parity import ParityResult, SeedRun, majority_within, run_parity, within_floor
 from gx.parity.isa import lower_isa_environment
 from gx.parity.lockstep import earliest_allowed, first_over, other_thread_count, widest
@@ -66,10 +66,21 @@ def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
 
 
 def cli_parity(name: str, steps: int, mnist_root, out, *options: str) -> Result:
-    return CliRunner().invoke(main, ["parity", experiment_file(name), "--steps", str(steps),
-                                     "--data-root", str(mnist_root), "--out", str(out),
-                                     *[arg for item in SMALL for arg in ("--set", item)],
-                                     *options])
+    return CliRunner().invoke(
+        main,
+        [
+            "parity",
+            experiment_file(name),
+            "--steps",
+            str(steps),
+            "--data-root",
+            str(mnist_root),
+            "--out",
+            str(out),
+            *[arg for item in SMALL for arg in ("--set", item)],
+            *options,
+        ],
+    )
 
 
 @pytest.mark.jittor
@@ -84,7 +95,8 @@ def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
     devices, machine = report["devices"], report["machine"]
     lower = lower_isa_environment(devices["torch"]["cpu_capability"])
     references = {"torch_float64", "torch_rounded", "torch_threads"} | (
-        {"torch_isa"} if lower else set())
+        {"torch_isa"} if lower else set()
+    )
     assert [run["seed"] for run in report["seeds"]] == [0, 1]
     for run in report["seeds"]:
         assert set(run["losses"]) == {"torch", "jittor"} | references
@@ -174,14 +186,21 @@ def test_most_seeds_decide_and_each_against_its_own_floor():
     avx512 = [((2, 2, 4), (2, 3, 7)), ((1, 2, 5), (2, 2, 5)), ((2, 3, 6), (2, 2, 8))]
     avx2 = [((3, 3, 7), (2, 3, 7)), ((1, 1, 3), (1, 1, 3)), ((2, 2, 4), (2, 3, 8))]
     for measured, unlucky in ((avx512, 0), (avx2, 2)):
-        pairs = [(crossing_steps(60, *cross), crossing_steps(60, *floor))
-                 for cross, floor in measured]
+        pairs = [
+            (crossing_steps(60, *cross), crossing_steps(60, *floor)) for cross, floor in measured
+        ]
         assert [within_floor(*pair) for pair in pairs] == [seed != unlucky for seed in range(3)]
         assert majority_within(pairs)
         assert not majority_within([pairs[unlucky], pairs[unlucky], pairs[1 - unlucky // 2]])
-        result = ParityResult("dcgan", {}, [], [
-            SeedRun(seed, 60, {}, cross=cross, floors={"torch_float64": floor}, floor=floor)
-            for seed, (cross, floor) in enumerate(pairs)])
+        result = ParityResult(
+            "dcgan",
+            {},
+            [],
+            [
+                SeedRun(seed, 60, {}, cross=cross, floors={"torch_float64": floor}, floor=floor)
+                for seed, (cross, floor) in enumerate(pairs)
+            ],
+        )
         assert result.within and result.seeds_within == 2 and result.steps == 60
         assert result.cross == pairs[0][0] and result.stopped_early == ""
         line = result.verdict_line()
@@ -197,7 +216,9 @@ def test_floor_is_the_earliest_crossing_over_its_references():
     until step 39 while Jittor left at 21-30; on an AVX-512 EPYC float32 itself leaves float64 at
     21-40 with those magnitudes. With a float32 reference that parts at step 22 (synthetic
     here), the floor says step ~21 is where float32 itself splits; float64 alone condemns Jittor."""
-    cross = [1e-7] * 20 + [7e-7, 2e-6, 2e-5, 2e-4, 2e-4, 2e-4, 2e-4, 1.1e-3] + [5e-3] * 10 + [2e-2] * 22
+    cross = (
+        [1e-7] * 20 + [7e-7, 2e-6, 2e-5, 2e-4, 2e-4, 2e-4, 2e-4, 1.1e-3] + [5e-3] * 10 + [2e-2] * 22
+    )
     float64 = [1e-7] * 39 + [1.5e-4, 1.2e-3, 2e-2] + [5e-2] * 18
     threads = [1e-7] * 21 + [2e-4] * 10 + [2e-3] * 8 + [2e-2] * 21
     assert not within_floor(cross, float64)
@@ -215,11 +236,13 @@ def test_the_rounded_reference_starts_one_ulp_away_on_the_other_side_of_each_dra
     nearest = initial_state(spec, [0, 1])
     other = initial_state(spec, [0, 1], rounding="other")
     draws = np.random.default_rng(7).normal(0.0, 0.02, 10_000)
-    for values in (draws, np.array([1.0, 0.0, -0.5, 2.0 ** -30])):
+    for values in (draws, np.array([1.0, 0.0, -0.5, 2.0**-30])):
         near, away = values.astype(np.float32), round_other_way(values)
         exact = near.astype(np.float64) == values
         assert np.array_equal(away[exact], near[exact])
-        assert np.all(np.sign(away[~exact] - values[~exact]) == -np.sign(near[~exact] - values[~exact]))
+        assert np.all(
+            np.sign(away[~exact] - values[~exact]) == -np.sign(near[~exact] - values[~exact])
+        )
         assert np.all(np.abs(away.view(np.int32) - near.view(np.int32)) <= 1)
     moved = 0
     for key, weights in nearest.items():

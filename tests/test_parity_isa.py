@@ -16,16 +16,25 @@ STEPS = 5
 
 
 def request(mnist_root, **changes) -> dict:
-    experiment = load_experiment(REPO_ROOT / "experiments" / "gan.yaml",
-                                 ["data.split=test", "train.batch_size=16"])
-    return {"experiment": experiment.to_dict(), "steps": STEPS, "threads": 1,
-            "data_root": str(mnist_root), **changes}
+    experiment = load_experiment(
+        REPO_ROOT / "experiments" / "gan.yaml", ["data.split=test", "train.batch_size=16"]
+    )
+    return {
+        "experiment": experiment.to_dict(),
+        "steps": STEPS,
+        "threads": 1,
+        "data_root": str(mnist_root),
+        **changes,
+    }
 
 
 def test_each_x86_level_is_capped_one_level_lower():
     assert lower_isa_environment("AVX512") == {
-        "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
-        "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "DNNL_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    }
     assert lower_isa_environment("avx2")["ATEN_CPU_CAPABILITY"] == "default"
     assert lower_isa_environment("avx2")["ONEDNN_MAX_CPU_ISA"] == "AVX"
     for baseline in ("DEFAULT", "SVE256", "NO AVX", ""):
@@ -39,10 +48,10 @@ def test_the_child_without_a_cap_trains_exactly_as_this_process(mnist_root):
     answer = ChildTraining(asked, {}).answer()
     backend = get_backend("torch", "cpu")
     backend.strict_math()
-    experiment = load_experiment(REPO_ROOT / "experiments" / "gan.yaml",
-                                 ["data.split=test", "train.batch_size=16"])
-    here = train_in_lockstep(experiment, {"torch": backend}, {"torch": 1}, STEPS,
-                             str(mnist_root))
+    experiment = load_experiment(
+        REPO_ROOT / "experiments" / "gan.yaml", ["data.split=test", "train.batch_size=16"]
+    )
+    here = train_in_lockstep(experiment, {"torch": backend}, {"torch": 1}, STEPS, str(mnist_root))
     assert answer["steps"] == here.steps == STEPS and answer["stopped_early"] == ""
     assert answer["losses"] == here.losses["torch"]
     assert answer["device"]["cpu_capability"] == backend.describe()["cpu_capability"]
@@ -57,8 +66,10 @@ def test_the_capped_child_runs_the_lower_kernels(mnist_root):
         return
     answer = ChildTraining(request(mnist_root), lower).answer()
     assert answer["device"]["cpu_capability"] == LOWER_LEVEL[level]
-    assert answer["device"]["environment"]["MKL_ENABLE_INSTRUCTIONS"] == lower[
-        "MKL_ENABLE_INSTRUCTIONS"]
+    assert (
+        answer["device"]["environment"]["MKL_ENABLE_INSTRUCTIONS"]
+        == lower["MKL_ENABLE_INSTRUCTIONS"]
+    )
     assert len(answer["losses"]["d"]) == STEPS
 
 

@@ -31,31 +31,42 @@ LOAD_JITTOR = "from gx.backends import get_backend; get_backend('jittor', 'cpu')
 
 
 def run_python(code: str, prelude: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=FRESH_PROCESS_TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=FRESH_PROCESS_TIMEOUT_S,
+    )
 
 
 @pytest.mark.jittor
 def test_a_killed_child_is_an_exit_status_not_the_end_of_the_process():
-    finished = run_python(prelude=LOAD_JITTOR, code="""
+    finished = run_python(
+        prelude=LOAD_JITTOR,
+        code="""
         import subprocess
         child = subprocess.Popen(["sleep", "30"])
         child.kill()
         print("child ended with", child.wait())
-    """)
+    """,
+    )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == f"child ended with {-signal.SIGKILL}"
 
 
 @pytest.mark.jittor
 def test_ctrl_c_raises_keyboard_interrupt_with_jittor_loaded():
-    finished = run_python(prelude=LOAD_JITTOR, code="""
+    finished = run_python(
+        prelude=LOAD_JITTOR,
+        code="""
         import os, signal
         try:
             os.kill(os.getpid(), signal.SIGINT)
         except KeyboardInterrupt:
             print("KeyboardInterrupt")
-    """)
+    """,
+    )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "KeyboardInterrupt"
 
@@ -64,13 +75,15 @@ def test_ctrl_c_raises_keyboard_interrupt_with_jittor_loaded():
 def test_a_native_crash_in_a_thread_ends_the_process_at_once_with_its_stacks():
     # What Jittor's compiler thread did: a segfault off the main thread. Jittor's handler made it
     # call exit(1), which could wait forever on the compiler threads' mutex.
-    finished = run_python(prelude="import faulthandler; faulthandler.enable()\n" + LOAD_JITTOR,
-                          code="""
+    finished = run_python(
+        prelude="import faulthandler; faulthandler.enable()\n" + LOAD_JITTOR,
+        code="""
         import ctypes, threading, time
         threading.Thread(target=ctypes.string_at, args=(0,), name="crasher").start()
         time.sleep(60)
         print("still running")
-    """)
+    """,
+    )
     assert finished.returncode == -signal.SIGSEGV
     assert "Fatal Python error: Segmentation fault" in finished.stderr
     assert "Caught segfault" not in finished.stderr
@@ -89,8 +102,12 @@ def test_the_gx_command_prints_every_threads_stack_on_a_crash():
 
 def child_request(mnist_root) -> dict:
     experiment = load_small("gan")
-    return {"experiment": experiment.to_dict(), "steps": 2, "threads": 1,
-            "data_root": str(mnist_root)}
+    return {
+        "experiment": experiment.to_dict(),
+        "steps": 2,
+        "threads": 1,
+        "data_root": str(mnist_root),
+    }
 
 
 def load_small(name: str):
@@ -110,23 +127,30 @@ def lower_level_or_skip() -> dict[str, str]:
 def test_a_child_reference_that_is_killed_is_named_with_its_signal(mnist_root):
     child = ChildTraining(child_request(mnist_root), lower_level_or_skip())
     child.process.kill()
-    with pytest.raises(ChildFailed, match=r"lower instruction set \(child process \d+.*ended by "
-                                          r"SIGKILL"):
+    with pytest.raises(
+        ChildFailed,
+        match=r"lower instruction set \(child process \d+.*ended by "
+        r"SIGKILL",
+    ):
         child.answer(timeout=60)
 
 
 def test_a_child_reference_that_stalls_is_stopped_after_its_grace(mnist_root):
     child = ChildTraining(child_request(mnist_root), lower_level_or_skip())
     os.kill(child.process.pid, signal.SIGSTOP)
-    with pytest.raises(ChildFailed, match=r"had not finished 1 s after this process's own "
-                                          r"training, and was stopped"):
+    with pytest.raises(
+        ChildFailed,
+        match=r"had not finished 1 s after this process's own "
+        r"training, and was stopped",
+    ):
         child.answer(timeout=1)
     assert child.process.returncode == -signal.SIGKILL
 
 
 @pytest.mark.jittor
-def test_gx_parity_names_a_stalled_child_exits_2_and_keeps_its_figures(tmp_path, mnist_root,
-                                                                        monkeypatch):
+def test_gx_parity_names_a_stalled_child_exits_2_and_keeps_its_figures(
+    tmp_path, mnist_root, monkeypatch
+):
     lower_level_or_skip()
     started = ChildTraining.__init__
 
@@ -138,10 +162,23 @@ def test_gx_parity_names_a_stalled_child_exits_2_and_keeps_its_figures(tmp_path,
     monkeypatch.setattr(lockstep, "CHILD_GRACE_SECONDS", 1.0)
     monkeypatch.setattr(lockstep, "CHILD_GRACE_FACTOR", 0.0)
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["parity", experiment_file("gan"), "--steps", "3",
-                                       "--data-root", str(mnist_root), "--out", str(out),
-                                       "--set", "data.split=test", "--set",
-                                       "train.batch_size=16"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "parity",
+            experiment_file("gan"),
+            "--steps",
+            "3",
+            "--data-root",
+            str(mnist_root),
+            "--out",
+            str(out),
+            "--set",
+            "data.split=test",
+            "--set",
+            "train.batch_size=16",
+        ],
+    )
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1

@@ -26,16 +26,20 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return get_backend(request.param, "cpu")
 
 
-def run_layer(backend: Backend, input_shape: list[int] | dict, layer: dict,
-              x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def run_layer(
+    backend: Backend, input_shape: list[int] | dict, layer: dict, x: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The layer's output for ``x``, and the (seeded) weights it used, as float64 numpy."""
     name = "label" if isinstance(input_shape, dict) else "x"
-    spec = ModelSpec.from_dict({"inputs": {name: input_shape},
-                                "layers": [{"name": "layer", **layer}]})
+    spec = ModelSpec.from_dict(
+        {"inputs": {name: input_shape}, "layers": [{"name": "layer", **layer}]}
+    )
     module = compile_spec(backend, spec, 5)
     output = backend.numpy(module({name: backend.tensor(x)}))
-    weights = {key.split(".", 1)[1]: value.astype(np.float64)
-               for key, value in get_weights(backend, module, spec).items()}
+    weights = {
+        key.split(".", 1)[1]: value.astype(np.float64)
+        for key, value in get_weights(backend, module, spec).items()
+    }
     return output.astype(np.float64), weights
 
 
@@ -51,24 +55,40 @@ def images(*shape: int) -> np.ndarray:
 
 # -- numpy references ---------------------------------------------------------------------------
 
-def numpy_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int,
-                 pad_before: int, pad_after: int) -> np.ndarray:
+
+def numpy_conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    stride: int,
+    pad_before: int,
+    pad_after: int,
+) -> np.ndarray:
     """Cross-correlation of (N, C, H, W) with (O, C, k, k), zero padding per side."""
     kernel = weight.shape[-1]
-    padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (pad_before, pad_after),
-                                           (pad_before, pad_after)])
+    padded = np.pad(
+        x.astype(np.float64), [(0, 0), (0, 0), (pad_before, pad_after), (pad_before, pad_after)]
+    )
     rows = (padded.shape[2] - kernel) // stride + 1
     columns = (padded.shape[3] - kernel) // stride + 1
     out = np.empty((x.shape[0], weight.shape[0], rows, columns))
     for i in range(rows):
         for j in range(columns):
-            window = padded[:, :, i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+            window = padded[
+                :, :, i * stride : i * stride + kernel, j * stride : j * stride + kernel
+            ]
             out[:, :, i, j] = np.einsum("nckl,ockl->no", window, weight)
     return out + bias.reshape(1, -1, 1, 1)
 
 
-def numpy_conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int,
-                           crop_before: int, crop_after: int) -> np.ndarray:
+def numpy_conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    stride: int,
+    crop_before: int,
+    crop_after: int,
+) -> np.ndarray:
     """Each input pixel scatters weight (C, O, k, k) times its value into a full output of
     (n - 1) * stride + k pixels a side; then ``crop_before`` / ``crop_after`` pixels are cut."""
     kernel = weight.shape[-1]
@@ -76,13 +96,15 @@ def numpy_conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, 
     full = np.zeros((x.shape[0], weight.shape[1], *size))
     for i in range(x.shape[2]):
         for j in range(x.shape[3]):
-            full[:, :, i * stride:i * stride + kernel, j * stride:j * stride + kernel] += \
+            full[:, :, i * stride : i * stride + kernel, j * stride : j * stride + kernel] += (
                 np.einsum("nc,cokl->nokl", x[:, :, i, j].astype(np.float64), weight)
-    cropped = full[:, :, crop_before:size[0] - crop_after, crop_before:size[1] - crop_after]
+            )
+    cropped = full[:, :, crop_before : size[0] - crop_after, crop_before : size[1] - crop_after]
     return cropped + bias.reshape(1, -1, 1, 1)
 
 
 # -- layers -------------------------------------------------------------------------------------
+
 
 def test_linear(backend: Backend) -> None:
     x = images(4, 6)
@@ -90,27 +112,43 @@ def test_linear(backend: Backend) -> None:
     assert_matches(output, x.astype(np.float64) @ weights["weight"].T + weights["bias"])
 
 
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (4, 2, 1), (5, 1, "same"),
-                                                   (3, 1, 0)])
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (4, 2, 1), (5, 1, "same"), (3, 1, 0)])
 def test_conv2d(backend: Backend, kernel: int, stride: int, padding: int | str) -> None:
     x = images(2, 3, 7, 7)
-    output, weights = run_layer(backend, [3, 7, 7], {"kind": "conv2d", "out": 4, "kernel": kernel,
-                                                     "stride": stride, "padding": padding}, x)
+    output, weights = run_layer(
+        backend,
+        [3, 7, 7],
+        {"kind": "conv2d", "out": 4, "kernel": kernel, "stride": stride, "padding": padding},
+        x,
+    )
     pad = (kernel - 1) // 2 if padding == "same" else padding
     assert_matches(output, numpy_conv2d(x, weights["weight"], weights["bias"], stride, pad, pad))
 
 
-@pytest.mark.parametrize("kernel,stride,padding,output_padding",
-                         [(4, 2, 1, 0), (4, 1, 0, 0), (3, 2, 1, 1), (4, 2, 3, 0)])
-def test_conv_transpose2d(backend: Backend, kernel: int, stride: int, padding: int,
-                          output_padding: int) -> None:
+@pytest.mark.parametrize(
+    "kernel,stride,padding,output_padding", [(4, 2, 1, 0), (4, 1, 0, 0), (3, 2, 1, 1), (4, 2, 3, 0)]
+)
+def test_conv_transpose2d(
+    backend: Backend, kernel: int, stride: int, padding: int, output_padding: int
+) -> None:
     x = images(2, 3, 4, 4)
-    output, weights = run_layer(backend, [3, 4, 4], {
-        "kind": "conv_transpose2d", "out": 2, "kernel": kernel, "stride": stride,
-        "padding": padding, "output_padding": output_padding}, x)
+    output, weights = run_layer(
+        backend,
+        [3, 4, 4],
+        {
+            "kind": "conv_transpose2d",
+            "out": 2,
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "output_padding": output_padding,
+        },
+        x,
+    )
     # padding p cuts p pixels off both sides; output_padding gives back that many after
-    expected = numpy_conv_transpose2d(x, weights["weight"], weights["bias"], stride, padding,
-                                      padding - output_padding)
+    expected = numpy_conv_transpose2d(
+        x, weights["weight"], weights["bias"], stride, padding, padding - output_padding
+    )
     assert_matches(output, expected)
 
 
@@ -121,6 +159,7 @@ def test_embedding(backend: Backend) -> None:
 
 
 # -- 'same' padding of conv_transpose2d -----------------------------------------------------------
+
 
 def tensorflow_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's forward SAME padding (before, after): the odd pixel goes after."""
@@ -138,9 +177,12 @@ def test_conv_transpose_same_is_pytorchs_crop_two_before_one_after(backend: Back
     (Keras 3 on its PyTorch backend makes the same one).
     """
     x = images(2, 3, 7, 7)
-    output, weights = run_layer(backend, [3, 7, 7], {"kind": "conv_transpose2d", "out": 2,
-                                                     "kernel": 5, "stride": 2,
-                                                     "padding": "same"}, x)
+    output, weights = run_layer(
+        backend,
+        [3, 7, 7],
+        {"kind": "conv_transpose2d", "out": 2, "kernel": 5, "stride": 2, "padding": "same"},
+        x,
+    )
     weight, bias = weights["weight"], weights["bias"]
     assert_matches(output, numpy_conv_transpose2d(x, weight, bias, 2, 2, 1))
 
@@ -159,6 +201,7 @@ def test_conv_transpose_same_is_pytorchs_crop_two_before_one_after(backend: Back
 
 # -- Fréchet distance ---------------------------------------------------------------------------
 
+
 def test_frechet_distance_of_non_commuting_covariances_worked_by_hand() -> None:
     """A = diag(4, 1); B = diag(9, 1) rotated by 45 degrees = [[5, 4], [4, 5]]; AB != BA.
 
@@ -173,7 +216,9 @@ def test_frechet_distance_of_non_commuting_covariances_worked_by_hand() -> None:
     assert not np.allclose(cov_a @ cov_b, cov_b @ cov_a)
     mean_a, mean_b = np.zeros(2), np.array([1.0, 2.0])
     expected = 20 - 2 * math.sqrt(37)  # 7.8345...
-    assert metrics.frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(expected,
-                                                                                  rel=1e-12)
-    assert metrics.frechet_distance(mean_b, cov_b, mean_a, cov_a) == pytest.approx(expected,
-                                                                                  rel=1e-12)
+    assert metrics.frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(
+        expected, rel=1e-12
+    )
+    assert metrics.frechet_distance(mean_b, cov_b, mean_a, cov_a) == pytest.approx(
+        expected, rel=1e-12
+    )

@@ -39,10 +39,24 @@ LONG = 6
 SETTINGS = ["data.split=test", f"train.batch_size={BATCH}", "train.sample_every=2"]
 # 10 tiles of the image size plus 2 px padding around and between them
 GRID_PIXELS = {28: 302, 32: 342}
-METRIC_KEYS = {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr_g", "lr_d",
-               "images_per_s"}
-CHECKPOINT_FILES = {"state.json", "generator.safetensors", "discriminator.safetensors",
-                    "optimizer_g.safetensors", "optimizer_d.safetensors"}
+METRIC_KEYS = {
+    "step",
+    "epoch",
+    "d_loss",
+    "g_loss",
+    "d_real",
+    "d_fake",
+    "lr_g",
+    "lr_d",
+    "images_per_s",
+}
+CHECKPOINT_FILES = {
+    "state.json",
+    "generator.safetensors",
+    "discriminator.safetensors",
+    "optimizer_g.safetensors",
+    "optimizer_d.safetensors",
+}
 # The CLI started as its own process, so it gets real signals.
 GX_COMMAND = [sys.executable, "-c", "import sys; from gx.cli import main; sys.exit(main())"]
 
@@ -52,13 +66,22 @@ def experiment_path(name: str) -> Path:
 
 
 def experiment(name: str, max_steps: int, *extra: str) -> Experiment:
-    return load_experiment(experiment_path(name),
-                           SETTINGS + [f"train.max_steps={max_steps}", *extra])
+    return load_experiment(
+        experiment_path(name), SETTINGS + [f"train.max_steps={max_steps}", *extra]
+    )
 
 
 def cli_arguments(name: str, backend: str, mnist_root: Path) -> list[str]:
-    arguments = ["run", str(experiment_path(name)), "--backend", backend, "--device", "cpu",
-                 "--data-root", str(mnist_root)]
+    arguments = [
+        "run",
+        str(experiment_path(name)),
+        "--backend",
+        backend,
+        "--device",
+        "cpu",
+        "--data-root",
+        str(mnist_root),
+    ]
     for setting in SETTINGS:
         arguments += ["--set", setting]
     return arguments
@@ -72,10 +95,15 @@ def metrics(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
-def library_run(name: str, backend: str, mnist_root: Path, out: Path, max_steps: int,
-                *extra: str) -> Path:
-    result = run_experiment(experiment(name, max_steps, *extra), RunOptions(
-        backend=backend, device="cpu", data_root=str(mnist_root), out=str(out), progress=False))
+def library_run(
+    name: str, backend: str, mnist_root: Path, out: Path, max_steps: int, *extra: str
+) -> Path:
+    result = run_experiment(
+        experiment(name, max_steps, *extra),
+        RunOptions(
+            backend=backend, device="cpu", data_root=str(mnist_root), out=str(out), progress=False
+        ),
+    )
     assert (result.stopped, result.steps, result.folder) == ("finished", max_steps, out)
     return out
 
@@ -92,8 +120,10 @@ def short_runs(tmp_path_factory, mnist_root):
             return made[name, backend]
         out = root / f"{name}-{backend}"
         if name == ("cdcgan" if backend == "torch" else "gan"):
-            result = invoke(cli_arguments(name, backend, mnist_root)
-                            + ["--max-steps", str(SHORT), "--out", str(out)])
+            result = invoke(
+                cli_arguments(name, backend, mnist_root)
+                + ["--max-steps", str(SHORT), "--out", str(out)]
+            )
             assert result.exit_code == 0, result.output
             assert f"run folder: {out}\nsteps: {SHORT}  d_loss: " in result.stdout
         else:
@@ -116,6 +146,7 @@ def assert_finite_numbers(value) -> None:
 
 
 # --- artifacts ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -160,25 +191,32 @@ def test_run_writes_every_artifact(short_runs, name, backend):
     checkpoint = load_checkpoint(folder)
     assert checkpoint.state["step"] == SHORT and checkpoint.state["experiment"] == name
     assert checkpoint.model.to_dict() == model.to_dict()
-    for network, spec in ((checkpoint.generator, model.generator),
-                          (checkpoint.discriminator, model.discriminator)):
+    for network, spec in (
+        (checkpoint.generator, model.generator),
+        (checkpoint.discriminator, model.discriminator),
+    ):
         assert {key: value.shape for key, value in network.items()} == {
-            key: tuple(shape) for key, shape in spec.state_shapes().items()}
+            key: tuple(shape) for key, shape in spec.state_shapes().items()
+        }
         assert all(np.isfinite(value).all() for value in network.values())
 
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["steps"] == SHORT and summary["stopped"] == "finished"
     assert summary["final"]["d_loss"] == lines[-1]["d_loss"]
-    assert summary["d_loss_range"] == [min(line["d_loss"] for line in lines),
-                                       max(line["d_loss"] for line in lines)]
+    assert summary["d_loss_range"] == [
+        min(line["d_loss"] for line in lines),
+        max(line["d_loss"] for line in lines),
+    ]
     assert_finite_numbers(summary)
     assert summary["images_per_s_median"] > 0
 
 
 def test_zero_epochs_writes_the_initial_state(tmp_path, mnist_root):
     folder = tmp_path / "untrained"
-    result = invoke(cli_arguments("gan", "torch", mnist_root)
-                    + ["--set", "train.epochs=0", "--out", str(folder)])
+    result = invoke(
+        cli_arguments("gan", "torch", mnist_root)
+        + ["--set", "train.epochs=0", "--out", str(folder)]
+    )
     assert result.exit_code == 0, result.output
     assert f"run folder: {folder}\nsteps: 0  d_loss: -  g_loss: -" in result.stdout
     # nothing trained, so there are no metrics and no loss plot
@@ -186,28 +224,42 @@ def test_zero_epochs_writes_the_initial_state(tmp_path, mnist_root):
     assert [path.name for path in (folder / "samples").iterdir()] == ["step-000000.png"]
     assert load_checkpoint(folder).state["step"] == 0
     summary = json.loads((folder / "summary.json").read_text())
-    assert (summary["steps"], summary["stopped"], summary["final"]["d_loss"]) == (0, "finished",
-                                                                                  None)
+    assert (summary["steps"], summary["stopped"], summary["final"]["d_loss"]) == (
+        0,
+        "finished",
+        None,
+    )
 
 
 # --- resume ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["cgan", "cdcgan"])  # dropout, g_then_d / batch norm, d_then_g
 def test_resumed_run_equals_straight_run(short_runs, tmp_path, mnist_root, name, backend):
     # Sampling and checkpointing every step must not change the numbers either.
-    straight = library_run(name, backend, mnist_root, tmp_path / "straight", LONG,
-                           "train.sample_every=1", "train.checkpoint_every=1")
+    straight = library_run(
+        name,
+        backend,
+        mnist_root,
+        tmp_path / "straight",
+        LONG,
+        "train.sample_every=1",
+        "train.checkpoint_every=1",
+    )
     resumed = tmp_path / "resumed"
     shutil.copytree(short_runs(name, backend), resumed)
-    result = invoke(cli_arguments(name, backend, mnist_root)
-                    + ["--resume", str(resumed), "--max-steps", str(LONG)])
+    result = invoke(
+        cli_arguments(name, backend, mnist_root)
+        + ["--resume", str(resumed), "--max-steps", str(LONG)]
+    )
     assert result.exit_code == 0, result.output
     assert f"steps: {LONG}" in result.stdout
 
     def without_speed(lines: list[dict]) -> list[dict]:
-        return [{key: value for key, value in line.items() if key != "images_per_s"}
-                for line in lines]
+        return [
+            {key: value for key, value in line.items() if key != "images_per_s"} for line in lines
+        ]
 
     expected = without_speed(metrics(straight))
     assert [line["step"] for line in expected] == list(range(1, LONG + 1))
@@ -228,6 +280,7 @@ def test_resumed_run_equals_straight_run(short_runs, tmp_path, mnist_root, name,
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
+
 def metrics_lines(folder: Path) -> list[str]:
     """Complete lines only: the run may be writing the next one."""
     text = (folder / "metrics.jsonl").read_text()
@@ -237,9 +290,12 @@ def metrics_lines(folder: Path) -> list[str]:
 def test_ctrl_c_stops_with_a_checkpoint_and_resumes(tmp_path, mnist_root):
     folder = tmp_path / "interrupted"
     arguments = cli_arguments("cdcgan", "torch", mnist_root)
-    process = subprocess.Popen(GX_COMMAND + arguments + ["--max-steps", "100000",
-                                                         "--out", str(folder)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        GX_COMMAND + arguments + ["--max-steps", "100000", "--out", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 600  # a guard against a hung start, not a speed limit
         while not (folder / "metrics.jsonl").exists() or len(metrics_lines(folder)) < 2:
@@ -271,15 +327,16 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resumes(tmp_path, mnist_root):
     assert load_checkpoint(folder).state["step"] == last + 2
 
 
-
 # --- identical inputs on both backends ---------------------------------------------------------
+
 
 @pytest.mark.jittor
 def test_both_backends_draw_the_same_noise_labels_and_batches(mnist_root):
     ran = experiment("cdcgan", SHORT)
     model = model_for(ran)
-    trainers = {name: GanTrainer(get_backend(name, "cpu"), model, ran)
-                for name in ("torch", "jittor")}
+    trainers = {
+        name: GanTrainer(get_backend(name, "cpu"), model, ran) for name in ("torch", "jittor")
+    }
     for count in (BATCH, BATCH, 5):
         torch_draw, jittor_draw = (trainers[name].draw_inputs(count) for name in trainers)
         assert torch_draw.keys() == jittor_draw.keys() == {"z", "label"}

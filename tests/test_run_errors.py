@@ -32,8 +32,14 @@ def experiment_path(name: str) -> Path:
 
 
 def run_arguments(name: str, mnist_root: Path, *extra: str) -> list[str]:
-    arguments = ["run", str(experiment_path(name)), "--device", "cpu",
-                 "--data-root", str(mnist_root)]
+    arguments = [
+        "run",
+        str(experiment_path(name)),
+        "--device",
+        "cpu",
+        "--data-root",
+        str(mnist_root),
+    ]
     for setting in SETTINGS:
         arguments += ["--set", setting]
     return arguments + list(extra)
@@ -44,8 +50,11 @@ def invoke(arguments: list[str]):
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +101,9 @@ def specs(tmp_path_factory) -> Path:
         "kernel": good.replace("kernel: 3", "kernel: 32"),
         "reshape": good.replace("out: 784", "out: 700"),
         "mismatch": good.replace("shape: [1, 28, 28]", "shape: [1, 14, 56]"),
-        "unknown_key": experiment_path("cdcgan").read_text().replace("  batch_size: 64",
-                                                                     "  batch_sise: 64"),
+        "unknown_key": experiment_path("cdcgan")
+        .read_text()
+        .replace("  batch_size: 64", "  batch_sise: 64"),
     }
     assert all(text != good for text in bad.values()) and "batch_sise" in bad["unknown_key"]
     for name, text in bad.items():
@@ -104,40 +114,67 @@ def specs(tmp_path_factory) -> Path:
 # Each case: extra arguments (placeholders: {existing}, {empty}) and the parts its one message
 # must contain.
 CASES = {
-    "unknown key": (["--set", "train.batchsize=16"],
-                    ["unknown key 'train.batchsize'; did you mean 'train.batch_size'?"]),
-    "wrong type": (["--set", "train.batch_size=abc"],
-                   ["'train.batch_size' must be an integer, got 'abc' (str)"]),
-    "lr zero": (["--set", "optimizer.generator.lr=0"],
-                ["'optimizer.generator.lr' must be > 0, got 0.0"]),
-    "lr negative": (["--set", "optimizer.discriminator.lr=-1e-3"],
-                    ["'optimizer.discriminator.lr' must be > 0, got -0.001"]),
-    "batch size zero": (["--set", "train.batch_size=0"],
-                        ["'train.batch_size' must be >= 1, got 0"]),
-    "batch larger than data": (["--set", "train.batch_size=20000"],
-                               ["batch size 20000 is larger than the dataset",
-                                "only 10000 images", "at most 10000"]),
+    "unknown key": (
+        ["--set", "train.batchsize=16"],
+        ["unknown key 'train.batchsize'; did you mean 'train.batch_size'?"],
+    ),
+    "wrong type": (
+        ["--set", "train.batch_size=abc"],
+        ["'train.batch_size' must be an integer, got 'abc' (str)"],
+    ),
+    "lr zero": (
+        ["--set", "optimizer.generator.lr=0"],
+        ["'optimizer.generator.lr' must be > 0, got 0.0"],
+    ),
+    "lr negative": (
+        ["--set", "optimizer.discriminator.lr=-1e-3"],
+        ["'optimizer.discriminator.lr' must be > 0, got -0.001"],
+    ),
+    "batch size zero": (
+        ["--set", "train.batch_size=0"],
+        ["'train.batch_size' must be >= 1, got 0"],
+    ),
+    "batch larger than data": (
+        ["--set", "train.batch_size=20000"],
+        ["batch size 20000 is larger than the dataset", "only 10000 images", "at most 10000"],
+    ),
     "negative epochs": (["--set", "train.epochs=-1"], ["'train.epochs' must be >= 0, got -1"]),
-    "image size": (["--set", "data.image_size=32"],
-                   ["model 'cdcgan' works on 28x28 images but data.image_size is 32",
-                    "--set data.image_size=28"]),
-    "missing dataset": (["--data-root", "{empty}", "--set", "data.download=false"],
-                        ["missing t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in {empty}",
-                         "downloading is off", "--data-root"]),
-    "out not empty": (["--out", "{existing}"],
-                      ["output folder '{existing}' already exists and is not empty",
-                       "--resume"]),
-    "out and resume": (["--out", "elsewhere", "--resume", "{existing}"],
-                       ["--out and --resume cannot be combined"]),
-    "resume missing": (["--resume", "runs/nothing"],
-                       ["checkpoint 'runs/nothing' does not exist"]),
-    "resume other model": (["--set", "model.options.noise_dim=50", "--resume", "{existing}"],
-                           ["run '{existing}' was trained with a different model than 'cdcgan' "
-                            "now describes"]),
-    "resume other settings": (["--set", "optimizer.generator.lr=1e-3", "--resume", "{existing}"],
-                              ["run '{existing}' was trained with optimizer.generator.lr=0.0004, "
-                               "not 0.001; a resumed run must keep its settings (only "
-                               "data.download, data.root, train.checkpoint_every"]),
+    "image size": (
+        ["--set", "data.image_size=32"],
+        [
+            "model 'cdcgan' works on 28x28 images but data.image_size is 32",
+            "--set data.image_size=28",
+        ],
+    ),
+    "missing dataset": (
+        ["--data-root", "{empty}", "--set", "data.download=false"],
+        [
+            "missing t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in {empty}",
+            "downloading is off",
+            "--data-root",
+        ],
+    ),
+    "out not empty": (
+        ["--out", "{existing}"],
+        ["output folder '{existing}' already exists and is not empty", "--resume"],
+    ),
+    "out and resume": (
+        ["--out", "elsewhere", "--resume", "{existing}"],
+        ["--out and --resume cannot be combined"],
+    ),
+    "resume missing": (["--resume", "runs/nothing"], ["checkpoint 'runs/nothing' does not exist"]),
+    "resume other model": (
+        ["--set", "model.options.noise_dim=50", "--resume", "{existing}"],
+        ["run '{existing}' was trained with a different model than 'cdcgan' now describes"],
+    ),
+    "resume other settings": (
+        ["--set", "optimizer.generator.lr=1e-3", "--resume", "{existing}"],
+        [
+            "run '{existing}' was trained with optimizer.generator.lr=0.0004, "
+            "not 0.001; a resumed run must keep its settings (only "
+            "data.download, data.root, train.checkpoint_every"
+        ],
+    ),
 }
 
 
@@ -145,8 +182,15 @@ CASES = {
 def test_bad_input_gives_one_message_and_exit_2(untouched, mnist_root, tmp_path, case):
     extra, expected = CASES[case]
     fill = {"existing": str(EXISTING), "empty": str(tmp_path)}
-    result = invoke(run_arguments("cdcgan", mnist_root, "--backend", "torch",
-                                  *(argument.format(**fill) for argument in extra)))
+    result = invoke(
+        run_arguments(
+            "cdcgan",
+            mnist_root,
+            "--backend",
+            "torch",
+            *(argument.format(**fill) for argument in extra),
+        )
+    )
     assert_one_error(result, [part.format(**fill) for part in expected])
 
 
@@ -161,17 +205,27 @@ def assert_one_error(result, expected: list[str]) -> None:
 
 def test_resume_with_another_experiment(untouched, mnist_root):
     result = invoke(run_arguments("gan", mnist_root, "--resume", str(EXISTING)))
-    assert_one_error(result, [f"run '{EXISTING}' belongs to experiment 'cdcgan', not 'gan'",
-                              "resume it with its own experiment file"])
+    assert_one_error(
+        result,
+        [
+            f"run '{EXISTING}' belongs to experiment 'cdcgan', not 'gan'",
+            "resume it with its own experiment file",
+        ],
+    )
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("kernel", ["layer 'conv1': kernel 32 with padding 0 does not fit the input (1, 28, 28)"]),
-    ("reshape", ["layer 'grid': cannot reshape (700,)", "(1, 28, 28) (784 values)"]),
-    ("mismatch", ["the generator makes images (1, 14, 56) but the discriminator reads "
-                  "(1, 28, 28)"]),
-    ("unknown_key", ["unknown key 'train.batch_sise'; did you mean 'train.batch_size'?"]),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("kernel", ["layer 'conv1': kernel 32 with padding 0 does not fit the input (1, 28, 28)"]),
+        ("reshape", ["layer 'grid': cannot reshape (700,)", "(1, 28, 28) (784 values)"]),
+        (
+            "mismatch",
+            ["the generator makes images (1, 14, 56) but the discriminator reads (1, 28, 28)"],
+        ),
+        ("unknown_key", ["unknown key 'train.batch_sise'; did you mean 'train.batch_size'?"]),
+    ],
+)
 def test_bad_experiment_file(untouched, mnist_root, specs, name, expected):
     path = specs / f"{name}.yaml"
     result = invoke(["run", str(path), "--data-root", str(mnist_root), "--device", "cpu"])
@@ -184,7 +238,8 @@ def test_unknown_backend_is_a_usage_error(untouched, mnist_root):
     result = invoke(run_arguments("cdcgan", mnist_root, "--backend", "tensorflow"))
     assert result.exit_code == 2
     assert "Invalid value for '--backend': 'tensorflow' is not one of 'torch', 'jittor'" in (
-        result.stderr)
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)])
@@ -197,46 +252,66 @@ def test_cuda_on_a_machine_without_gpu(untouched, mnist_root, monkeypatch, backe
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(environment, "cuda_runtime_present", lambda: False)
     result = invoke(run_arguments("cdcgan", mnist_root, "--backend", backend, "--device", "cuda"))
-    assert_one_error(result, [f"--device cuda was asked for, but {backend} sees no CUDA GPU",
-                              "use --device cpu"])
+    assert_one_error(
+        result, [f"--device cuda was asked for, but {backend} sees no CUDA GPU", "use --device cpu"]
+    )
 
 
 def test_backend_that_is_not_installed(untouched, mnist_root):
     # A fresh interpreter in which 'import jittor' fails, as when it is not installed.
-    program = ("import sys; sys.modules['jittor'] = None; "
-               "from gx.backends import available; "
-               "print('jittor available:', available('jittor'), available('torch')); "
-               "from gx.cli import main; sys.exit(main())")
+    program = (
+        "import sys; sys.modules['jittor'] = None; "
+        "from gx.backends import available; "
+        "print('jittor available:', available('jittor'), available('torch')); "
+        "from gx.cli import main; sys.exit(main())"
+    )
     completed = subprocess.run(
-        [sys.executable, "-c", program, *run_arguments("cdcgan", mnist_root, "--backend",
-                                                       "jittor")],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            program,
+            *run_arguments("cdcgan", mnist_root, "--backend", "jittor"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 2, completed.stderr
     assert completed.stdout == "jittor available: False True\n"
     lines = completed.stderr.splitlines()
     assert len(lines) == 1, completed.stderr
-    assert lines[0].startswith("error: the jittor backend needs jittor, which is not installed; "
-                               "install it with: pip install 'jittor")
+    assert lines[0].startswith(
+        "error: the jittor backend needs jittor, which is not installed; "
+        "install it with: pip install 'jittor"
+    )
 
 
 # --- a diverging run ---------------------------------------------------------------------------
 
-HUGE_SGD = ["optimizer.generator.kind=sgd", "optimizer.discriminator.kind=sgd",
-            "optimizer.generator.lr=1e30", "optimizer.discriminator.lr=1e30"]
+HUGE_SGD = [
+    "optimizer.generator.kind=sgd",
+    "optimizer.discriminator.kind=sgd",
+    "optimizer.generator.lr=1e30",
+    "optimizer.discriminator.lr=1e30",
+]
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)])
 def test_non_finite_loss_stops_with_a_finite_checkpoint(tmp_path, mnist_root, backend):
     folder = tmp_path / "diverged"
-    arguments = run_arguments("cgan", mnist_root, "--backend", backend, "--max-steps", "20",
-                              "--out", str(folder))
+    arguments = run_arguments(
+        "cgan", mnist_root, "--backend", backend, "--max-steps", "20", "--out", str(folder)
+    )
     for setting in HUGE_SGD:
         arguments += ["--set", setting]
     result = invoke(arguments)
     assert result.exit_code == 1, result.output
-    match = re.fullmatch(r"error: the (generator|discriminator) loss became (nan|inf|-inf) at "
-                         r"step (\d+); lower the learning rate or check the data; the checkpoint "
-                         r"holds step (\d+), the last finite state saved\n", result.stderr)
+    match = re.fullmatch(
+        r"error: the (generator|discriminator) loss became (nan|inf|-inf) at "
+        r"step (\d+); lower the learning rate or check the data; the checkpoint "
+        r"holds step (\d+), the last finite state saved\n",
+        result.stderr,
+    )
     assert match, result.stderr
     failed, kept = int(match[3]), int(match[4])
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]

@@ -65,6 +65,7 @@ def assert_relative(actual: np.ndarray, expected: np.ndarray, tolerance: float =
 
 # -- batch norm -----------------------------------------------------------------------------------
 
+
 def numpy_batch_norm(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(output with weight 1 and bias 0, batch mean, unbiased batch variance), two-pass float64."""
     x = x.astype(np.float64)
@@ -78,14 +79,16 @@ def numpy_batch_norm(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray,
 
 @pytest.mark.parametrize("shape", [(8, 5), (4, 3, 4, 4)], ids=["1d", "2d"])
 def test_batch_norm_stores_unbiased_variance_and_normalises_with_biased(
-        backend: Backend, shape: tuple[int, ...]) -> None:
+    backend: Backend, shape: tuple[int, ...]
+) -> None:
     rng = np.random.default_rng(0)
     channels = shape[1]
     scales = np.linspace(0.5, 3.0, channels).reshape((1, channels) + (1,) * (len(shape) - 2))
     x = (rng.standard_normal(shape) * scales + 2.0).astype(np.float32)
     momentum, eps = 0.1, 1e-5
-    spec = spec_of({"x": list(shape[1:])},
-                   {"name": "bn", "kind": "batch_norm", "momentum": momentum})
+    spec = spec_of(
+        {"x": list(shape[1:])}, {"name": "bn", "kind": "batch_norm", "momentum": momentum}
+    )
     module = compile_spec(backend, spec, 0)
     output = backend.numpy(module({"x": backend.tensor(x)}))
     expected, mean, unbiased = numpy_batch_norm(x, eps)
@@ -134,16 +137,19 @@ def test_batch_norm_sums_a_dcgan_batch_as_precisely_as_pytorch(backend: Backend)
     (grad,) = backend.gradients((output * backend.tensor(probe)).sum(), [tensor])
     expected, _, _ = numpy_batch_norm(x, 1e-5)
     centered = x.astype(np.float64) - x.astype(np.float64).mean(axis=(0, 2, 3), keepdims=True)
-    inverse = 1.0 / np.sqrt((centered ** 2).mean(axis=(0, 2, 3), keepdims=True) + 1e-5)
+    inverse = 1.0 / np.sqrt((centered**2).mean(axis=(0, 2, 3), keepdims=True) + 1e-5)
     dy = probe.astype(np.float64)
-    expected_grad = inverse * (dy - dy.mean(axis=(0, 2, 3), keepdims=True)
-                               - centered * inverse ** 2
-                               * (dy * centered).mean(axis=(0, 2, 3), keepdims=True))
+    expected_grad = inverse * (
+        dy
+        - dy.mean(axis=(0, 2, 3), keepdims=True)
+        - centered * inverse**2 * (dy * centered).mean(axis=(0, 2, 3), keepdims=True)
+    )
     assert_relative(backend.numpy(output), expected, 1e-6)
     assert_relative(backend.numpy(grad), expected_grad, 5e-7)
 
 
 # -- dropout --------------------------------------------------------------------------------------
+
 
 def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: Backend) -> None:
     p, seed = 0.4, 5
@@ -168,8 +174,10 @@ def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: B
 
 # -- losses ---------------------------------------------------------------------------------------
 
-def loss_and_gradient(backend: Backend, kind: str, prediction: np.ndarray,
-                      target: float) -> tuple[float, np.ndarray]:
+
+def loss_and_gradient(
+    backend: Backend, kind: str, prediction: np.ndarray, target: float
+) -> tuple[float, np.ndarray]:
     tensor = watched(backend, prediction)
     loss = backend.loss(kind, tensor, target)
     (gradient,) = backend.gradients(loss, [tensor])
@@ -209,8 +217,9 @@ def test_mse_matches_numpy(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("kind", ["bce", "mse"])
-def test_loss_of_4d_predictions_equals_loss_of_flat_predictions(backend: Backend,
-                                                                kind: str) -> None:
+def test_loss_of_4d_predictions_equals_loss_of_flat_predictions(
+    backend: Backend, kind: str
+) -> None:
     # Jittor's BCELoss would broadcast (N,1,1,1) against (N,) into (N,1,1,N); gx's losses take a
     # scalar target, so the prediction's shape cannot change the value.
     flat = np.random.default_rng(4).uniform(0.05, 0.95, 8).astype(np.float32)
@@ -246,10 +255,12 @@ def test_mean_accumulation_error_is_small_at_batch_sizes(backend: Backend) -> No
     against PyTorch's 6e-8, which is why parity runs compare per-batch quantities, never
     whole-dataset means. The bounds hold for any accumulator count.
     """
+
     def relative_error(count: int) -> float:
         values = MEAN_VALUES[:count]
-        return relative_mean_error(backend.scalar(backend.loss("mse", backend.tensor(values), 0.0)),
-                                   values)
+        return relative_mean_error(
+            backend.scalar(backend.loss("mse", backend.tensor(values), 0.0)), values
+        )
 
     assert relative_error(10**4) < 2e-6
     assert relative_error(10**6) < (1e-6 if backend.name == "torch" else 2e-3)
@@ -259,19 +270,22 @@ def test_one_float32_total_misses_a_million_value_mean() -> None:
     """The measure above can fail: the worst case of Jittor's reduction, one running float32
     total (numpy's accumulate, sequential on every CPU), misses the 10^6 mean by far more than
     PyTorch's bound, and stays within the batch-size bound at 10^4."""
+
     def one_total(count: int) -> float:
         squares = MEAN_VALUES[:count] * MEAN_VALUES[:count]
         return float(np.add.accumulate(squares, dtype=np.float32)[-1]) / count
 
     assert relative_mean_error(one_total(10**6), MEAN_VALUES) > 1e-4
-    assert relative_mean_error(one_total(10**4), MEAN_VALUES[:10**4]) < 2e-6
+    assert relative_mean_error(one_total(10**4), MEAN_VALUES[: 10**4]) < 2e-6
 
 
 # -- labels ---------------------------------------------------------------------------------------
 
-LABEL_LAYERS = [{"name": "layer", "kind": "embedding", "dim": 3},
-                {"name": "layer", "kind": "one_hot"},
-                {"name": "layer", "kind": "label_map", "size": [2, 2]}]
+LABEL_LAYERS = [
+    {"name": "layer", "kind": "embedding", "dim": 3},
+    {"name": "layer", "kind": "one_hot"},
+    {"name": "layer", "kind": "label_map", "size": [2, 2]},
+]
 FLOAT_LABEL_ERRORS = {"torch": RuntimeError, "jittor": GxError}
 
 
@@ -297,8 +311,9 @@ def test_check_labels_refuses_floats_and_out_of_range() -> None:
 
 def test_one_hot_and_label_map_values(backend: Backend) -> None:
     labels = np.array([2, 0], np.int64)
-    spec = spec_of({"label": {"classes": 3}},
-                   {"name": "layer", "kind": "label_map", "size": [2, 2]})
+    spec = spec_of(
+        {"label": {"classes": 3}}, {"name": "layer", "kind": "label_map", "size": [2, 2]}
+    )
     maps = backend.numpy(compile_spec(backend, spec, 0)({"label": backend.tensor(labels)}))
     expected = np.zeros((2, 3, 2, 2), np.float32)
     expected[0, 2], expected[1, 0] = 1.0, 1.0
@@ -307,8 +322,10 @@ def test_one_hot_and_label_map_values(backend: Backend) -> None:
 
 # -- activations ----------------------------------------------------------------------------------
 
-def activation_and_gradient(backend: Backend, kind: str, x: np.ndarray,
-                            **arguments: Any) -> tuple[np.ndarray, np.ndarray]:
+
+def activation_and_gradient(
+    backend: Backend, kind: str, x: np.ndarray, **arguments: Any
+) -> tuple[np.ndarray, np.ndarray]:
     spec = spec_of({"x": list(x.shape[1:])}, {"name": "act", "kind": kind, **arguments})
     module = compile_spec(backend, spec, 0)
     tensor = watched(backend, x)
@@ -318,8 +335,9 @@ def activation_and_gradient(backend: Backend, kind: str, x: np.ndarray,
 
 
 # Saturated and moderate inputs, 4 x 64 of them: an array size Jittor's -Ofast kernels vectorise.
-SATURATING = np.tile(np.array([-100.0, -60.0, -30.0, 0.5, 30.0, 60.0, 100.0, -0.5], np.float32),
-                     (4, 8))
+SATURATING = np.tile(
+    np.array([-100.0, -60.0, -30.0, 0.5, 30.0, 60.0, 100.0, -0.5], np.float32), (4, 8)
+)
 
 
 def test_tanh_backward_is_finite_when_saturated(backend: Backend) -> None:
@@ -327,7 +345,7 @@ def test_tanh_backward_is_finite_when_saturated(backend: Backend) -> None:
     expected = np.tanh(SATURATING.astype(np.float64))
     assert_relative(output, expected)
     assert np.all(np.isfinite(gradient))
-    assert_relative(gradient, 1 - expected ** 2)
+    assert_relative(gradient, 1 - expected**2)
 
 
 @pytest.mark.jittor
@@ -345,8 +363,9 @@ def test_native_jittor_tanh_backward_divides_by_an_overflowing_cosh_squared(jitt
     assert np.all((native[saturated] == 0) | np.isnan(native[saturated]))
     ten = jittor.array(np.full(4, 10.0, np.float32))
     assert np.tanh(np.float32(10.0)) == 1.0
-    np.testing.assert_allclose(jittor.grad(jittor.tanh(ten).sum(), ten).numpy(),
-                               1 / np.cosh(10.0) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(
+        jittor.grad(jittor.tanh(ten).sum(), ten).numpy(), 1 / np.cosh(10.0) ** 2, rtol=1e-5
+    )
 
 
 def sigmoid_reference(x: np.ndarray) -> np.ndarray:
@@ -396,12 +415,15 @@ def test_default_leaky_relu_slope_is_pytorchs() -> None:
 
 # -- modes, gradients and determinism -------------------------------------------------------------
 
+
 def small_network() -> ModelSpec:
-    return spec_of({"x": [5]},
-                   {"name": "fc", "kind": "linear", "out": 4},
-                   {"name": "bn", "kind": "batch_norm"},
-                   {"name": "act", "kind": "tanh"},
-                   {"name": "out", "kind": "linear", "out": 1})
+    return spec_of(
+        {"x": [5]},
+        {"name": "fc", "kind": "linear", "out": 4},
+        {"name": "bn", "kind": "batch_norm"},
+        {"name": "act", "kind": "tanh"},
+        {"name": "out", "kind": "linear", "out": 1},
+    )
 
 
 def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
@@ -424,8 +446,9 @@ def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
 def test_forward_is_deterministic(backend: Backend) -> None:
     spec = small_network()
     x = np.random.default_rng(7).standard_normal((4, 5)).astype(np.float32)
-    outputs = [backend.numpy(compile_spec(backend, spec, 3)({"x": backend.tensor(x)}))
-               for _ in range(2)]
+    outputs = [
+        backend.numpy(compile_spec(backend, spec, 3)({"x": backend.tensor(x)})) for _ in range(2)
+    ]
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
@@ -462,22 +485,29 @@ def test_optimizers_skip_running_statistics(backend: Backend) -> None:
 def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
     # Jittor's opt.step(loss) differentiates for its own parameters only; PyTorch's backward
     # fills every .grad. gx's minimize must behave the same in both: no stale gradients.
-    spec = spec_of({"x": [3]}, {"name": "first", "kind": "linear", "out": 3},
-                   {"name": "second", "kind": "linear", "out": 1})
+    spec = spec_of(
+        {"x": [3]},
+        {"name": "first", "kind": "linear", "out": 3},
+        {"name": "second", "kind": "linear", "out": 1},
+    )
     module = compile_spec(backend, spec, 0)
     tensors = state_tensors(module, spec, trainable_only=True)
     first = {key: value for key, value in tensors.items() if key.startswith("first.")}
     second = {key: value for key, value in tensors.items() if key.startswith("second.")}
     lr = 0.5
-    optimizers = {name: backend.optimizer(group, "sgd", lr, (0.9, 0.999), 1e-8, 0.0)
-                  for name, group in (("first", first), ("second", second))}
+    optimizers = {
+        name: backend.optimizer(group, "sgd", lr, (0.9, 0.999), 1e-8, 0.0)
+        for name, group in (("first", first), ("second", second))
+    }
     x = backend.tensor(np.random.default_rng(9).standard_normal((4, 3)))
 
     for name, group in (("first", first), ("second", second)):
         before = get_weights(backend, module, spec)
         loss = (module({"x": x}) ** 2).mean()
-        expected_step = {key: -lr * backend.numpy(gradient) for key, gradient in
-                         zip(group, backend.gradients(loss, list(group.values())))}
+        expected_step = {
+            key: -lr * backend.numpy(gradient)
+            for key, gradient in zip(group, backend.gradients(loss, list(group.values())))
+        }
         backend.minimize(optimizers[name], loss)
         after = get_weights(backend, module, spec)
         for key in before:
@@ -490,8 +520,10 @@ def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
 
 # -- optimizers -----------------------------------------------------------------------------------
 
-def numpy_adam(gradients: np.ndarray, steps: int, lr: float, betas: tuple[float, float],
-               eps: float, rule: str) -> np.ndarray:
+
+def numpy_adam(
+    gradients: np.ndarray, steps: int, lr: float, betas: tuple[float, float], eps: float, rule: str
+) -> np.ndarray:
     """Parameters after ``steps`` Adam steps from 0 with a constant gradient, in float64."""
     beta1, beta2 = betas
     p = np.zeros_like(gradients, np.float64)
@@ -501,9 +533,9 @@ def numpy_adam(gradients: np.ndarray, steps: int, lr: float, betas: tuple[float,
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         if rule == "pytorch":
-            p -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)
+            p -= lr / (1 - beta1**t) * m / (np.sqrt(v) / np.sqrt(1 - beta2**t) + eps)
         else:  # Jittor 1.3.11's jt.optim.Adam
-            p -= lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (np.sqrt(v) + eps)
+            p -= lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + eps)
     return p
 
 
@@ -538,8 +570,10 @@ def test_adam_follows_pytorchs_formula_with_tiny_gradients(backend: Backend, bet
     assert np.max(np.abs(native_rule - pytorch_rule) / np.abs(pytorch_rule)) > 0.3
     state = backend.get_optimizer_state(optimizer)
     assert float(state["step"]) == ADAM_STEPS
-    assert_relative(state["fc.weight.exp_avg"] / 1e-8,
-                    (1 - beta1 ** ADAM_STEPS) * gradients.astype(np.float64) / 1e-8)
+    assert_relative(
+        state["fc.weight.exp_avg"] / 1e-8,
+        (1 - beta1**ADAM_STEPS) * gradients.astype(np.float64) / 1e-8,
+    )
 
 
 @pytest.mark.jittor
@@ -583,6 +617,7 @@ def test_sgd_matches_numpy(backend: Backend, momentum: float) -> None:
 
 
 # -- environment ----------------------------------------------------------------------------------
+
 
 def test_jittor_environment_forces_cpu_and_quiet_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     """nvcc on PATH without a usable GPU crashes Jittor's import: gx sets nvcc_path="" for CPU."""

@@ -151,10 +151,14 @@ EXPECTED_LAYERS: dict[tuple[str, str], list[tuple[str, tuple[int, ...], int]]] =
 # The totals, summed by hand from the lines above (cdcgan's generator is the figure quoted in
 # the project brief).
 EXPECTED_TOTALS = {
-    ("cdcgan", "generator"): 1_632_640, ("cdcgan", "discriminator"): 218_433,
-    ("dcgan", "generator"): 1_066_880, ("dcgan", "discriminator"): 432_000,
-    ("cgan", "generator"): 1_757_412, ("cgan", "discriminator"): 1_055_845,
-    ("gan", "generator"): 1_510_032, ("gan", "discriminator"): 533_505,
+    ("cdcgan", "generator"): 1_632_640,
+    ("cdcgan", "discriminator"): 218_433,
+    ("dcgan", "generator"): 1_066_880,
+    ("dcgan", "discriminator"): 432_000,
+    ("cgan", "generator"): 1_757_412,
+    ("cgan", "discriminator"): 1_055_845,
+    ("gan", "generator"): 1_510_032,
+    ("gan", "discriminator"): 533_505,
 }
 
 REFERENCE_NETWORKS = sorted(EXPECTED_LAYERS)
@@ -176,8 +180,12 @@ def test_reference_shapes_and_parameter_counts(name: str, which: str) -> None:
 
 def test_reference_pairs_feed_each_other() -> None:
     shapes = {name: build_model(name).image_shape for name in ("cdcgan", "dcgan", "cgan", "gan")}
-    assert shapes == {"cdcgan": (1, 28, 28), "dcgan": (1, 28, 28), "cgan": (1, 32, 32),
-                      "gan": (1, 28, 28)}
+    assert shapes == {
+        "cdcgan": (1, 28, 28),
+        "dcgan": (1, 28, 28),
+        "cgan": (1, 32, 32),
+        "gan": (1, 28, 28),
+    }
     classes = [build_model(name).classes for name in ("cdcgan", "dcgan", "cgan", "gan")]
     assert classes == [10, 0, 10, 0]
 
@@ -191,8 +199,10 @@ def test_cgan_keeps_the_published_batch_norm_eps() -> None:
 def discriminator_layers(options: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """(name, kind, LeakyReLU slope or output shape) of cdcgan's discriminator with options."""
     spec = build_model("cdcgan", options).discriminator
-    return [(info.name, info.kind, getattr(info.layer, "slope", info.output.shape))
-            for info in spec.infos]
+    return [
+        (info.name, info.kind, getattr(info.layer, "slope", info.output.shape))
+        for info in spec.infos
+    ]
 
 
 def test_cdcgan_defaults_are_the_seed_discriminator() -> None:
@@ -200,8 +210,13 @@ def test_cdcgan_defaults_are_the_seed_discriminator() -> None:
     assert [kind for _, kind, _ in seed].count("batch_norm") == 0
     assert {value for _, kind, value in seed if kind == "leaky_relu"} == {0.01}
     assert ("conv2", "conv2d", (64, 7, 7)) in seed and ("conv3", "conv2d", (128, 4, 4)) in seed
-    explicit = {"leaky_slope": 0.01, "d_batch_norm": False, "d_width": 64, "d_dropout": 0.0,
-                "g_bn_eps": 1e-5}
+    explicit = {
+        "leaky_slope": 0.01,
+        "d_batch_norm": False,
+        "d_width": 64,
+        "d_dropout": 0.0,
+        "g_bn_eps": 1e-5,
+    }
     assert build_model("cdcgan", explicit).to_dict() == build_model("cdcgan").to_dict()
 
 
@@ -209,8 +224,17 @@ def test_cdcgan_options_change_only_the_discriminator_behind_the_concat() -> Non
     tuned = {"leaky_slope": 0.2, "d_batch_norm": True, "d_width": 128}
     layers = discriminator_layers(tuned)
     names = [name for name, _, _ in layers]
-    assert names[names.index("joined"):] == ["joined", "conv2", "bn2", "lrelu2", "conv3", "bn3",
-                                             "lrelu3", "conv4", "probability"]
+    assert names[names.index("joined") :] == [
+        "joined",
+        "conv2",
+        "bn2",
+        "lrelu2",
+        "conv3",
+        "bn3",
+        "lrelu3",
+        "conv4",
+        "probability",
+    ]
     assert ("conv2", "conv2d", (128, 7, 7)) in layers and ("conv3", "conv2d", (256, 4, 4)) in layers
     assert {value for _, kind, value in layers if kind == "leaky_relu"} == {0.2}
     model = build_model("cdcgan", tuned)
@@ -224,12 +248,20 @@ def test_cdcgan_options_change_only_the_discriminator_behind_the_concat() -> Non
     assert model.discriminator.parameter_count == by_hand
 
 
-@pytest.mark.parametrize("options,expected", [
-    ({"d_batch_norm": "yes"}, "option 'd_batch_norm' takes a bool like its default False, "
-                              "got 'yes'"),
-    ({"d_width": 1.5}, "option 'd_width' takes a int like its default 64, got 1.5"),
-    ({"leaky_slope": True}, "option 'leaky_slope' takes a float like its default 0.01, got True"),
-])
+@pytest.mark.parametrize(
+    "options,expected",
+    [
+        (
+            {"d_batch_norm": "yes"},
+            "option 'd_batch_norm' takes a bool like its default False, got 'yes'",
+        ),
+        ({"d_width": 1.5}, "option 'd_width' takes a int like its default 64, got 1.5"),
+        (
+            {"leaky_slope": True},
+            "option 'leaky_slope' takes a float like its default 0.01, got True",
+        ),
+    ],
+)
 def test_model_options_of_the_wrong_kind_are_refused(options: dict, expected: str) -> None:
     with pytest.raises(GxError) as caught:
         build_model("cdcgan", options)
@@ -242,7 +274,11 @@ def test_cdcgan_experiments_are_the_flagship_and_the_seed_recipe() -> None:
     seed = load_experiment(REPO_ROOT / "experiments" / "cdcgan_seed.yaml")
     assert seed.model.options == {} and seed.model.init == "default"
     assert (seed.train.batch_size, seed.train.epochs, seed.train.order, seed.train.loss) == (
-        4, 10, "d_then_g", "bce")
+        4,
+        10,
+        "d_then_g",
+        "bce",
+    )
     for settings in (seed.optimizer.generator, seed.optimizer.discriminator):
         assert (settings.kind, settings.lr, settings.betas) == ("adam", 1e-5, (0.9, 0.999))
     assert [(m.epoch, m.factor) for m in seed.optimizer.milestones] == [(8, 0.2)]
@@ -253,7 +289,11 @@ def test_state_shapes_use_pytorch_layouts() -> None:
     # ConvTranspose2d weights are (in, out, k, k); batch norm keeps four tensors.
     assert shapes["x_deconv.weight"] == (100, 256, 4, 4)
     assert [key for key in shapes if key.startswith("x_bn.")] == [
-        "x_bn.weight", "x_bn.bias", "x_bn.running_mean", "x_bn.running_var"]
+        "x_bn.weight",
+        "x_bn.bias",
+        "x_bn.running_mean",
+        "x_bn.running_var",
+    ]
     d_shapes = build_model("cgan").discriminator.state_shapes()
     assert d_shapes["fc1.weight"] == (512, 1034)
     assert d_shapes["label_emb.weight"] == (10, 10)
@@ -261,12 +301,16 @@ def test_state_shapes_use_pytorch_layouts() -> None:
 
 # -- round trips --------------------------------------------------------------------------------
 
+
 def all_specs() -> list[tuple[str, ModelSpec]]:
-    specs = [(f"{name}-{which}", network(build_model(name), which))
-             for name, which in REFERENCE_NETWORKS]
+    specs = [
+        (f"{name}-{which}", network(build_model(name), which)) for name, which in REFERENCE_NETWORKS
+    ]
     dense = model_for(load_experiment(DCGAN_DENSE))
-    return specs + [("dcgan_dense-generator", dense.generator),
-                    ("dcgan_dense-discriminator", dense.discriminator)]
+    return specs + [
+        ("dcgan_dense-generator", dense.generator),
+        ("dcgan_dense-discriminator", dense.discriminator),
+    ]
 
 
 SPECS = all_specs()
@@ -281,30 +325,50 @@ def test_spec_round_trips_through_dict_and_yaml(spec: ModelSpec) -> None:
     assert again == spec
     assert again.to_dict() == plain
     # Equality covers the graph; the inferred shapes must follow from it identically.
-    assert [(i.name, i.output, i.parameters, i.buffers) for i in again.infos] == \
-        [(i.name, i.output, i.parameters, i.buffers) for i in spec.infos]
+    assert [(i.name, i.output, i.parameters, i.buffers) for i in again.infos] == [
+        (i.name, i.output, i.parameters, i.buffers) for i in spec.infos
+    ]
 
 
 def test_round_trip_keeps_every_argument() -> None:
-    spec = ModelSpec.from_dict({
-        "inputs": {"x": [3, 8, 8], "label": {"classes": 4}},
-        "init": "dcgan",
-        "layers": [
-            {"name": "up", "kind": "conv_transpose2d", "input": "x", "out": 2, "kernel": 3,
-             "stride": 2, "padding": 1, "output_padding": 1, "bias": False},
-            {"name": "norm", "kind": "batch_norm", "eps": 0.8, "momentum": 0.3},
-            {"name": "act", "kind": "leaky_relu", "slope": 0.2},
-            {"name": "labels", "kind": "label_map", "input": "label", "size": [16, 16]},
-            {"name": "joined", "kind": "concat", "input": ["act", "labels"]},
-            {"name": "drop", "kind": "dropout", "p": 0.25},
-        ],
-        "output": "drop",
-    })
+    spec = ModelSpec.from_dict(
+        {
+            "inputs": {"x": [3, 8, 8], "label": {"classes": 4}},
+            "init": "dcgan",
+            "layers": [
+                {
+                    "name": "up",
+                    "kind": "conv_transpose2d",
+                    "input": "x",
+                    "out": 2,
+                    "kernel": 3,
+                    "stride": 2,
+                    "padding": 1,
+                    "output_padding": 1,
+                    "bias": False,
+                },
+                {"name": "norm", "kind": "batch_norm", "eps": 0.8, "momentum": 0.3},
+                {"name": "act", "kind": "leaky_relu", "slope": 0.2},
+                {"name": "labels", "kind": "label_map", "input": "label", "size": [16, 16]},
+                {"name": "joined", "kind": "concat", "input": ["act", "labels"]},
+                {"name": "drop", "kind": "dropout", "p": 0.25},
+            ],
+            "output": "drop",
+        }
+    )
     plain = spec.to_dict()
     layers = {entry["name"]: entry for entry in plain["layers"]}
-    assert layers["up"] == {"name": "up", "kind": "conv_transpose2d", "input": "x", "out": 2,
-                            "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1,
-                            "bias": False}
+    assert layers["up"] == {
+        "name": "up",
+        "kind": "conv_transpose2d",
+        "input": "x",
+        "out": 2,
+        "kernel": 3,
+        "stride": 2,
+        "padding": 1,
+        "output_padding": 1,
+        "bias": False,
+    }
     assert layers["norm"]["eps"] == 0.8 and layers["norm"]["momentum"] == 0.3
     assert layers["labels"]["size"] == [16, 16] and layers["labels"]["input"] == "label"
     assert plain["init"] == "dcgan" and plain["output"] == "drop"
@@ -314,13 +378,27 @@ def test_round_trip_keeps_every_argument() -> None:
 
 # -- 'same' padding -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kernel,stride", [(5, 2), (4, 2), (3, 2), (2, 2), (6, 3), (3, 3), (3, 1)])
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 14])
-def test_conv_transpose_same_padding_multiplies_by_stride(kernel: int, stride: int,
-                                                          size: int) -> None:
-    spec = ModelSpec.from_dict({"inputs": {"x": [3, size, size]}, "layers": [
-        {"name": "up", "kind": "conv_transpose2d", "out": 2, "kernel": kernel, "stride": stride,
-         "padding": "same"}]})
+def test_conv_transpose_same_padding_multiplies_by_stride(
+    kernel: int, stride: int, size: int
+) -> None:
+    spec = ModelSpec.from_dict(
+        {
+            "inputs": {"x": [3, size, size]},
+            "layers": [
+                {
+                    "name": "up",
+                    "kind": "conv_transpose2d",
+                    "out": 2,
+                    "kernel": kernel,
+                    "stride": stride,
+                    "padding": "same",
+                }
+            ],
+        }
+    )
     assert spec.output_value.shape == (2, size * stride, size * stride)
     padding, output_padding = spec.infos[0].layer.pads()
     # what PyTorch and Jittor accept: padding >= 0 and output_padding below the stride
@@ -329,9 +407,21 @@ def test_conv_transpose_same_padding_multiplies_by_stride(kernel: int, stride: i
 
 def test_conv_transpose_same_padding_values() -> None:
     def pads(kernel: int, stride: int) -> tuple[int, int]:
-        spec = ModelSpec.from_dict({"inputs": {"x": [1, 7, 7]}, "layers": [
-            {"name": "up", "kind": "conv_transpose2d", "out": 1, "kernel": kernel,
-             "stride": stride, "padding": "same"}]})
+        spec = ModelSpec.from_dict(
+            {
+                "inputs": {"x": [1, 7, 7]},
+                "layers": [
+                    {
+                        "name": "up",
+                        "kind": "conv_transpose2d",
+                        "out": 1,
+                        "kernel": kernel,
+                        "stride": stride,
+                        "padding": "same",
+                    }
+                ],
+            }
+        )
         return spec.infos[0].layer.pads()
 
     # k5 s2 (the dense DCGAN's): cut 2 before and 1 after, PyTorch's convention, not
@@ -341,6 +431,7 @@ def test_conv_transpose_same_padding_values() -> None:
 
 
 # -- one clear message per mistake --------------------------------------------------------------
+
 
 def spec_error(data: dict[str, Any]) -> str:
     with pytest.raises(GxError) as caught:
@@ -357,72 +448,134 @@ def layers(*entries: dict[str, Any], **inputs: Any) -> dict[str, Any]:
 BAD_SPECS = {
     "concat of different spatial sizes": (
         layers({"name": "joined", "kind": "concat", "input": ["a", "b"]}, a=[2, 4, 4], b=[3, 5, 5]),
-        ["layer 'joined'", "(2, 4, 4)", "(3, 5, 5)", "Fix: resize the branches"]),
+        ["layer 'joined'", "(2, 4, 4)", "(3, 5, 5)", "Fix: resize the branches"],
+    ),
     "linear fed an image": (
         layers({"name": "fc", "kind": "linear", "out": 10}, image=[1, 28, 28]),
-        ["layer 'fc'", "1-D", "(1, 28, 28)", "Fix: add a 'flatten' layer before it"]),
+        ["layer 'fc'", "1-D", "(1, 28, 28)", "Fix: add a 'flatten' layer before it"],
+    ),
     "reshape to the wrong element count": (
         layers({"name": "grid", "kind": "reshape", "shape": [2, 7, 7]}, x=[100]),
-        ["layer 'grid'", "(100,) (100 values)", "(2, 7, 7) (98 values)", "Fix: make the target"]),
+        ["layer 'grid'", "(100,) (100 values)", "(2, 7, 7) (98 values)", "Fix: make the target"],
+    ),
     "conv kernel bigger than its input": (
         layers({"name": "conv", "kind": "conv2d", "out": 4, "kernel": 5}, x=[1, 3, 3]),
-        ["layer 'conv'", "kernel 5", "(1, 3, 3)", "Fix: use a smaller kernel or more padding"]),
+        ["layer 'conv'", "kernel 5", "(1, 3, 3)", "Fix: use a smaller kernel or more padding"],
+    ),
     "integer labels fed to a linear": (
         layers({"name": "fc", "kind": "linear", "out": 4}, label={"classes": 10}),
-        ["layer 'fc'", "'label' holds integer labels", "linear",
-         "Fix: turn them into numbers with one_hot, label_map or embedding"]),
+        [
+            "layer 'fc'",
+            "'label' holds integer labels",
+            "linear",
+            "Fix: turn them into numbers with one_hot, label_map or embedding",
+        ],
+    ),
     "unknown layer kind": (
         layers({"name": "fc", "kind": "lineer", "out": 4}),
-        ["layer 'fc'", "unknown kind 'lineer'", "did you mean 'linear'?"]),
+        ["layer 'fc'", "unknown kind 'lineer'", "did you mean 'linear'?"],
+    ),
     "unknown argument": (
         layers({"name": "fc", "kind": "linear", "out": 4, "outs": 5}),
-        ["layer 'fc'", "linear has no argument 'outs'", "its arguments are: out, bias"]),
+        ["layer 'fc'", "linear has no argument 'outs'", "its arguments are: out, bias"],
+    ),
     "missing argument": (
         layers({"name": "fc", "kind": "linear"}),
-        ["layer 'fc'", "linear needs 'out'", "Fix: add out: <value>"]),
+        ["layer 'fc'", "linear needs 'out'", "Fix: add out: <value>"],
+    ),
     "wrong argument type": (
         layers({"name": "fc", "kind": "linear", "out": "64"}),
-        ["layer 'fc'", "'out' should be int, got '64'", "Fix: fix the value of 'out'"]),
+        ["layer 'fc'", "'out' should be int, got '64'", "Fix: fix the value of 'out'"],
+    ),
     "float where a bool belongs": (
         layers({"name": "fc", "kind": "linear", "out": 4, "bias": 1}),
-        ["layer 'fc'", "'bias' should be bool, got 1"]),
+        ["layer 'fc'", "'bias' should be bool, got 1"],
+    ),
     "duplicate layer name": (
         layers({"name": "fc", "kind": "linear", "out": 4}, {"name": "fc", "kind": "relu"}),
-        ["layer 'fc'", "the name is used twice", "Fix: give every layer a unique name"]),
+        ["layer 'fc'", "the name is used twice", "Fix: give every layer a unique name"],
+    ),
     "layer named like an input": (
         layers({"name": "x", "kind": "relu"}),
-        ["layer 'x'", "the name is used twice"]),
+        ["layer 'x'", "the name is used twice"],
+    ),
     "input naming a later layer": (
-        layers({"name": "first", "kind": "relu", "input": "second"},
-               {"name": "second", "kind": "relu", "input": "x"}),
-        ["layer 'first'", "input 'second' is not an input or an earlier layer",
-         "Fix: name a model input or a layer listed before this one"]),
+        layers(
+            {"name": "first", "kind": "relu", "input": "second"},
+            {"name": "second", "kind": "relu", "input": "x"},
+        ),
+        [
+            "layer 'first'",
+            "input 'second' is not an input or an earlier layer",
+            "Fix: name a model input or a layer listed before this one",
+        ],
+    ),
     "input naming nothing": (
         layers({"name": "act", "kind": "relu", "input": "missing"}),
-        ["layer 'act'", "input 'missing' is not an input or an earlier layer"]),
+        ["layer 'act'", "input 'missing' is not an input or an earlier layer"],
+    ),
     "conv 'same' padding with stride 2": (
-        layers({"name": "conv", "kind": "conv2d", "out": 4, "kernel": 3, "stride": 2,
-                "padding": "same"}, x=[1, 8, 8]),
-        ["layer 'conv'", "padding 'same' on conv2d needs stride 1 and an odd kernel",
-         "Fix: give an integer padding instead"]),
+        layers(
+            {
+                "name": "conv",
+                "kind": "conv2d",
+                "out": 4,
+                "kernel": 3,
+                "stride": 2,
+                "padding": "same",
+            },
+            x=[1, 8, 8],
+        ),
+        [
+            "layer 'conv'",
+            "padding 'same' on conv2d needs stride 1 and an odd kernel",
+            "Fix: give an integer padding instead",
+        ],
+    ),
     "conv_transpose 'same' with a kernel below the stride": (
-        layers({"name": "up", "kind": "conv_transpose2d", "out": 4, "kernel": 1, "stride": 2,
-                "padding": "same"}, x=[1, 8, 8]),
-        ["layer 'up'", "padding 'same' needs kernel >= stride"]),
+        layers(
+            {
+                "name": "up",
+                "kind": "conv_transpose2d",
+                "out": 4,
+                "kernel": 1,
+                "stride": 2,
+                "padding": "same",
+            },
+            x=[1, 8, 8],
+        ),
+        ["layer 'up'", "padding 'same' needs kernel >= stride"],
+    ),
     "conv_transpose 'same' with stride 1 and an even kernel": (
-        layers({"name": "up", "kind": "conv_transpose2d", "out": 4, "kernel": 4, "stride": 1,
-                "padding": "same"}, x=[1, 8, 8]),
-        ["layer 'up'", "padding 'same' with stride 1 needs an odd kernel",
-         "Fix: use an odd kernel or integer padding"]),
+        layers(
+            {
+                "name": "up",
+                "kind": "conv_transpose2d",
+                "out": 4,
+                "kernel": 4,
+                "stride": 1,
+                "padding": "same",
+            },
+            x=[1, 8, 8],
+        ),
+        [
+            "layer 'up'",
+            "padding 'same' with stride 1 needs an odd kernel",
+            "Fix: use an odd kernel or integer padding",
+        ],
+    ),
     "concat of one input": (
         layers({"name": "joined", "kind": "concat", "input": ["x"]}),
-        ["layer 'joined'", "concat needs two or more inputs"]),
+        ["layer 'joined'", "concat needs two or more inputs"],
+    ),
     "label layer fed a tensor": (
         layers({"name": "emb", "kind": "embedding", "dim": 4}, x=[3]),
-        ["layer 'emb'", "embedding needs integer labels, got a tensor (3)", "classes:"]),
+        ["layer 'emb'", "embedding needs integer labels, got a tensor (3)", "classes:"],
+    ),
     "dropout probability of one": (
         layers({"name": "drop", "kind": "dropout", "p": 1.0}),
-        ["layer 'drop'", "p must be in [0, 1), got 1.0"]),
+        ["layer 'drop'", "p must be in [0, 1), got 1.0"],
+    ),
 }
 
 
@@ -436,8 +589,7 @@ def test_bad_spec_gives_one_message_with_layer_shapes_and_fix(case: str) -> None
 
 def test_spec_errors_are_spec_errors_naming_the_layer() -> None:
     with pytest.raises(SpecError) as caught:
-        ModelSpec.from_dict(layers({"name": "fc", "kind": "linear", "out": 4},
-                                   image=[1, 28, 28]))
+        ModelSpec.from_dict(layers({"name": "fc", "kind": "linear", "out": 4}, image=[1, 28, 28]))
     assert caught.value.layer == "fc"
 
 
@@ -466,14 +618,19 @@ def mlp_generator(channels: int, conditional: bool = False) -> dict[str, Any]:
     entries = [first]
     if conditional:
         inputs["label"] = {"classes": 10}
-        entries = [{"name": "emb", "kind": "embedding", "input": "label", "dim": 4},
-                   {"name": "joined", "kind": "concat", "input": ["z", "emb"]}, first]
+        entries = [
+            {"name": "emb", "kind": "embedding", "input": "label", "dim": 4},
+            {"name": "joined", "kind": "concat", "input": ["z", "emb"]},
+            first,
+        ]
     entries.append({"name": "image", "kind": "reshape", "shape": [channels, 28, 28]})
     return {"inputs": inputs, "layers": entries}
 
 
-MLP_DISCRIMINATOR = {"inputs": {"image": [1, 28, 28]}, "layers": [
-    {"name": "flat", "kind": "flatten"}, {"name": "score", "kind": "linear", "out": 1}]}
+MLP_DISCRIMINATOR = {
+    "inputs": {"image": [1, 28, 28]},
+    "layers": [{"name": "flat", "kind": "flatten"}, {"name": "score", "kind": "linear", "out": 1}],
+}
 
 
 def test_pair_with_channel_mismatch_is_refused() -> None:
@@ -496,6 +653,7 @@ def test_pair_that_fits_builds() -> None:
 
 # -- the dense DCGAN experiment -----------------------------------------------------------------
 
+
 def test_dcgan_dense_experiment_shapes() -> None:
     model = model_for(load_experiment(DCGAN_DENSE))
     g_shapes = {info.name: info.output.shape for info in model.generator.infos}
@@ -506,10 +664,17 @@ def test_dcgan_dense_experiment_shapes() -> None:
     assert d_shapes["conv1"] == (64, 14, 14) and d_shapes["conv2"] == (128, 7, 7)
     assert d_shapes["flat"] == (128 * 7 * 7,)
     assert model.generator.parameter_count == (
-        (100 * 1024 + 1024) + bn(1024) + (1024 * 6272 + 6272) + bn(6272)
-        + (128 * 64 * 5 * 5 + 64) + bn(64) + (64 * 1 * 5 * 5 + 1))
+        (100 * 1024 + 1024)
+        + bn(1024)
+        + (1024 * 6272 + 6272)
+        + bn(6272)
+        + (128 * 64 * 5 * 5 + 64)
+        + bn(64)
+        + (64 * 1 * 5 * 5 + 1)
+    )
     assert model.discriminator.parameter_count == (
-        (1 * 64 * 5 * 5 + 64) + (64 * 128 * 5 * 5 + 128) + (6272 + 1))
+        (1 * 64 * 5 * 5 + 64) + (64 * 128 * 5 * 5 + 128) + (6272 + 1)
+    )
 
 
 def summary_ok_rows(output: str) -> int:
@@ -520,12 +685,14 @@ def summary_ok_rows(output: str) -> int:
 def test_dcgan_dense_summary_in_torch_is_all_ok() -> None:
     from gx.cli import main
 
-    result = CliRunner().invoke(main, ["summary", str(DCGAN_DENSE), "--backend", "torch",
-                                       "--device", "cpu"])
+    result = CliRunner().invoke(
+        main, ["summary", str(DCGAN_DENSE), "--backend", "torch", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     model = model_for(load_experiment(DCGAN_DENSE))
-    rows = sum(len(spec.inputs) + len(spec.nodes)
-               for spec in (model.generator, model.discriminator))
+    rows = sum(
+        len(spec.inputs) + len(spec.nodes) for spec in (model.generator, model.discriminator)
+    )
     assert summary_ok_rows(result.output) == rows == 21
     assert "MISMATCH" not in result.output
     assert "total parameters: 6,753,409" in result.output

@@ -31,9 +31,16 @@ def test_parse_number_drops_spaces_and_dashes():
     assert parse_number("0") == "0"
 
 
-@pytest.mark.parametrize("text, message", [("12a3", "contains 'a'"), ("1.5", "contains '.'"),
-                                           ("", "empty"), (" - -", "empty"),
-                                           ("+86 138", "contains '+'")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("12a3", "contains 'a'"),
+        ("1.5", "contains '.'"),
+        ("", "empty"),
+        (" - -", "empty"),
+        ("+86 138", "contains '+'"),
+    ],
+)
 def test_parse_number_refuses(text, message):
     with pytest.raises(GxError) as caught:
         parse_number(text)
@@ -59,14 +66,16 @@ def test_noise_candidate_zero_is_the_plain_strip():
 
 
 def test_cgan_strip_geometry_and_scale(cgan_run, tmp_path):
-    code, output = gx("strip", "138-0013 8000", "--checkpoint", cgan_run,
-                      "--out", tmp_path / "result.png")
+    code, output = gx(
+        "strip", "138-0013 8000", "--checkpoint", cgan_run, "--out", tmp_path / "result.png"
+    )
     assert code == 0, output
     image, pixels = png(tmp_path / "result.png")
     assert image.mode == "L" and image.size == (32 * 11, 32)
     assert pixels.min() == 0 and pixels.max() == 255
-    code, output = gx("strip", NUMBER, "--checkpoint", cgan_run, "--scale", "3",
-                      "--out", tmp_path / "big.png")
+    code, output = gx(
+        "strip", NUMBER, "--checkpoint", cgan_run, "--scale", "3", "--out", tmp_path / "big.png"
+    )
     assert code == 0, output
     big_image, big = png(tmp_path / "big.png")
     assert big_image.size == (32 * 11 * 3, 32 * 3)
@@ -74,8 +83,14 @@ def test_cgan_strip_geometry_and_scale(cgan_run, tmp_path):
 
 
 def test_cdcgan_strip_geometry(cdcgan_run, tmp_path):
-    code, output = gx("strip", "0123456789", "--checkpoint", cdcgan_run, "--out",
-                      tmp_path / "digits" / "strip.png")
+    code, output = gx(
+        "strip",
+        "0123456789",
+        "--checkpoint",
+        cdcgan_run,
+        "--out",
+        tmp_path / "digits" / "strip.png",
+    )
     assert code == 0, output
     image, pixels = png(tmp_path / "digits" / "strip.png")
     assert image.mode == "L" and image.size == (28 * 10, 28)
@@ -85,8 +100,16 @@ def test_cdcgan_strip_geometry(cdcgan_run, tmp_path):
 def test_same_seed_same_bytes_other_seed_differs(cgan_run, tmp_path):
     outputs = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        code, text = gx("strip", NUMBER, "--checkpoint", cgan_run, "--seed", seed,
-                        "--out", tmp_path / f"{name}.png")
+        code, text = gx(
+            "strip",
+            NUMBER,
+            "--checkpoint",
+            cgan_run,
+            "--seed",
+            seed,
+            "--out",
+            tmp_path / f"{name}.png",
+        )
         assert code == 0, text
         outputs.append((tmp_path / f"{name}.png").read_bytes())
     assert outputs[0] == outputs[1]
@@ -109,19 +132,40 @@ def test_best_of_never_reads_worse_than_the_first_draw(cdcgan_run, classifier28)
 
 
 def test_verify_fails_on_misread_digits(cdcgan_run, classifier28, data_root, tmp_path):
-    code, output = gx("strip", "0123456789", "--checkpoint", cdcgan_run, "--verify",
-                      "--data-root", data_root, "--out", tmp_path / "s.png")
+    code, output = gx(
+        "strip",
+        "0123456789",
+        "--checkpoint",
+        cdcgan_run,
+        "--verify",
+        "--data-root",
+        data_root,
+        "--out",
+        tmp_path / "s.png",
+    )
     assert code == 1
     lines = [line for line in output.splitlines() if line.strip().startswith("position")]
     assert len(lines) == 10 and "MISREAD" in output and "digits misread" in output
     assert (tmp_path / "s.png").is_file()  # saved either way
 
 
-def test_verify_and_best_of_pass_on_a_generator_that_draws_real_digits(classifier28, data_root,
-                                                                       tmp_path):
+def test_verify_and_best_of_pass_on_a_generator_that_draws_real_digits(
+    classifier28, data_root, tmp_path
+):
     run = lookup_run(tmp_path / "lookup", clearest_digits(classifier28, data_root))
-    code, output = gx("strip", NUMBER, "--checkpoint", run, "--verify", "--best-of", "2",
-                      "--data-root", data_root, "--out", tmp_path / "s.png")
+    code, output = gx(
+        "strip",
+        NUMBER,
+        "--checkpoint",
+        run,
+        "--verify",
+        "--best-of",
+        "2",
+        "--data-root",
+        data_root,
+        "--out",
+        tmp_path / "s.png",
+    )
     assert code == 0, output
     lines = [line for line in output.splitlines() if line.strip().startswith("position")]
     assert len(lines) == 11 and all(line.endswith("ok") for line in lines)
@@ -136,19 +180,23 @@ def five_class_run(tmp_path) -> Path:
     return lookup_run(tmp_path / "five", np.zeros((5, 1, 28, 28), np.float32))
 
 
-@pytest.mark.parametrize("case, number, message", [
-    ("letters", "12a4", "contains 'a'"),
-    ("empty", "", "the number is empty"),
-    ("separators only", " - ", "the number is empty"),
-    ("unconditional", NUMBER, "unconditional model 'gan'"),
-    ("missing", NUMBER, "does not exist"),
-    ("few classes", "1234567", "has 5 classes (0-4) and cannot draw digit 7"),
-])
+@pytest.mark.parametrize(
+    "case, number, message",
+    [
+        ("letters", "12a4", "contains 'a'"),
+        ("empty", "", "the number is empty"),
+        ("separators only", " - ", "the number is empty"),
+        ("unconditional", NUMBER, "unconditional model 'gan'"),
+        ("missing", NUMBER, "does not exist"),
+        ("few classes", "1234567", "has 5 classes (0-4) and cannot draw digit 7"),
+    ],
+)
 def test_errors_exit_2_and_leave_files_alone(case, number, message, request, tmp_path):
-    checkpoint = {"unconditional": lambda: request.getfixturevalue("gan_run"),
-                  "missing": lambda: tmp_path / "no-such-run",
-                  "few classes": lambda: request.getfixturevalue("five_class_run")}.get(
-        case, lambda: request.getfixturevalue("cgan_run"))()
+    checkpoint = {
+        "unconditional": lambda: request.getfixturevalue("gan_run"),
+        "missing": lambda: tmp_path / "no-such-run",
+        "few classes": lambda: request.getfixturevalue("five_class_run"),
+    }.get(case, lambda: request.getfixturevalue("cgan_run"))()
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep me")
     for out in (existing, tmp_path / "new.png"):
@@ -165,7 +213,9 @@ def test_errors_exit_2_and_leave_files_alone(case, number, message, request, tmp
 
 @pytest.mark.jittor
 def test_torch_checkpoint_sampled_on_jittor_gives_the_same_strip(cgan_run):
-    strips = [make_strip(Sampler.from_run(cgan_run, backend, "cpu"), NUMBER, seed=11)
-              for backend in ("torch", "jittor")]
+    strips = [
+        make_strip(Sampler.from_run(cgan_run, backend, "cpu"), NUMBER, seed=11)
+        for backend in ("torch", "jittor")
+    ]
     np.testing.assert_allclose(compose(strips[1].images), compose(strips[0].images), atol=2e-5)
     assert np.abs(strips[1].pixels.astype(int) - strips[0].pixels.astype(int)).max() <= 1

@@ -57,42 +57,64 @@ CASES = {
 
 
 def tiny_model(loss: str) -> dict[str, Any]:
-    generator = {"inputs": {"z": [NOISE], "label": {"classes": CLASSES}},
-                 "layers": [{"name": "hot", "kind": "one_hot", "input": "label"},
-                            {"name": "joined", "kind": "concat", "input": ["hot", "z"]},
-                            {"name": "fc", "kind": "linear", "out": 4},
-                            {"name": "squash", "kind": "tanh"},
-                            {"name": "image", "kind": "reshape", "shape": [1, 2, 2]}]}
-    discriminator = {"inputs": {"image": [1, 2, 2], "label": {"classes": CLASSES}},
-                     "layers": [{"name": "flat", "kind": "flatten", "input": "image"},
-                                {"name": "hot", "kind": "one_hot", "input": "label"},
-                                {"name": "joined", "kind": "concat", "input": ["flat", "hot"]},
-                                {"name": "score", "kind": "linear", "out": 1}]}
+    generator = {
+        "inputs": {"z": [NOISE], "label": {"classes": CLASSES}},
+        "layers": [
+            {"name": "hot", "kind": "one_hot", "input": "label"},
+            {"name": "joined", "kind": "concat", "input": ["hot", "z"]},
+            {"name": "fc", "kind": "linear", "out": 4},
+            {"name": "squash", "kind": "tanh"},
+            {"name": "image", "kind": "reshape", "shape": [1, 2, 2]},
+        ],
+    }
+    discriminator = {
+        "inputs": {"image": [1, 2, 2], "label": {"classes": CLASSES}},
+        "layers": [
+            {"name": "flat", "kind": "flatten", "input": "image"},
+            {"name": "hot", "kind": "one_hot", "input": "label"},
+            {"name": "joined", "kind": "concat", "input": ["flat", "hot"]},
+            {"name": "score", "kind": "linear", "out": 1},
+        ],
+    }
     if loss == "bce":
         discriminator["layers"].append({"name": "probability", "kind": "sigmoid"})
     return {"name": "custom", "generator": generator, "discriminator": discriminator}
 
 
 def tiny_experiment(case: Case) -> Experiment:
-    return experiment_from_dict({
-        "name": "tiny", "seed": SEED, "model": tiny_model(case.loss),
-        "train": {"batch_size": BATCH, "order": case.order, "loss": case.loss,
-                  "d_steps": case.d_steps, "real_label": case.real_label},
-        "optimizer": {"generator": {"kind": "sgd", "lr": LR_G},
-                      "discriminator": {"kind": "sgd", "lr": LR_D},
-                      "milestones": [{"epoch": 1, "factor": MILESTONE_FACTOR}]},
-    }, "test")
+    return experiment_from_dict(
+        {
+            "name": "tiny",
+            "seed": SEED,
+            "model": tiny_model(case.loss),
+            "train": {
+                "batch_size": BATCH,
+                "order": case.order,
+                "loss": case.loss,
+                "d_steps": case.d_steps,
+                "real_label": case.real_label,
+            },
+            "optimizer": {
+                "generator": {"kind": "sgd", "lr": LR_G},
+                "discriminator": {"kind": "sgd", "lr": LR_D},
+                "milestones": [{"epoch": 1, "factor": MILESTONE_FACTOR}],
+            },
+        },
+        "test",
+    )
 
 
 class ReferenceGan:
     """The same GAN, by hand: float64 tensors, explicit formulas, SGD as w -= lr * dL/dw."""
 
-    def __init__(self, case: Case, generator: dict[str, np.ndarray],
-                 discriminator: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, case: Case, generator: dict[str, np.ndarray], discriminator: dict[str, np.ndarray]
+    ) -> None:
         self.case = case
         self.g = {key: torch.tensor(value, dtype=torch.float64) for key, value in generator.items()}
-        self.d = {key: torch.tensor(value, dtype=torch.float64)
-                  for key, value in discriminator.items()}
+        self.d = {
+            key: torch.tensor(value, dtype=torch.float64) for key, value in discriminator.items()
+        }
         factor = MILESTONE_FACTOR if case.epoch >= 1 else 1.0
         self.lr_g, self.lr_d = LR_G * factor, LR_D * factor
         # gx's contract: noise, then labels, from numpy's generator seeded [seed, STREAM_NOISE]
@@ -120,8 +142,7 @@ class ReferenceGan:
     def loss(self, prediction: torch.Tensor, target: float) -> torch.Tensor:
         if self.case.loss == "mse":
             return ((prediction - target) ** 2).mean()
-        return -(target * torch.log(prediction)
-                 + (1 - target) * torch.log(1 - prediction)).mean()
+        return -(target * torch.log(prediction) + (1 - target) * torch.log(1 - prediction)).mean()
 
     @staticmethod
     def descend(weights: Weights, lr: float, objective: Callable[[Weights], torch.Tensor]) -> float:
@@ -134,8 +155,13 @@ class ReferenceGan:
         return float(value.detach())
 
     def train_generator(self, z: torch.Tensor, labels: torch.Tensor) -> float:
-        return self.descend(self.g, self.lr_g, lambda g: self.loss(
-            self.discriminate(self.d, self.generate(g, z, labels), labels), 1.0))
+        return self.descend(
+            self.g,
+            self.lr_g,
+            lambda g: self.loss(
+                self.discriminate(self.d, self.generate(g, z, labels), labels), 1.0
+            ),
+        )
 
     def step(self, real: torch.Tensor, real_labels: torch.Tensor) -> dict[str, Any]:
         train_g = self.steps % self.case.d_steps == self.case.d_steps - 1
@@ -147,9 +173,17 @@ class ReferenceGan:
         d_real = float(self.discriminate(self.d, real, real_labels).mean())
         d_fake = float(self.discriminate(self.d, fakes, labels).mean())
         average = 0.5 if self.case.order == "g_then_d" else 1.0
-        d_loss = self.descend(self.d, self.lr_d, lambda d: average * (
-            self.loss(self.discriminate(d, real, real_labels), self.case.real_label)
-            + self.loss(self.discriminate(d, fakes, labels), 0.0)))
+        d_loss = self.descend(
+            self.d,
+            self.lr_d,
+            lambda d: (
+                average
+                * (
+                    self.loss(self.discriminate(d, real, real_labels), self.case.real_label)
+                    + self.loss(self.discriminate(d, fakes, labels), 0.0)
+                )
+            ),
+        )
         if self.case.order == "d_then_g" and train_g:
             g_loss = self.train_generator(*self.draw())
         self.steps += 1
@@ -163,8 +197,13 @@ def fixed_batch() -> tuple[np.ndarray, np.ndarray]:
 
 
 def assert_close(actual: Any, expected: Any, what: str) -> None:
-    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
-                               rtol=TOLERANCE, atol=TOLERANCE, err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64),
+        np.asarray(expected, np.float64),
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+        err_msg=what,
+    )
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
@@ -173,8 +212,11 @@ def test_step_matches_a_hand_written_gan_step(backend_name: str, case_id: str) -
     case = CASES[case_id]
     experiment = tiny_experiment(case)
     backend = get_backend(backend_name, "cpu")
-    trainer = GanTrainer(backend, build_model("custom", None, experiment.model.generator,
-                                              experiment.model.discriminator), experiment)
+    trainer = GanTrainer(
+        backend,
+        build_model("custom", None, experiment.model.generator, experiment.model.discriminator),
+        experiment,
+    )
     start = trainer.get_state()
     reference = ReferenceGan(case, start["generator"], start["discriminator"])
     trainer.set_epoch(case.epoch)

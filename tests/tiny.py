@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from support import REPO_ROOT
@@ -29,29 +30,39 @@ def tiny_model(conditional: bool) -> dict[str, Any]:
     generator: dict[str, Any] = {"inputs": {"z": [16]}, "layers": []}
     discriminator: dict[str, Any] = {
         "inputs": {"image": [1, 28, 28]},
-        "layers": [{"name": "flat", "kind": "flatten", "input": "image"}]}
+        "layers": [{"name": "flat", "kind": "flatten", "input": "image"}],
+    }
     if conditional:
         generator["inputs"]["label"] = discriminator["inputs"]["label"] = {"classes": CLASSES}
         generator["layers"] += [
             {"name": "emb", "kind": "embedding", "input": "label", "dim": CLASSES},
-            {"name": "joined", "kind": "concat", "input": ["emb", "z"]}]
+            {"name": "joined", "kind": "concat", "input": ["emb", "z"]},
+        ]
         discriminator["layers"] += [
             {"name": "onehot", "kind": "one_hot", "input": "label"},
-            {"name": "joined", "kind": "concat", "input": ["flat", "onehot"]}]
-    generator["layers"] += [{"name": "fc", "kind": "linear", "out": 784},
-                            {"name": "act", "kind": "tanh"},
-                            {"name": "image", "kind": "reshape", "shape": [1, 28, 28]}]
-    discriminator["layers"] += [{"name": "score", "kind": "linear", "out": 1},
-                                {"name": "probability", "kind": "sigmoid"}]
+            {"name": "joined", "kind": "concat", "input": ["flat", "onehot"]},
+        ]
+    generator["layers"] += [
+        {"name": "fc", "kind": "linear", "out": 784},
+        {"name": "act", "kind": "tanh"},
+        {"name": "image", "kind": "reshape", "shape": [1, 28, 28]},
+    ]
+    discriminator["layers"] += [
+        {"name": "score", "kind": "linear", "out": 1},
+        {"name": "probability", "kind": "sigmoid"},
+    ]
     return {"name": "custom", "generator": generator, "discriminator": discriminator}
 
 
 def tiny_settings(conditional: bool = True, **sections: dict[str, Any]) -> dict[str, Any]:
     """The tiny experiment as plain data; ``sections`` update its sections (train={...}, ...)."""
     settings: dict[str, Any] = {
-        "name": "tiny", "seed": 3, "model": tiny_model(conditional),
+        "name": "tiny",
+        "seed": 3,
+        "model": tiny_model(conditional),
         "data": {"split": "test", "image_size": 28},
-        "train": {"batch_size": 8, "max_steps": 2, "sample_every": 1}}
+        "train": {"batch_size": 8, "max_steps": 2, "sample_every": 1},
+    }
     for section, values in sections.items():
         settings[section] = {**settings.get(section, {}), **values}
     return settings
@@ -80,8 +91,9 @@ for _name in filter(None, os.environ.get("GX_TEST_MISSING", "").split(",")):
 """
 
 
-def gx_subprocess(arguments: Sequence[object], scratch: Path, missing: Sequence[str] = (),
-                  timeout: float = 600) -> subprocess.CompletedProcess:
+def gx_subprocess(
+    arguments: Sequence[object], scratch: Path, missing: Sequence[str] = (), timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``gx ARGUMENTS`` in a fresh interpreter in which ``missing`` cannot be imported.
 
     ``scratch``: a folder for the interpreter's start-up hook.
@@ -89,8 +101,17 @@ def gx_subprocess(arguments: Sequence[object], scratch: Path, missing: Sequence[
     hook = scratch / "site-hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    environment = {**os.environ, "PYTHONPATH": str(hook), "GX_TEST_MISSING": ",".join(missing),
-                   "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.run([sys.executable, "-c", "from gx.cli import main; main()",
-                           *map(str, arguments)], cwd=REPO_ROOT, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(hook),
+        "GX_TEST_MISSING": ",".join(missing),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from gx.cli import main; main()", *map(str, arguments)],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

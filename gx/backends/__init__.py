@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,8 @@ BACKENDS = ("torch", "jittor")
 DEVICES = ("auto", "cpu", "cuda")
 _INSTALL_HINTS = {
     "torch": "pip install torch==2.13.0   (CPU build; see pytorch.org for CUDA builds)",
-    "jittor": "pip install 'jittor>=1.3.8,<1.4' 'numpy<2'   (and apt install libdnnl-dev for fast CPU convolutions)",
+    "jittor": "pip install 'jittor>=1.3.8,<1.4' 'numpy<2'   "
+    "(and apt install libdnnl-dev for fast CPU convolutions)",
 }
 
 
@@ -63,13 +65,17 @@ def get_backend(name: str | None, device: str = "auto", dtype: str = "float32") 
 def require_installed(name: str) -> None:
     """Refuse a backend whose framework is missing, naming how to install it (no import)."""
     if not available(name):
-        raise BackendUnavailable(f"the {name} backend needs {name}, which is not installed; "
-                                 f"install it with: {_INSTALL_HINTS[name]}")
+        raise BackendUnavailable(
+            f"the {name} backend needs {name}, which is not installed; "
+            f"install it with: {_INSTALL_HINTS[name]}"
+        )
 
 
 def cuda_missing(name: str) -> BackendUnavailable:
-    return BackendUnavailable(f"--device cuda was asked for, but {name} sees no CUDA GPU on this "
-                              "machine; use --device cpu (or auto)")
+    return BackendUnavailable(
+        f"--device cuda was asked for, but {name} sees no CUDA GPU on this "
+        "machine; use --device cpu (or auto)"
+    )
 
 
 def check_state(spec: ModelSpec, state: Mapping[str, np.ndarray], source: str) -> None:
@@ -79,34 +85,53 @@ def check_state(spec: ModelSpec, state: Mapping[str, np.ndarray], source: str) -
     extra = [key for key in state if key not in expected]
     if missing or extra:
         detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        raise GxError(f"{source} does not fit this model ({detail}); it was saved from a "
-                      "different model: use a checkpoint of the same experiment")
+        raise GxError(
+            f"{source} does not fit this model ({detail}); it was saved from a "
+            "different model: use a checkpoint of the same experiment"
+        )
     for key, shape in expected.items():
         if tuple(state[key].shape) != tuple(shape):
-            raise GxError(f"{source} does not fit this model: '{key}' has shape "
-                          f"{tuple(state[key].shape)}, the model needs {tuple(shape)}; use a "
-                          "checkpoint of the same experiment")
+            raise GxError(
+                f"{source} does not fit this model: '{key}' has shape "
+                f"{tuple(state[key].shape)}, the model needs {tuple(shape)}; use a "
+                "checkpoint of the same experiment"
+            )
 
 
-def load_weights(backend: Backend, module: Module, spec: ModelSpec,
-                 state: Mapping[str, np.ndarray], source: str = "the weights") -> None:
+def load_weights(
+    backend: Backend,
+    module: Module,
+    spec: ModelSpec,
+    state: Mapping[str, np.ndarray],
+    source: str = "the weights",
+) -> None:
     check_state(spec, state, source)
     for key, tensor in state_tensors(module, spec).items():
-        backend.assign(tensor, np.asarray(state[key], dtype=np.float64 if backend.dtype == "float64"
-                                          else np.float32))
+        backend.assign(
+            tensor,
+            np.asarray(state[key], dtype=np.float64 if backend.dtype == "float64" else np.float32),
+        )
 
 
 def get_weights(backend: Backend, module: Module, spec: ModelSpec) -> dict[str, np.ndarray]:
-    return {key: backend.numpy(tensor).astype(np.float32)
-            for key, tensor in state_tensors(module, spec).items()}
+    return {
+        key: backend.numpy(tensor).astype(np.float32)
+        for key, tensor in state_tensors(module, spec).items()
+    }
 
 
-def compile_spec(backend: Backend, spec: ModelSpec, seed: int | Sequence[int],
-                 masks: MaskSource | None = None, rounding: str = "nearest") -> Module:
+def compile_spec(
+    backend: Backend,
+    spec: ModelSpec,
+    seed: int | Sequence[int],
+    masks: MaskSource | None = None,
+    rounding: str = "nearest",
+) -> Module:
     """A native module for ``spec`` holding gx's seeded initial weights, in training mode
     (``rounding``: how their float64 draws become float32, see gx.spec.init)."""
     module = backend.build(spec, masks)
-    load_weights(backend, module, spec, initial_state(spec, seed, rounding=rounding),
-                 "the initial weights")
+    load_weights(
+        backend, module, spec, initial_state(spec, seed, rounding=rounding), "the initial weights"
+    )
     backend.set_training(module, True)
     return module

@@ -8,8 +8,9 @@ masks, initial weights and the training loop live here and in the core, written 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class MaskSource:
         return keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
 
     def get_state(self) -> dict[str, Any]:
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.rng.bit_generator.state = dict(state)
@@ -52,17 +53,31 @@ def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
     The names are PyTorch's, which jittor.nn's layers share, and gx's own layer classes in both
     backends take the same ones: a backend only maps each layer kind to a class.
     """
-    layer, kind, channels = info.layer, info.kind, info.in_shape[0] if info.in_shape else None
+    # Any: each kind's fields are its own layer class's (gx.spec.layers)
+    layer: Any = info.layer
+    kind, channels = info.kind, info.in_shape[0] if info.in_shape else None
     if kind == "linear":
         return {"in_features": channels, "out_features": layer.out, "bias": layer.bias}
     if kind == "conv2d":
-        return {"in_channels": channels, "out_channels": layer.out, "kernel_size": layer.kernel,
-                "stride": layer.stride, "padding": layer.pad(), "bias": layer.bias}
+        return {
+            "in_channels": channels,
+            "out_channels": layer.out,
+            "kernel_size": layer.kernel,
+            "stride": layer.stride,
+            "padding": layer.pad(),
+            "bias": layer.bias,
+        }
     if kind == "conv_transpose2d":
         padding, output_padding = layer.pads()
-        return {"in_channels": channels, "out_channels": layer.out, "kernel_size": layer.kernel,
-                "stride": layer.stride, "padding": padding, "output_padding": output_padding,
-                "bias": layer.bias}
+        return {
+            "in_channels": channels,
+            "out_channels": layer.out,
+            "kernel_size": layer.kernel,
+            "stride": layer.stride,
+            "padding": padding,
+            "output_padding": output_padding,
+            "bias": layer.bias,
+        }
     if kind == "batch_norm":
         return {"num_features": channels, "eps": layer.eps, "momentum": layer.momentum}
     if kind == "embedding":
@@ -80,16 +95,25 @@ def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
     return {}
 
 
-def native_layer(backend: str, classes: Mapping[str, Callable[..., Any]], info: LayerInfo,
-                 masks: MaskSource, **extra: Any) -> Any:
+def native_layer(
+    backend: str,
+    classes: Mapping[str, Callable[..., Any]],
+    info: LayerInfo,
+    masks: MaskSource,
+    **extra: Any,
+) -> Any:
     """The layer of ``classes`` for ``info.kind``, built from ``layer_arguments``."""
     if info.kind not in classes:
         raise NotImplementedError(f"{backend} backend has no layer kind '{info.kind}'")
     return classes[info.kind](**layer_arguments(info, masks), **extra)
 
 
-def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
-              inputs: Mapping[str, Tensor], keep_all: bool = False) -> Any:
+def run_graph(
+    spec: ModelSpec,
+    layers: Mapping[str, Callable[..., Tensor]],
+    inputs: Mapping[str, Tensor],
+    keep_all: bool = False,
+) -> Any:
     """Evaluate the spec's nodes in order; the forward pass of every compiled model.
 
     Returns the output tensor, or with ``keep_all`` a dict of every input and layer output (what
@@ -97,8 +121,10 @@ def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
     """
     missing = set(spec.inputs) - set(inputs)
     if missing:
-        raise GxError(f"model input(s) {', '.join(sorted(missing))} not given; "
-                      f"the model takes {', '.join(spec.inputs)}")
+        raise GxError(
+            f"model input(s) {', '.join(sorted(missing))} not given; "
+            f"the model takes {', '.join(spec.inputs)}"
+        )
     # Unless every value is asked for, drop each one after its last reader, as a hand-written
     # forward does: an eager framework then reuses its memory at once (holding every activation
     # to the end cost torch ~5% of a DCGAN training step on CPU, in fresh allocations).
@@ -112,7 +138,9 @@ def run_graph(spec: ModelSpec, layers: Mapping[str, Callable[..., Tensor]],
     return values if keep_all else values[spec.output]
 
 
-def state_tensors(module: Module, spec: ModelSpec, trainable_only: bool = False) -> dict[str, Tensor]:
+def state_tensors(
+    module: Module, spec: ModelSpec, trainable_only: bool = False
+) -> dict[str, Tensor]:
     """The module's parameters (and buffers) keyed 'layer.param', in spec order.
 
     Both backends name their attributes after the spec, so plain attribute access finds them.
@@ -202,8 +230,10 @@ class Backend(abc.ABC):
             return -self.floored_log(prediction).mean()
         if target == 0.0:
             return -self.floored_log(1.0 - prediction).mean()
-        return -(target * self.floored_log(prediction)
-                 + (1.0 - target) * self.floored_log(1.0 - prediction)).mean()
+        return -(
+            target * self.floored_log(prediction)
+            + (1.0 - target) * self.floored_log(1.0 - prediction)
+        ).mean()
 
     @abc.abstractmethod
     def floored_log(self, value: Tensor) -> Tensor:
@@ -219,8 +249,15 @@ class Backend(abc.ABC):
         """Mean softmax cross-entropy of (N, classes) logits against integer labels (N,)."""
 
     @abc.abstractmethod
-    def optimizer(self, parameters: Mapping[str, Tensor], kind: str, lr: float,
-                  betas: Sequence[float], eps: float, momentum: float) -> Any:
+    def optimizer(
+        self,
+        parameters: Mapping[str, Tensor],
+        kind: str,
+        lr: float,
+        betas: Sequence[float],
+        eps: float,
+        momentum: float,
+    ) -> Any:
         """Adam with PyTorch's update rule, or SGD without dampening, over named parameters."""
 
     @abc.abstractmethod

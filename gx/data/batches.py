@@ -12,8 +12,10 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     if batch_size < 1:
         raise GxError(f"batch size {batch_size} must be at least 1. Fix: set a positive batch size")
     if batch_size > n:
-        raise GxError(f"batch size {batch_size} is larger than the dataset, which has only {n} "
-                      f"images. Fix: use a batch size of at most {n}")
+        raise GxError(
+            f"batch size {batch_size} is larger than the dataset, which has only {n} "
+            f"images. Fix: use a batch size of at most {n}"
+        )
     return n // batch_size
 
 

@@ -35,8 +35,9 @@ def resolve_data_root(dataset: str, cli_root: str | None, config_root: str | Non
     return Path.home() / ".cache" / "gx" / "data" / dataset
 
 
-def load_dataset(dataset: str, root: str | Path, split: str, image_size: int,
-                 download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_dataset(
+    dataset: str, root: str | Path, split: str, image_size: int, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) of a split: float32 (N, 1, S, S) in [-1, 1] and int64 (N,).
 
     Images are resized with Pillow's bilinear filter on the uint8 digits and scaled as
@@ -56,19 +57,25 @@ def load_dataset(dataset: str, root: str | Path, split: str, image_size: int,
 
 def _check_image_size(image_size: int) -> None:
     if not isinstance(image_size, int) or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise GxError(f"image size {image_size!r} is out of range. Fix: use a whole number from "
-                      f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}")
+        raise GxError(
+            f"image size {image_size!r} is out of range. Fix: use a whole number from "
+            f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}"
+        )
 
 
 def _read_part(part: PartFiles, paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     images_path, labels_path = paths[part.images.name], paths[part.labels.name]
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (_NATIVE_SIZE,) * 2:
-        raise GxError(f"{images_path} holds {images.dtype} {images.shape}, not 28x28 uint8 images. "
-                      "Fix: replace it with the published file")
+        raise GxError(
+            f"{images_path} holds {images.dtype} {images.shape}, not 28x28 uint8 images. "
+            "Fix: replace it with the published file"
+        )
     if labels.ndim != 1 or len(labels) != len(images):
-        raise GxError(f"{labels_path} has {labels.shape} labels for {len(images)} images in "
-                      f"{images_path}. Fix: replace both with the published files")
+        raise GxError(
+            f"{labels_path} has {labels.shape} labels for {len(images)} images in "
+            f"{images_path}. Fix: replace both with the published files"
+        )
     return images, labels
 
 

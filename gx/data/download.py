@@ -49,8 +49,9 @@ def missing_files(root: Path, files: list[IdxFile]) -> list[IdxFile]:
     return [file for file in files if locate_file(root, file) is None]
 
 
-def ensure_files(dataset: str, root: str | Path, split: str, download: bool,
-                 mirrors: list[str] | None = None) -> dict[str, Path]:
+def ensure_files(
+    dataset: str, root: str | Path, split: str, download: bool, mirrors: list[str] | None = None
+) -> dict[str, Path]:
     """Make sure every file of a split is in root, downloading missing ones when allowed.
 
     Gzipped files already there must have their published md5; a damaged one is refused.
@@ -68,12 +69,14 @@ def ensure_files(dataset: str, root: str | Path, split: str, download: bool,
     missing = missing_files(root, files)
     failures: dict[str, list[str]] = {}
     if missing and download:
-        failures = _download_missing(missing, root,
-                                     list(info.mirrors if mirrors is None else mirrors))
+        failures = _download_missing(
+            missing, root, list(info.mirrors if mirrors is None else mirrors)
+        )
         missing = missing_files(root, files)
     if missing:
         raise GxError(_missing_message(dataset, root, missing, download, failures))
-    return {file.name: locate_file(root, file) for file in files}
+    located = {file.name: locate_file(root, file) for file in files}
+    return {name: path for name, path in located.items() if path is not None}
 
 
 def _check_published(path: Path, file: IdxFile) -> None:
@@ -85,16 +88,23 @@ def _check_published(path: Path, file: IdxFile) -> None:
         return
     found = _file_md5(path)
     if found != file.md5:
-        raise GxError(f"{path} is not the published {file.name}: its md5 is {found}, expected "
-                      f"{file.md5}, so it is truncated, corrupt or not the original. Fix: delete "
-                      "it so gx downloads it again, or put the original file there")
+        raise GxError(
+            f"{path} is not the published {file.name}: its md5 is {found}, expected "
+            f"{file.md5}, so it is truncated, corrupt or not the original. Fix: delete "
+            "it so gx downloads it again, or put the original file there"
+        )
 
 
 def _file_md5(path: Path) -> str:
     """The md5 of a file's bytes, hashed at most once per process while the file is unchanged."""
     status = path.stat()
-    key = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns,
-           status.st_ctime_ns)
+    key = (
+        str(path.resolve()),
+        status.st_ino,
+        status.st_size,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+    )
     if key in _md5_by_file:
         return _md5_by_file[key]
     md5 = _new_md5()
@@ -106,24 +116,28 @@ def _file_md5(path: Path) -> str:
     return md5.hexdigest()
 
 
-def _new_md5() -> "hashlib._Hash":
+def _new_md5() -> hashlib._Hash:
     # usedforsecurity=False: md5 here is a checksum, and FIPS-mode Pythons refuse it otherwise.
     return hashlib.md5(usedforsecurity=False)
 
 
-def _missing_message(dataset: str, root: Path, missing: list[IdxFile], download: bool,
-                     failures: dict[str, list[str]]) -> str:
+def _missing_message(
+    dataset: str, root: Path, missing: list[IdxFile], download: bool, failures: dict[str, list[str]]
+) -> str:
     names = ", ".join(file.name for file in missing)
     if not download:
         why = "downloading is off"
     else:
         reasons = "; ".join(
             f"{file.name}: {' / '.join(failures.get(file.name) or ['no mirror reachable'])}"
-            for file in missing)
+            for file in missing
+        )
         why = f"downloading failed ({reasons})"
-    return (f"{dataset}: missing {names} in {root} and {why}. Fix: put those files (gzipped, or "
-            f"un-gzipped without '.gz') in {root}, or point --data-root or GX_DATA_ROOT at a "
-            "folder that has them")
+    return (
+        f"{dataset}: missing {names} in {root} and {why}. Fix: put those files (gzipped, or "
+        f"un-gzipped without '.gz') in {root}, or point --data-root or GX_DATA_ROOT at a "
+        "folder that has them"
+    )
 
 
 def _download_missing(files: list[IdxFile], root: Path, mirrors: list[str]) -> dict[str, list[str]]:
@@ -156,16 +170,19 @@ def _make_folder(root: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise GxError(f"cannot create data folder {root} ({error.strerror}). Fix: point "
-                      "--data-root or GX_DATA_ROOT at a writable folder") from None
+        raise GxError(
+            f"cannot create data folder {root} ({error.strerror}). Fix: point "
+            "--data-root or GX_DATA_ROOT at a writable folder"
+        ) from None
 
 
 def _download_verified(url: str, target: Path, expected_md5: str) -> None:
     """Download url into target, which only ever appears complete and with the expected md5."""
     # A temporary name in the same folder, renamed at the end: an interrupted download never
     # leaves a half file under the real name, and the rename is atomic on one file system.
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".part")
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+    )
     try:
         with os.fdopen(handle, "wb") as out:
             md5 = _stream(url, out, target.name)
@@ -182,8 +199,14 @@ def _stream(url: str, out: BinaryIO, label: str) -> str:
     md5 = _new_md5()
     with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
         size = response.headers.get("Content-Length")
-        with tqdm(total=int(size) if size else None, unit="B", unit_scale=True, desc=label,
-                  file=sys.stderr, leave=False) as progress:
+        with tqdm(
+            total=int(size) if size else None,
+            unit="B",
+            unit_scale=True,
+            desc=label,
+            file=sys.stderr,
+            leave=False,
+        ) as progress:
             while chunk := response.read(_CHUNK_BYTES):
                 out.write(chunk)
                 md5.update(chunk)

@@ -17,7 +17,7 @@ from gx.errors import GxError
 _GZIP_MAGIC = b"\x1f\x8b"
 
 # Type codes from the idx specification; multi-byte values are big-endian.
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -35,13 +35,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in an idx file (gzip-compressed or raw), in native byte order."""
     path = Path(path)
     if not path.is_file():
-        raise GxError(f"idx file {path} does not exist. Fix: check the data folder, or download "
-                      "the dataset again")
+        raise GxError(
+            f"idx file {path} does not exist. Fix: check the data folder, or download "
+            "the dataset again"
+        )
     try:
         return _parse_idx(_read_bytes(path))
     except (_CorruptIdx, OSError, EOFError, zlib.error) as problem:
-        raise GxError(f"{path} is truncated or corrupt ({problem}). Fix: delete it and download it "
-                      "again") from None
+        raise GxError(
+            f"{path} is truncated or corrupt ({problem}). Fix: delete it and download it again"
+        ) from None
 
 
 def is_gzipped(path: Path) -> bool:
@@ -66,8 +69,9 @@ def _parse_idx(data: bytes) -> np.ndarray:
         raise _CorruptIdx(f"bad magic number 0x{data[:4].hex()}")
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
-        raise _CorruptIdx(f"header cut short: {len(data)} bytes, {ndim} dimensions need "
-                          f"{header_size}")
+        raise _CorruptIdx(
+            f"header cut short: {len(data)} bytes, {ndim} dimensions need {header_size}"
+        )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_TYPES[type_code]
     expected = header_size + int(np.prod(shape)) * dtype.itemsize

@@ -43,34 +43,45 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _mnist_style_parts(train_images_md5: str, train_labels_md5: str, test_images_md5: str,
-                       test_labels_md5: str) -> dict[str, PartFiles]:
+def _mnist_style_parts(
+    train_images_md5: str, train_labels_md5: str, test_images_md5: str, test_labels_md5: str
+) -> dict[str, PartFiles]:
     # MNIST and Fashion-MNIST publish the same four file names; only the bytes differ.
     return {
-        "train": PartFiles(IdxFile("train-images-idx3-ubyte.gz", train_images_md5),
-                           IdxFile("train-labels-idx1-ubyte.gz", train_labels_md5)),
-        "test": PartFiles(IdxFile("t10k-images-idx3-ubyte.gz", test_images_md5),
-                          IdxFile("t10k-labels-idx1-ubyte.gz", test_labels_md5)),
+        "train": PartFiles(
+            IdxFile("train-images-idx3-ubyte.gz", train_images_md5),
+            IdxFile("train-labels-idx1-ubyte.gz", train_labels_md5),
+        ),
+        "test": PartFiles(
+            IdxFile("t10k-images-idx3-ubyte.gz", test_images_md5),
+            IdxFile("t10k-labels-idx1-ubyte.gz", test_labels_md5),
+        ),
     }
 
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         name="mnist",
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                 "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        parts=_mnist_style_parts("f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                                 "d53e105ee54ea40749a09fcbcd1e9432",
-                                 "9fb629c4189551a2d022fa330f9573f3",
-                                 "ec29112dd5afa0611ce80d1b7f02629c"),
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        parts=_mnist_style_parts(
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ),
     ),
     "fashion_mnist": DatasetInfo(
         name="fashion_mnist",
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        parts=_mnist_style_parts("8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                                 "25c81989df183df01b3e8a0aad5dffbe",
-                                 "bef4ecab320f06d8554ea6380940ec79",
-                                 "bb300cfdad3c16e7a12a480ee83cd310"),
+        parts=_mnist_style_parts(
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ),
     ),
 }
 

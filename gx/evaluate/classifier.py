@@ -70,21 +70,38 @@ class ClassifierRecipe:
 def classifier_spec(image_size: int, classes: int = CLASSES) -> ModelSpec:
     """conv 32 k3 -> relu -> conv 64 k3 s2 -> relu -> conv 64 k3 s2 -> relu -> flatten
     -> linear 128 ("features") -> relu -> linear ``classes`` ("logits")."""
-    return ModelSpec.from_dict({
-        "inputs": {"image": [1, image_size, image_size]},
-        "layers": [
-            {"name": "conv1", "kind": "conv2d", "out": 32, "kernel": 3, "padding": 1},
-            {"name": "relu1", "kind": "relu"},
-            {"name": "conv2", "kind": "conv2d", "out": 64, "kernel": 3, "stride": 2, "padding": 1},
-            {"name": "relu2", "kind": "relu"},
-            {"name": "conv3", "kind": "conv2d", "out": 64, "kernel": 3, "stride": 2, "padding": 1},
-            {"name": "relu3", "kind": "relu"},
-            {"name": "flat", "kind": "flatten"},
-            {"name": FEATURES_LAYER, "kind": "linear", "out": 128},
-            {"name": "relu4", "kind": "relu"},
-            {"name": "logits", "kind": "linear", "out": classes},
-        ],
-    }, "evaluation classifier")
+    return ModelSpec.from_dict(
+        {
+            "inputs": {"image": [1, image_size, image_size]},
+            "layers": [
+                {"name": "conv1", "kind": "conv2d", "out": 32, "kernel": 3, "padding": 1},
+                {"name": "relu1", "kind": "relu"},
+                {
+                    "name": "conv2",
+                    "kind": "conv2d",
+                    "out": 64,
+                    "kernel": 3,
+                    "stride": 2,
+                    "padding": 1,
+                },
+                {"name": "relu2", "kind": "relu"},
+                {
+                    "name": "conv3",
+                    "kind": "conv2d",
+                    "out": 64,
+                    "kernel": 3,
+                    "stride": 2,
+                    "padding": 1,
+                },
+                {"name": "relu3", "kind": "relu"},
+                {"name": "flat", "kind": "flatten"},
+                {"name": FEATURES_LAYER, "kind": "linear", "out": 128},
+                {"name": "relu4", "kind": "relu"},
+                {"name": "logits", "kind": "linear", "out": classes},
+            ],
+        },
+        "evaluation classifier",
+    )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -112,8 +129,13 @@ class Reading:
 class Classifier:
     """A trained classifier compiled in one backend, in eval mode."""
 
-    def __init__(self, backend: Backend, spec: ModelSpec, weights: dict[str, np.ndarray],
-                 info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        spec: ModelSpec,
+        weights: dict[str, np.ndarray],
+        info: dict[str, Any],
+    ) -> None:
         self.backend, self.spec, self.info = backend, spec, info
         self.module = compile_spec(backend, spec, 0)
         load_weights(backend, self.module, spec, weights, "the cached classifier")
@@ -123,14 +145,17 @@ class Classifier:
         """Logits and features of images (N, 1, S, S) in [-1, 1], in batches."""
         expected = self.spec.inputs["image"].shape
         if tuple(images.shape[1:]) != tuple(expected):
-            raise GxError(f"the evaluation classifier reads images {expected}, got "
-                          f"{tuple(images.shape[1:])}; train one for this size with "
-                          f"'gx classifier train --image-size {images.shape[-1]}'")
+            raise GxError(
+                f"the evaluation classifier reads images {expected}, got "
+                f"{tuple(images.shape[1:])}; train one for this size with "
+                f"'gx classifier train --image-size {images.shape[-1]}'"
+            )
         logits, features = [], []
         with self.backend.no_grad():
             for start in range(0, len(images), READ_BATCH):
-                batch = self.backend.tensor(np.asarray(images[start:start + READ_BATCH],
-                                                       np.float32))
+                batch = self.backend.tensor(
+                    np.asarray(images[start : start + READ_BATCH], np.float32)
+                )
                 outputs = self.module({"image": batch}, keep_all=True)
                 logits.append(self.backend.numpy(outputs["logits"]))
                 features.append(self.backend.numpy(outputs[FEATURES_LAYER]))
@@ -175,15 +200,26 @@ def labelled_split(dataset: str, root: str | Path, image_size: int) -> LabelledS
     if split == "both":
         train_images, train_labels = load_dataset(dataset, root, "train", image_size, False)
         held_images, held_labels = load_dataset(dataset, root, "test", image_size, False)
-        return LabelledSplit(train_images, train_labels, held_images, held_labels, files,
-                             "train split for training, test split held out")
+        return LabelledSplit(
+            train_images,
+            train_labels,
+            held_images,
+            held_labels,
+            files,
+            "train split for training, test split held out",
+        )
     images, labels = load_dataset(dataset, root, "test", image_size, False)
     # The split is fixed (its own seed), whatever the training recipe's seed.
     order = np.random.default_rng([SPLIT_SEED, len(images)]).permutation(len(images))
     train, held = order[:-HELD_OUT_WHEN_TEST_ONLY], order[-HELD_OUT_WHEN_TEST_ONLY:]
-    return LabelledSplit(images[train], labels[train], images[held], labels[held], files,
-                         f"test split only: {len(train)} images for training, a fixed "
-                         f"{len(held)} held out")
+    return LabelledSplit(
+        images[train],
+        labels[train],
+        images[held],
+        labels[held],
+        files,
+        f"test split only: {len(train)} images for training, a fixed {len(held)} held out",
+    )
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -197,8 +233,9 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_key(dataset: str, image_size: int, files: list[Path], spec: ModelSpec,
-              recipe: ClassifierRecipe) -> str:
+def cache_key(
+    dataset: str, image_size: int, files: list[Path], spec: ModelSpec, recipe: ClassifierRecipe
+) -> str:
     """SHA-256 over everything that decides the classifier's weights."""
     parts = {
         "format": FORMAT,
@@ -274,16 +311,20 @@ def random_shifts(images: np.ndarray, limit: int, rng: np.random.Generator) -> n
         return images
     count, _, size, _ = images.shape
     # -1 is the background of images scaled to [-1, 1]
-    padded = np.pad(images, ((0, 0), (0, 0), (limit, limit), (limit, limit)),
-                    constant_values=-1.0)
+    padded = np.pad(images, ((0, 0), (0, 0), (limit, limit), (limit, limit)), constant_values=-1.0)
     offsets = rng.integers(0, 2 * limit + 1, (2, count))
     rows = offsets[0][:, None] + np.arange(size)
     cols = offsets[1][:, None] + np.arange(size)
     return padded[np.arange(count)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
 
 
-def fit(backend: Backend, spec: ModelSpec, images: np.ndarray, labels: np.ndarray,
-        recipe: ClassifierRecipe) -> Module:
+def fit(
+    backend: Backend,
+    spec: ModelSpec,
+    images: np.ndarray,
+    labels: np.ndarray,
+    recipe: ClassifierRecipe,
+) -> Module:
     """Train the classifier with softmax cross-entropy and Adam; returns the native module."""
     module = compile_spec(backend, spec, [recipe.seed, 1])
     parameters = state_tensors(module, spec, trainable_only=True)
@@ -295,7 +336,7 @@ def fit(backend: Backend, spec: ModelSpec, images: np.ndarray, labels: np.ndarra
         rng = np.random.default_rng([recipe.seed, 2, epoch])
         order = rng.permutation(len(images))
         for start in range(0, len(images) - batch + 1, batch):
-            indices = order[start:start + batch]
+            indices = order[start : start + batch]
             shifted = random_shifts(images[indices], recipe.shift, rng)
             logits = module({"image": backend.tensor(shifted)})
             loss = backend.cross_entropy(logits, backend.tensor(labels[indices]))
@@ -308,8 +349,13 @@ def accuracy(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> 
     return float((classifier.read(images).predictions == labels).mean())
 
 
-def train_classifier(backend: Backend, dataset: str, root: str | Path, image_size: int,
-                     recipe: ClassifierRecipe = ClassifierRecipe()) -> Classifier:
+def train_classifier(
+    backend: Backend,
+    dataset: str,
+    root: str | Path,
+    image_size: int,
+    recipe: ClassifierRecipe = ClassifierRecipe(),
+) -> Classifier:
     """Train a classifier now (ignoring any cached one), cache it, and return it.
 
     ``classifier.info`` holds the held-out accuracy, the split used and where it was saved.
@@ -320,31 +366,44 @@ def train_classifier(backend: Backend, dataset: str, root: str | Path, image_siz
     key = cache_key(dataset, image_size, split.files, spec, recipe)
     images, labels = split.train_images, split.train_labels
     if recipe.train_images is not None:
-        images, labels = images[:recipe.train_images], labels[:recipe.train_images]
+        images, labels = images[: recipe.train_images], labels[: recipe.train_images]
     began = time.perf_counter()
     module = fit(backend, spec, images, labels, recipe)
     seconds = time.perf_counter() - began
     weights = get_weights(backend, module, spec)
     info: dict[str, Any] = {
-        "format": FORMAT, "key": key, "dataset": dataset, "image_size": image_size,
-        "files": [path.name for path in split.files], "split": split.description,
-        "train_images": len(images), "held_out_images": len(split.held_out_images),
-        "recipe": recipe.to_dict(), "backend": backend.describe(),
+        "format": FORMAT,
+        "key": key,
+        "dataset": dataset,
+        "image_size": image_size,
+        "files": [path.name for path in split.files],
+        "split": split.description,
+        "train_images": len(images),
+        "held_out_images": len(split.held_out_images),
+        "recipe": recipe.to_dict(),
+        "backend": backend.describe(),
         "train_seconds": round(seconds, 2),
     }
     classifier = Classifier(backend, spec, weights, info)
     info["held_out_accuracy"] = accuracy(classifier, split.held_out_images, split.held_out_labels)
     folder = next((folder for folder in cache_dirs(root) if _writable(folder)), None)
     if folder is None:
-        raise GxError(f"cannot cache the classifier: neither {root} nor {user_cache_dir()} is "
-                      "writable; make one of them writable")
+        raise GxError(
+            f"cannot cache the classifier: neither {root} nor {user_cache_dir()} is "
+            "writable; make one of them writable"
+        )
     info["path"] = str(_save(folder, _cache_name(dataset, image_size, key), weights, info))
     return classifier
 
 
-def load_classifier(backend: Backend, dataset: str, root: str | Path, image_size: int,
-                    recipe: ClassifierRecipe = ClassifierRecipe(),
-                    train_if_missing: bool = True) -> Classifier:
+def load_classifier(
+    backend: Backend,
+    dataset: str,
+    root: str | Path,
+    image_size: int,
+    recipe: ClassifierRecipe = ClassifierRecipe(),
+    train_if_missing: bool = True,
+) -> Classifier:
     """The cached classifier for this dataset, size, data files, spec and recipe; trained (and
     cached) on first use."""
     root = Path(root).expanduser()
@@ -353,8 +412,10 @@ def load_classifier(backend: Backend, dataset: str, root: str | Path, image_size
     document = _find_cached(dataset, image_size, key, root)
     if document is None:
         if not train_if_missing:
-            raise GxError(f"no cached {dataset} classifier for {image_size}px images; train one "
-                          f"with 'gx classifier train --image-size {image_size}'")
+            raise GxError(
+                f"no cached {dataset} classifier for {image_size}px images; train one "
+                f"with 'gx classifier train --image-size {image_size}'"
+            )
         return train_classifier(backend, dataset, root, image_size, recipe)
     info = json.loads(document.read_text())
     try:

@@ -26,12 +26,15 @@ import numpy as np
 DIVERSITY_SAMPLE = 250
 
 
-def agreement(predictions: np.ndarray, requested: np.ndarray,
-              classes: int) -> tuple[float, list[float | None]]:
+def agreement(
+    predictions: np.ndarray, requested: np.ndarray, classes: int
+) -> tuple[float, list[float | None]]:
     """Overall and per-class fraction of predictions equal to the requested labels."""
     hits = predictions == requested
-    per_class = [float(hits[requested == c].mean()) if np.any(requested == c) else None
-                 for c in range(classes)]
+    per_class = [
+        float(hits[requested == c].mean()) if np.any(requested == c) else None
+        for c in range(classes)
+    ]
     return float(hits.mean()), per_class
 
 
@@ -48,8 +51,9 @@ def symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
-def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray,
-                     cov_b: np.ndarray) -> float:
+def frechet_distance(
+    mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
+) -> float:
     """The Fréchet distance between two Gaussians (formula in the module docstring)."""
     root_a = symmetric_sqrt(cov_a)
     cross = symmetric_sqrt(root_a @ cov_b @ root_a)
@@ -67,7 +71,7 @@ def mean_pairwise_distance(features: np.ndarray) -> float:
     points = np.asarray(features, np.float64)
     if len(points) < 2:
         return 0.0
-    squares = (points ** 2).sum(axis=1)
+    squares = (points**2).sum(axis=1)
     distances = squares[:, None] + squares[None, :] - 2 * points @ points.T
     distances = np.sqrt(np.clip(distances, 0.0, None))
     count = len(points)
@@ -76,14 +80,19 @@ def mean_pairwise_distance(features: np.ndarray) -> float:
 
 def _grouped_spread(features: np.ndarray, labels: np.ndarray | None) -> float:
     if labels is None:
-        return mean_pairwise_distance(features[:DIVERSITY_SAMPLE * 4])
-    spreads = [mean_pairwise_distance(features[labels == c][:DIVERSITY_SAMPLE])
-               for c in np.unique(labels)]
+        return mean_pairwise_distance(features[: DIVERSITY_SAMPLE * 4])
+    spreads = [
+        mean_pairwise_distance(features[labels == c][:DIVERSITY_SAMPLE]) for c in np.unique(labels)
+    ]
     return float(np.mean(spreads))
 
 
-def diversity(generated: np.ndarray, real: np.ndarray, generated_labels: np.ndarray | None = None,
-              real_labels: np.ndarray | None = None) -> float:
+def diversity(
+    generated: np.ndarray,
+    real: np.ndarray,
+    generated_labels: np.ndarray | None = None,
+    real_labels: np.ndarray | None = None,
+) -> float:
     """Generated spread / real spread in feature space (see the module docstring).
 
     With labels for both sets, spreads are within classes, and only classes present in both

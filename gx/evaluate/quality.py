@@ -24,8 +24,13 @@ from gx.evaluate.sampler import SAMPLE_BATCH, Sampler, run_data_settings, run_fo
 REAL_SPLIT = "test"
 
 
-def measure(classifier: Classifier, generated: Reading, requested: np.ndarray | None,
-            real: Reading, real_labels: np.ndarray) -> dict[str, Any]:
+def measure(
+    classifier: Classifier,
+    generated: Reading,
+    requested: np.ndarray | None,
+    real: Reading,
+    real_labels: np.ndarray,
+) -> dict[str, Any]:
     """Every figure from classifier readings of generated and real images.
 
     ``requested`` holds the labels the images were generated for (None: unconditional). Only
@@ -35,19 +40,21 @@ def measure(classifier: Classifier, generated: Reading, requested: np.ndarray | 
     result: dict[str, Any] = {"agreement": None, "agreement_per_class": None}
     if requested is not None:
         known = requested < classes
-        overall, per_class = metrics.agreement(generated.predictions[known], requested[known],
-                                               classes)
+        overall, per_class = metrics.agreement(
+            generated.predictions[known], requested[known], classes
+        )
         result["agreement"], result["agreement_per_class"] = overall, per_class
-    result["frechet_distance"] = metrics.feature_frechet_distance(real.features,
-                                                                  generated.features)
-    result["diversity"] = metrics.diversity(generated.features, real.features, requested,
-                                            real_labels if requested is not None else None)
+    result["frechet_distance"] = metrics.feature_frechet_distance(real.features, generated.features)
+    result["diversity"] = metrics.diversity(
+        generated.features, real.features, requested, real_labels if requested is not None else None
+    )
     result["class_histogram"] = np.bincount(generated.predictions, minlength=classes).tolist()
     return result
 
 
-def generate_and_read(sampler: Sampler, classifier: Classifier, count: int,
-                      seed: int) -> tuple[Reading, np.ndarray | None]:
+def generate_and_read(
+    sampler: Sampler, classifier: Classifier, count: int, seed: int
+) -> tuple[Reading, np.ndarray | None]:
     """Read ``count`` generated images batch by batch, keeping only logits and features.
 
     Noise comes from numpy.random.default_rng(seed), a batch at a time; labels are 0, 1, ...,
@@ -60,7 +67,7 @@ def generate_and_read(sampler: Sampler, classifier: Classifier, count: int,
     for start in range(0, count, SAMPLE_BATCH):
         size = min(SAMPLE_BATCH, count - start)
         noise = rng.standard_normal((size, *model.noise_shape), dtype=np.float32)
-        labels = requested[start:start + size] if requested is not None else None
+        labels = requested[start : start + size] if requested is not None else None
         reading = classifier.read(sampler.generate(noise, labels))
         logits.append(reading.logits)
         features.append(reading.features)
@@ -70,16 +77,25 @@ def generate_and_read(sampler: Sampler, classifier: Classifier, count: int,
 def _check_model(sampler: Sampler, count: int) -> None:
     channels, height, width = sampler.model.image_shape
     if channels != 1 or height != width:
-        raise GxError(f"the evaluation classifier reads square grayscale images; this model "
-                      f"makes {sampler.model.image_shape}")
+        raise GxError(
+            f"the evaluation classifier reads square grayscale images; this model "
+            f"makes {sampler.model.image_shape}"
+        )
     if count < 2:
-        raise GxError(f"--n {count} is too few: the Fréchet distance needs at least 2 images; "
-                      "use e.g. --n 10000")
+        raise GxError(
+            f"--n {count} is too few: the Fréchet distance needs at least 2 images; "
+            "use e.g. --n 10000"
+        )
 
 
-def evaluate_run(run_dir: str | Path, n: int = 10000, backend_name: str | None = None,
-                 device: str = "auto", seed: int = 0,
-                 data_root: str | Path | None = None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    n: int = 10000,
+    backend_name: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    data_root: str | Path | None = None,
+) -> dict[str, Any]:
     """Measure a run's generator and write RUN/eval.json; returns what was written.
 
     ``backend_name`` None: the backend that trained the run when installed, else the installed one.
@@ -106,8 +122,10 @@ def evaluate_run(run_dir: str | Path, n: int = 10000, backend_name: str | None =
         "seed": seed,
         "real_images": f"{len(chosen)} from the {dataset} {REAL_SPLIT} split",
         "backend": backend.describe(),
-        "classifier": {key: classifier.info.get(key) for key in
-                       ("path", "image_size", "held_out_accuracy", "split", "train_images")},
+        "classifier": {
+            key: classifier.info.get(key)
+            for key in ("path", "image_size", "held_out_accuracy", "split", "train_images")
+        },
         **measure(classifier, generated, requested, real, real_labels[chosen]),
     }
     result["seconds"] = round(time.perf_counter() - began, 2)
@@ -117,6 +135,7 @@ def evaluate_run(run_dir: str | Path, n: int = 10000, backend_name: str | None =
 
 def format_table(result: dict[str, Any]) -> str:
     """The figures of ``evaluate_run`` as a small text table."""
+
     def percent(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.2f}%"
 
@@ -131,8 +150,15 @@ def format_table(result: dict[str, Any]) -> str:
         ("diversity (generated / real)", f"{result['diversity']:.3f}"),
     ]
     if result["agreement_per_class"] is not None:
-        rows.append(("agreement per class", " ".join(
-            f"{digit}:{percent(value)}" for digit, value in enumerate(result["agreement_per_class"])
-            if value is not None)))
+        rows.append(
+            (
+                "agreement per class",
+                " ".join(
+                    f"{digit}:{percent(value)}"
+                    for digit, value in enumerate(result["agreement_per_class"])
+                    if value is not None
+                ),
+            )
+        )
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

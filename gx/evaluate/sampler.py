@@ -51,8 +51,9 @@ class Sampler:
     step: int | None
 
     @classmethod
-    def from_run(cls, path: str | Path, backend_name: str | None = None,
-                 device: str = "auto") -> Sampler:
+    def from_run(
+        cls, path: str | Path, backend_name: str | None = None, device: str = "auto"
+    ) -> Sampler:
         """None for ``backend_name``: as ``load_generator`` chooses."""
         backend, module, model = load_generator(path, backend_name, device)
         state = json.loads((find_checkpoint(path) / "state.json").read_text())
@@ -61,5 +62,6 @@ class Sampler:
     def generate(self, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Images (N, C, H, W) in [-1, 1] as float32, SAMPLE_BATCH at a time."""
         labels = labels if self.model.conditional else None
-        return generate(self.backend, self.module, np.asarray(noise, np.float32), labels,
-                        SAMPLE_BATCH)
+        return generate(
+            self.backend, self.module, np.asarray(noise, np.float32), labels, SAMPLE_BATCH
+        )

@@ -8,8 +8,9 @@ them. Generators take inputs ``z`` (and ``label`` when conditional); discriminat
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from gx.errors import GxError
 from gx.models import cdcgan, cgan, dcgan, gan
@@ -40,12 +41,18 @@ class GanModel:
         return self.discriminator.inputs["image"].shape
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "generator": self.generator.to_dict(),
-                "discriminator": self.discriminator.to_dict()}
+        return {
+            "name": self.name,
+            "generator": self.generator.to_dict(),
+            "discriminator": self.discriminator.to_dict(),
+        }
 
 
 REFERENCE_MODELS: dict[str, Callable[..., tuple[dict, dict]]] = {
-    "cdcgan": cdcgan.build, "dcgan": dcgan.build, "cgan": cgan.build, "gan": gan.build,
+    "cdcgan": cdcgan.build,
+    "dcgan": dcgan.build,
+    "cgan": cgan.build,
+    "gan": gan.build,
 }
 
 
@@ -57,15 +64,23 @@ def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> No
         raise GxError(f"model '{name}': the discriminator needs an input named 'image'")
     made, read = generator.output_value.shape, discriminator.inputs["image"].shape
     if made != read:
-        raise GxError(f"model '{name}': the generator makes images {made} but the discriminator "
-                      f"reads {read}; make the generator's last layer output {read}")
+        raise GxError(
+            f"model '{name}': the generator makes images {made} but the discriminator "
+            f"reads {read}; make the generator's last layer output {read}"
+        )
     g_label, d_label = generator.inputs.get("label"), discriminator.inputs.get("label")
-    if (g_label is None) != (d_label is None) or (g_label and g_label.classes != d_label.classes):
-        raise GxError(f"model '{name}': generator and discriminator must both take a 'label' "
-                      "input with the same number of classes, or neither")
+    if (g_label is None) != (d_label is None) or (
+        g_label and d_label and g_label.classes != d_label.classes
+    ):
+        raise GxError(
+            f"model '{name}': generator and discriminator must both take a 'label' "
+            "input with the same number of classes, or neither"
+        )
     if set(generator.inputs) - {"z", "label"} or set(discriminator.inputs) - {"image", "label"}:
-        raise GxError(f"model '{name}': generator inputs must be z[, label], discriminator inputs "
-                      "image[, label]")
+        raise GxError(
+            f"model '{name}': generator inputs must be z[, label], discriminator inputs "
+            "image[, label]"
+        )
 
 
 def _option_fits(value: Any, default: Any) -> bool:
@@ -81,19 +96,25 @@ def _reference_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     accepted = inspect.signature(REFERENCE_MODELS[name]).parameters
     for key, value in options.items():
         if key not in accepted:
-            raise GxError(f"model '{name}' has no option '{key}'; its options are: "
-                          f"{', '.join(accepted)}")
+            raise GxError(
+                f"model '{name}' has no option '{key}'; its options are: {', '.join(accepted)}"
+            )
         default = accepted[key].default
         if not _option_fits(value, default):
-            raise GxError(f"model '{name}': option '{key}' takes a {type(default).__name__} "
-                          f"like its default {default!r}, got {value!r}")
+            raise GxError(
+                f"model '{name}': option '{key}' takes a {type(default).__name__} "
+                f"like its default {default!r}, got {value!r}"
+            )
     return dict(options)
 
 
-def build_model(name: str, options: Mapping[str, Any] | None = None,
-                generator: Mapping[str, Any] | None = None,
-                discriminator: Mapping[str, Any] | None = None,
-                init: str | None = None) -> GanModel:
+def build_model(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    generator: Mapping[str, Any] | None = None,
+    discriminator: Mapping[str, Any] | None = None,
+    init: str | None = None,
+) -> GanModel:
     """A reference model by name (with options), or ``custom`` from two spec mappings."""
     if name == "custom":
         if generator is None or discriminator is None:
@@ -113,6 +134,5 @@ def build_model(name: str, options: Mapping[str, Any] | None = None,
 
 def model_from_dict(data: Mapping[str, Any]) -> GanModel:
     """Rebuild a model from ``GanModel.to_dict()`` (what checkpoints store)."""
-    custom = build_model("custom", generator=data["generator"],
-                         discriminator=data["discriminator"])
+    custom = build_model("custom", generator=data["generator"], discriminator=data["discriminator"])
     return GanModel(data["name"], custom.generator, custom.discriminator)

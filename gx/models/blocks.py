@@ -14,16 +14,39 @@ def layer(name: str, kind: str, source: str | list[str] | None = None, **argumen
     return entry
 
 
-def conv(name: str, out: int, kernel: int, stride: int, padding: int, bias: bool = True,
-         source: str | None = None) -> Entry:
-    return layer(name, "conv2d", source, out=out, kernel=kernel, stride=stride, padding=padding,
-                 bias=bias)
+def conv(
+    name: str,
+    out: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    bias: bool = True,
+    source: str | None = None,
+) -> Entry:
+    return layer(
+        name, "conv2d", source, out=out, kernel=kernel, stride=stride, padding=padding, bias=bias
+    )
 
 
-def deconv(name: str, out: int, kernel: int, stride: int, padding: int, bias: bool = True,
-           source: str | None = None) -> Entry:
-    return layer(name, "conv_transpose2d", source, out=out, kernel=kernel, stride=stride,
-                 padding=padding, bias=bias)
+def deconv(
+    name: str,
+    out: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    bias: bool = True,
+    source: str | None = None,
+) -> Entry:
+    return layer(
+        name,
+        "conv_transpose2d",
+        source,
+        out=out,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        bias=bias,
+    )
 
 
 def linear(name: str, out: int, source: str | None = None) -> Entry:
@@ -35,6 +58,9 @@ def mlp_hidden(bn_eps: float) -> list[Entry]:
     LeakyReLU(0.2)."""
     entries: list[Entry] = []
     for index, width in enumerate((256, 512, 1024), start=2):
-        entries += [linear(f"fc{index}", width), layer(f"bn{index}", "batch_norm", eps=bn_eps),
-                    layer(f"act{index}", "leaky_relu", slope=0.2)]
+        entries += [
+            linear(f"fc{index}", width),
+            layer(f"bn{index}", "batch_norm", eps=bn_eps),
+            layer(f"act{index}", "leaky_relu", slope=0.2),
+        ]
     return entries

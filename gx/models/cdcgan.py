@@ -16,9 +16,15 @@ from __future__ import annotations
 from gx.models.blocks import Entry, conv, deconv, layer
 
 
-def build(noise_dim: int = 100, classes: int = 10, leaky_slope: float = 0.01,
-          d_batch_norm: bool = False, d_width: int = 64,
-          d_dropout: float = 0.0, g_bn_eps: float = 1e-5) -> tuple[dict, dict]:
+def build(
+    noise_dim: int = 100,
+    classes: int = 10,
+    leaky_slope: float = 0.01,
+    d_batch_norm: bool = False,
+    d_width: int = 64,
+    d_dropout: float = 0.0,
+    g_bn_eps: float = 1e-5,
+) -> tuple[dict, dict]:
     generator = {
         "inputs": {"z": [noise_dim, 1, 1], "label": {"classes": classes}},
         "init": "dcgan",

@@ -9,17 +9,24 @@ from __future__ import annotations
 from gx.models.blocks import layer, linear, mlp_hidden
 
 
-def build(noise_dim: int = 100, classes: int = 10, image_size: int = 32, bn_eps: float = 0.8,
-          dropout: float = 0.4) -> tuple[dict, dict]:
+def build(
+    noise_dim: int = 100,
+    classes: int = 10,
+    image_size: int = 32,
+    bn_eps: float = 0.8,
+    dropout: float = 0.4,
+) -> tuple[dict, dict]:
     pixels = image_size * image_size
     generator = {
         "inputs": {"z": [noise_dim], "label": {"classes": classes}},
         "layers": [
             layer("label_emb", "embedding", "label", dim=classes),
             layer("joined", "concat", ["label_emb", "z"]),
-            linear("fc1", 128), layer("act1", "leaky_relu", slope=0.2),
+            linear("fc1", 128),
+            layer("act1", "leaky_relu", slope=0.2),
             *mlp_hidden(bn_eps),
-            linear("fc5", pixels), layer("tanh", "tanh"),
+            linear("fc5", pixels),
+            layer("tanh", "tanh"),
             layer("image", "reshape", shape=[1, image_size, image_size]),
         ],
     }
@@ -29,10 +36,13 @@ def build(noise_dim: int = 100, classes: int = 10, image_size: int = 32, bn_eps:
             layer("flat", "flatten", "image"),
             layer("label_emb", "embedding", "label", dim=classes),
             layer("joined", "concat", ["flat", "label_emb"]),
-            linear("fc1", 512), layer("act1", "leaky_relu", slope=0.2),
-            linear("fc2", 512), layer("drop2", "dropout", p=dropout),
+            linear("fc1", 512),
+            layer("act1", "leaky_relu", slope=0.2),
+            linear("fc2", 512),
+            layer("drop2", "dropout", p=dropout),
             layer("act2", "leaky_relu", slope=0.2),
-            linear("fc3", 512), layer("drop3", "dropout", p=dropout),
+            linear("fc3", 512),
+            layer("drop3", "dropout", p=dropout),
             layer("act3", "leaky_relu", slope=0.2),
             linear("score", 1),
         ],

@@ -10,9 +10,11 @@ def build(noise_dim: int = 100, image_size: int = 28, bn_eps: float = 0.8) -> tu
     generator = {
         "inputs": {"z": [noise_dim]},
         "layers": [
-            linear("fc1", 128), layer("act1", "leaky_relu", slope=0.2),
+            linear("fc1", 128),
+            layer("act1", "leaky_relu", slope=0.2),
             *mlp_hidden(bn_eps),
-            linear("fc5", pixels), layer("tanh", "tanh"),
+            linear("fc5", pixels),
+            layer("tanh", "tanh"),
             layer("image", "reshape", shape=[1, image_size, image_size]),
         ],
     }
@@ -20,9 +22,12 @@ def build(noise_dim: int = 100, image_size: int = 28, bn_eps: float = 0.8) -> tu
         "inputs": {"image": [1, image_size, image_size]},
         "layers": [
             layer("flat", "flatten"),
-            linear("fc1", 512), layer("act1", "leaky_relu", slope=0.2),
-            linear("fc2", 256), layer("act2", "leaky_relu", slope=0.2),
-            linear("score", 1), layer("probability", "sigmoid"),
+            linear("fc1", 512),
+            layer("act1", "leaky_relu", slope=0.2),
+            linear("fc2", 256),
+            layer("act2", "leaky_relu", slope=0.2),
+            linear("score", 1),
+            layer("probability", "sigmoid"),
         ],
     }
     return generator, discriminator

@@ -20,8 +20,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from gx.errors import GxError
 
@@ -29,10 +30,18 @@ from gx.errors import GxError
 # child one level lower: ATen's own kernels, oneDNN's (convolutions; two names across
 # versions) and MKL's (matrix products). ARM and other levels have no lower x86 level to cap to.
 _CAPS = {
-    "AVX512": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-               "DNNL_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
-    "AVX2": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX",
-             "DNNL_MAX_CPU_ISA": "AVX", "MKL_ENABLE_INSTRUCTIONS": "AVX"},
+    "AVX512": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "DNNL_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    },
+    "AVX2": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "ONEDNN_MAX_CPU_ISA": "AVX",
+        "DNNL_MAX_CPU_ISA": "AVX",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX",
+    },
 }
 
 
@@ -59,20 +68,33 @@ class ChildTraining:
     def __init__(self, request: Mapping[str, Any], environment: Mapping[str, str]) -> None:
         self.environment = dict(environment)
         self.folder = tempfile.TemporaryDirectory(prefix="gx-parity-")
-        asked, self.answer_file = (Path(self.folder.name) / name
-                                   for name in ("request.json", "answer.json"))
+        asked, self.answer_file = (
+            Path(self.folder.name) / name for name in ("request.json", "answer.json")
+        )
         asked.write_text(json.dumps(request))
         # -X faulthandler: a crash in the child prints its stacks into the error we show
         self.process = subprocess.Popen(
-            [sys.executable, "-X", "faulthandler", "-m", "gx.parity.isa", str(asked),
-             str(self.answer_file)],
-            env={**os.environ, **self.environment}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-X",
+                "faulthandler",
+                "-m",
+                "gx.parity.isa",
+                str(asked),
+                str(self.answer_file),
+            ],
+            env={**os.environ, **self.environment},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     @property
     def name(self) -> str:
-        return (f"the floor's PyTorch reference on a lower instruction set (child process "
-                f"{self.process.pid}, {' '.join(f'{k}={v}' for k, v in self.environment.items())})")
+        return (
+            f"the floor's PyTorch reference on a lower instruction set (child process "
+            f"{self.process.pid}, {' '.join(f'{k}={v}' for k, v in self.environment.items())})"
+        )
 
     def answer(self, timeout: float) -> dict[str, Any]:
         """{"losses": {"d": [...], "g": [...]}, "steps", "stopped_early", "device"}; waits at
@@ -83,13 +105,17 @@ class ChildTraining:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.communicate()
-                raise ChildFailed(f"{self.name} had not finished {timeout:.0f} s after this "
-                                  "process's own training, and was stopped") from None
+                raise ChildFailed(
+                    f"{self.name} had not finished {timeout:.0f} s after this "
+                    "process's own training, and was stopped"
+                ) from None
             code = self.process.returncode
             tail = "\n".join(errors.strip().splitlines()[-5:])
             if code < 0:
-                raise ChildFailed(f"{self.name} was ended by {signal.Signals(-code).name}"
-                                  + (f":\n{tail}" if tail else ""))
+                raise ChildFailed(
+                    f"{self.name} was ended by {signal.Signals(-code).name}"
+                    + (f":\n{tail}" if tail else "")
+                )
             if code != 0 or not self.answer_file.exists():
                 raise ChildFailed(f"{self.name} failed (exit {code}):\n{tail}")
             return json.loads(self.answer_file.read_text())
@@ -107,13 +133,19 @@ def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
     backend = get_backend("torch", "cpu")
     backend.strict_math()
     threads = {"reference": request["threads"]}
-    training = train_in_lockstep(experiment, {"reference": backend}, threads, request["steps"],
-                                 request["data_root"])
-    return {"losses": training.losses["reference"], "steps": training.steps,
-            "stopped_early": training.stopped_early,
-            "device": {**backend.describe(), "threads": request["threads"],
-                       "environment": {name: os.environ[name] for name in ENVIRONMENT
-                                       if name in os.environ}}}
+    training = train_in_lockstep(
+        experiment, {"reference": backend}, threads, request["steps"], request["data_root"]
+    )
+    return {
+        "losses": training.losses["reference"],
+        "steps": training.steps,
+        "stopped_early": training.stopped_early,
+        "device": {
+            **backend.describe(),
+            "threads": request["threads"],
+            "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
+        },
+    }
 
 
 def main(arguments: list[str]) -> None:

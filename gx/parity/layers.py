@@ -55,8 +55,9 @@ def _depends_on_parameters(spec: ModelSpec) -> list[str]:
     return [info.name for info in spec.infos if info.name in reached]
 
 
-def _probe(backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.ndarray],
-           weights: np.ndarray) -> dict[str, dict[str, np.ndarray | None]]:
+def _probe(
+    backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.ndarray], weights: np.ndarray
+) -> dict[str, dict[str, np.ndarray | None]]:
     module = compile_spec(backend, spec, seed, MaskSource(seed))
     tensors = {}
     for name, array in inputs.items():
@@ -78,24 +79,34 @@ def _probe(backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.nd
     return result
 
 
-def compare_layers(backends: list[Backend], network: str, spec: ModelSpec,
-                   seed: int) -> list[LayerDiff]:
+def compare_layers(
+    backends: list[Backend], network: str, spec: ModelSpec, seed: int
+) -> list[LayerDiff]:
     """The first backend is the reference; differences are the worst over the others."""
     inputs = example_inputs(spec, PROBE_BATCH, seed)
-    weights = np.random.default_rng(seed + 1).standard_normal(
-        (PROBE_BATCH, *spec.output_value.shape)).astype(np.float32)
-    probes = {backend.name: _probe(backend, spec, seed, inputs, weights) for backend in backends}
+    weights = (
+        np.random.default_rng(seed + 1)
+        .standard_normal((PROBE_BATCH, *spec.output_value.shape))
+        .astype(np.float32)
+    )
+    probes: dict[str, dict[str, Any]] = {
+        backend.name: _probe(backend, spec, seed, inputs, weights) for backend in backends
+    }
     reference = probes[backends[0].name]
     rows = []
     for info in spec.infos:
-        row = reference[info.name]
-        shapes = {name: tuple(probe[info.name]["output"].shape[1:]) for name, probe in probes.items()}
-        worst = {"output": (0.0, 0.0), "grad": None, "params": None}
-        for name, probe in list(probes.items())[1:]:
-            other = probe[info.name]
+        row: dict[str, Any] = reference[info.name]
+        shapes = {
+            name: tuple(probe[info.name]["output"].shape[1:]) for name, probe in probes.items()
+        }
+        worst: dict[str, Any] = {"output": (0.0, 0.0), "grad": None, "params": None}
+        for probe in list(probes.values())[1:]:
+            other: dict[str, Any] = probe[info.name]
             worst["output"] = max(worst["output"], difference(row["output"], other["output"]))
             if row["grad"] is not None and other["grad"] is not None:
-                worst["grad"] = max(worst["grad"] or (0.0, 0.0), difference(row["grad"], other["grad"]))
+                worst["grad"] = max(
+                    worst["grad"] or (0.0, 0.0), difference(row["grad"], other["grad"])
+                )
             if row["params"]:
                 # One comparison per layer: a bias feeding training-mode batch norm has a
                 # gradient that is zero up to rounding, so its own relative error means nothing.
@@ -103,6 +114,16 @@ def compare_layers(backends: list[Backend], network: str, spec: ModelSpec,
                 theirs = np.concatenate([g.reshape(-1) for g in other["params"]])
                 worst["params"] = max(worst["params"] or (0.0, 0.0), difference(mine, theirs))
         grad, params = worst["grad"] or (None, None), worst["params"] or (None, None)
-        rows.append(LayerDiff(network, info.name, info.kind, info.output.shape, shapes,
-                              *worst["output"], *grad, *params))
+        rows.append(
+            LayerDiff(
+                network,
+                info.name,
+                info.kind,
+                info.output.shape,
+                shapes,
+                *worst["output"],
+                *grad,
+                *params,
+            )
+        )
     return rows

@@ -43,8 +43,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,8 @@ class SeedRun:
         return not self.stopped_early and within_floor(self.cross, self.floor)
 
     def summary(self) -> str:
-        """"seed 0: 2 / 2 / 4 vs 2 / 3 / 7 (OUTSIDE)": first steps over each threshold."""
+        """ "seed 0: 2 / 2 / 4 vs 2 / 3 / 7 (OUTSIDE)": first steps over each threshold."""
+
         def steps(differences: list[float]) -> str:
             return " / ".join(str(step) for step in crossings(differences).values())
 
@@ -125,8 +127,9 @@ class ParityResult:
 
     @property
     def stopped_early(self) -> str:
-        return "; ".join(f"seed {run.seed}: {run.stopped_early}" for run in self.seeds
-                         if run.stopped_early)
+        return "; ".join(
+            f"seed {run.seed}: {run.stopped_early}" for run in self.seeds if run.stopped_early
+        )
 
     @property
     def seeds_within(self) -> int:
@@ -136,15 +139,18 @@ class ParityResult:
     def within(self) -> bool:
         """Most seeds within, and no run stopped on a non-finite loss."""
         return not self.stopped_early and majority_within(
-            [(run.cross, run.floor) for run in self.seeds])
+            [(run.cross, run.floor) for run in self.seeds]
+        )
 
     def verdict_line(self) -> str:
         outcome = "WITHIN the float32 rounding floor" if self.within else "OUTSIDE the floor"
         thresholds = " / ".join(f"{t:g}" for t in THRESHOLDS)
-        return (f"{self.experiment}: {outcome} over {self.steps} steps on {self.seeds_within} of "
-                f"{len(self.seeds)} seeds (first step over {thresholds}, torch vs jittor against "
-                f"the floor: {'; '.join(run.summary() for run in self.seeds)}; margin "
-                f"max({MARGIN_STEPS} steps, {MARGIN_FRACTION:.0%} of the floor's))")
+        return (
+            f"{self.experiment}: {outcome} over {self.steps} steps on {self.seeds_within} of "
+            f"{len(self.seeds)} seeds (first step over {thresholds}, torch vs jittor against "
+            f"the floor: {'; '.join(run.summary() for run in self.seeds)}; margin "
+            f"max({MARGIN_STEPS} steps, {MARGIN_FRACTION:.0%} of the floor's))"
+        )
 
 
 class ParityIncomplete(GxError):
@@ -212,9 +218,14 @@ class LockstepTraining:
     stopped_early: str = ""
 
 
-def train_in_lockstep(experiment: Experiment, runs: dict[str, Backend], threads: dict[str, int],
-                      steps: int, data_root: str | None,
-                      roundings: Mapping[str, str] | None = None) -> LockstepTraining:
+def train_in_lockstep(
+    experiment: Experiment,
+    runs: dict[str, Backend],
+    threads: dict[str, int],
+    steps: int,
+    data_root: str | None,
+    roundings: Mapping[str, str] | None = None,
+) -> LockstepTraining:
     """Train ``experiment`` in every run, step by step, on the same batches; ``threads`` sets
     PyTorch's process-wide CPU thread count before each step of the runs it names, and
     ``roundings`` the initial weights' rounding of the runs it names (gx.spec.init)."""
@@ -225,11 +236,13 @@ def train_in_lockstep(experiment: Experiment, runs: dict[str, Backend], threads:
     batch = experiment.train.batch_size
     per_epoch = steps_per_epoch(len(images), batch)
     roundings = roundings or {}
-    trainers = {name: GanTrainer(backend, model, experiment,
-                                 rounding=roundings.get(name, "nearest"))
-                for name, backend in runs.items()}
-    on_device = {name: (backend.tensor(images), backend.tensor(labels))
-                 for name, backend in runs.items()}
+    trainers = {
+        name: GanTrainer(backend, model, experiment, rounding=roundings.get(name, "nearest"))
+        for name, backend in runs.items()
+    }
+    on_device = {
+        name: (backend.tensor(images), backend.tensor(labels)) for name, backend in runs.items()
+    }
     training = LockstepTraining({name: {"d": [], "g": []} for name in runs}, 0)
     order = None
     for step in range(steps):
@@ -243,9 +256,10 @@ def train_in_lockstep(experiment: Experiment, runs: dict[str, Backend], threads:
                 backend, (data_images, data_labels) = runs[name], on_device[name]
                 if name in threads:
                     backend.set_cpu_threads(threads[name])
-                outcome = trainer.step(backend.take(data_images, order[position]),
-                                       backend.take(data_labels, order[position])
-                                       if model.conditional else None)
+                outcome = trainer.step(
+                    backend.take(data_images, order[position]),
+                    backend.take(data_labels, order[position]) if model.conditional else None,
+                )
                 training.losses[name]["d"].append(outcome.d_loss)
                 training.losses[name]["g"].append(outcome.g_loss)
         except NonFiniteLoss as error:
@@ -255,20 +269,26 @@ def train_in_lockstep(experiment: Experiment, runs: dict[str, Backend], threads:
     return training
 
 
-def _start_isa_reference(experiment: Experiment, reference: Backend, threads: int, steps: int,
-                         data_root: str) -> ChildTraining | None:
+def _start_isa_reference(
+    experiment: Experiment, reference: Backend, threads: int, steps: int, data_root: str
+) -> ChildTraining | None:
     """The floor's reference on a lower instruction set, started in a child process (on CPUs
     that have a lower level to cap to)."""
     environment = lower_isa_environment(reference.describe()["cpu_capability"] or "")
     if reference.device != "cpu" or environment is None:
         return None
-    request = {"experiment": experiment.to_dict(), "steps": steps, "threads": threads,
-               "data_root": data_root}
+    request = {
+        "experiment": experiment.to_dict(),
+        "steps": steps,
+        "threads": threads,
+        "data_root": data_root,
+    }
     return ChildTraining(request, environment)
 
 
-def _train_one_seed(experiment: Experiment, runs: dict[str, Backend], threads: dict[str, int],
-                    steps: int, root: str) -> tuple[SeedRun, dict[str, Any] | None, str]:
+def _train_one_seed(
+    experiment: Experiment, runs: dict[str, Backend], threads: dict[str, int], steps: int, root: str
+) -> tuple[SeedRun, dict[str, Any] | None, str]:
     """One seed's lockstep training, the lower-instruction-set reference's device (as the
     child process reports it; None where there is none) and why that child failed ("" if not)."""
     # started first, so that it trains while this process trains the others
@@ -289,22 +309,40 @@ def _train_one_seed(experiment: Experiment, runs: dict[str, Backend], threads: d
             if answer["steps"] < completed:
                 completed, stopped_early = answer["steps"], f"torch_isa: {answer['stopped_early']}"
     if completed == 0:
-        raise GxError(f"parity of '{experiment.name}' (seed {experiment.seed}) stopped before "
-                      f"its first step: {stopped_early}")
+        raise GxError(
+            f"parity of '{experiment.name}' (seed {experiment.seed}) stopped before "
+            f"its first step: {stopped_early}"
+        )
     references = [name for name in losses if name.startswith("torch_")]
-    floors = {name: [_loss_difference(losses["torch"], losses[name], step)
-                     for step in range(completed)] for name in references}
-    return SeedRun(
-        experiment.seed, completed, losses,
-        cross=[_loss_difference(losses["torch"], losses["jittor"], step)
-               for step in range(completed)],
-        floors=floors,
-        floor=[widest([curve[step] for curve in floors.values()]) for step in range(completed)],
-        stopped_early=stopped_early), child_device, child_error
+    floors = {
+        name: [_loss_difference(losses["torch"], losses[name], step) for step in range(completed)]
+        for name in references
+    }
+    return (
+        SeedRun(
+            experiment.seed,
+            completed,
+            losses,
+            cross=[
+                _loss_difference(losses["torch"], losses["jittor"], step)
+                for step in range(completed)
+            ],
+            floors=floors,
+            floor=[widest([curve[step] for curve in floors.values()]) for step in range(completed)],
+            stopped_early=stopped_early,
+        ),
+        child_device,
+        child_error,
+    )
 
 
-def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
-               data_root: str | None = None, seeds: int = DEFAULT_SEEDS) -> ParityResult:
+def run_parity(
+    experiment: Experiment,
+    steps: int,
+    device: str = "cpu",
+    data_root: str | None = None,
+    seeds: int = DEFAULT_SEEDS,
+) -> ParityResult:
     """Lockstep trainings from ``seeds`` seeds (the experiment's own, then the next ones), each
     with every floor reference, each judged by the rule; parity holds on most of them."""
     model = model_for(experiment)
@@ -323,22 +361,24 @@ def run_parity(experiment: Experiment, steps: int, device: str = "cpu",
         threads["torch_threads"] = other_thread_count(threads["torch"])
     for backend in runs.values():
         backend.strict_math()
-    layers = (compare_layers([reference, other], "generator", model.generator, experiment.seed)
-              + compare_layers([reference, other], "discriminator", model.discriminator,
-                               experiment.seed))
+    layers = compare_layers(
+        [reference, other], "generator", model.generator, experiment.seed
+    ) + compare_layers([reference, other], "discriminator", model.discriminator, experiment.seed)
     data = experiment.data
     root = str(resolve_data_root(data.dataset, data_root, data.root))
-    seed_runs, child_device, child_error = [], None, ""
+    seed_runs: list[SeedRun] = []
+    child_device: dict[str, Any] | None = None
     for offset in range(seeds):
         seeded = dataclasses.replace(experiment, seed=experiment.seed + offset)
-        run, device, child_error = _train_one_seed(seeded, runs, threads, steps, root)
+        run, seed_device, child_error = _train_one_seed(seeded, runs, threads, steps, root)
         seed_runs.append(run)
-        child_device = child_device or device
+        child_device = child_device or seed_device
         if run.stopped_early or child_error:  # either decides: no need for more seeds
             break
-    devices = {name: {**backend.describe(), **({"threads": threads[name]} if name in threads
-                                               else {})}
-               for name, backend in runs.items()}
+    devices = {
+        name: {**backend.describe(), **({"threads": threads[name]} if name in threads else {})}
+        for name, backend in runs.items()
+    }
     if child_device is not None:
         devices["torch_isa"] = child_device
     # after training: Jittor's kernels are loaded, so this shows the mode every run computed in

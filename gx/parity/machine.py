@@ -17,8 +17,14 @@ import numpy as np
 # Instruction-set families that change which kernels numerical libraries choose.
 _ISA_PREFIXES = ("sse4", "avx", "fma", "f16c", "amx")
 # Variables that cap instruction sets or set thread counts in PyTorch, MKL, oneDNN and OpenMP.
-ENVIRONMENT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY",
-               "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ENVIRONMENT = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+)
 _FLOAT32_TINY = np.float32(np.finfo(np.float32).tiny)  # the smallest normal float32
 
 
@@ -40,8 +46,9 @@ def cpu_model() -> str:
 
 def isa_flags() -> list[str]:
     """The CPU's vector instruction-set flags as Linux lists them (x86; empty elsewhere)."""
-    return sorted(flag for flag in _cpuinfo_field("flags").split()
-                  if flag.startswith(_ISA_PREFIXES))
+    return sorted(
+        flag for flag in _cpuinfo_field("flags").split() if flag.startswith(_ISA_PREFIXES)
+    )
 
 
 def denormals_flushed() -> bool:
@@ -52,6 +59,10 @@ def denormals_flushed() -> bool:
 
 
 def describe_machine() -> dict[str, Any]:
-    return {"cpu": cpu_model(), "isa": isa_flags(), "cpu_count": os.cpu_count(),
-            "denormals": "flushed" if denormals_flushed() else "kept (IEEE)",
-            "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}}
+    return {
+        "cpu": cpu_model(),
+        "isa": isa_flags(),
+        "cpu_count": os.cpu_count(),
+        "denormals": "flushed" if denormals_flushed() else "kept (IEEE)",
+        "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
+    }

@@ -6,8 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gx.parity.lockstep import (MARGIN_FRACTION, MARGIN_STEPS, THRESHOLDS, ParityResult, SeedRun,
-                                crossings)
+from gx.parity.lockstep import (
+    MARGIN_FRACTION,
+    MARGIN_STEPS,
+    THRESHOLDS,
+    ParityResult,
+    SeedRun,
+    crossings,
+)
 
 
 def _number(value: float | None) -> str:
@@ -15,15 +21,33 @@ def _number(value: float | None) -> str:
 
 
 def layer_table(result: ParityResult) -> str:
-    header = ("network", "layer", "kind", "spec", "torch", "jittor", "out abs", "out rel",
-              "grad rel", "param grad rel")
-    rows = [header]
+    header = (
+        "network",
+        "layer",
+        "kind",
+        "spec",
+        "torch",
+        "jittor",
+        "out abs",
+        "out rel",
+        "grad rel",
+        "param grad rel",
+    )
+    rows: list[tuple[str, ...]] = [header]
     for row in result.layers:
         shapes = [row.spec_shape, row.shapes.get("torch"), row.shapes.get("jittor")]
-        rows.append((row.network, row.layer, row.kind,
-                     *["x".join(map(str, s)) if s is not None else "?" for s in shapes],
-                     _number(row.output_abs), _number(row.output_rel), _number(row.grad_rel),
-                     _number(row.param_grad_rel)))
+        rows.append(
+            (
+                row.network,
+                row.layer,
+                row.kind,
+                *["x".join(map(str, s)) if s is not None else "?" for s in shapes],
+                _number(row.output_abs),
+                _number(row.output_rel),
+                _number(row.grad_rel),
+                _number(row.param_grad_rel),
+            )
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
 
@@ -31,16 +55,21 @@ def layer_table(result: ParityResult) -> str:
 def loss_table(result: ParityResult, every: int = 1) -> str:
     first = result.seeds[0]
     losses = first.losses
-    lines = [f"{'step':>5}  {'D torch':>12} {'D jittor':>12}  {'G torch':>12} {'G jittor':>12}"
-             f"  {'|diff| x-backend':>16} {'|diff| floor':>12}"]
+    lines = [
+        f"{'step':>5}  {'D torch':>12} {'D jittor':>12}  {'G torch':>12} {'G jittor':>12}"
+        f"  {'|diff| x-backend':>16} {'|diff| floor':>12}"
+    ]
     for index in range(first.steps):
         if (index + 1) % every and index + 1 != first.steps:
             continue
         cells = [losses[run][key][index] for key in ("d", "g") for run in ("torch", "jittor")]
-        lines.append(f"{index + 1:>5}  " + " ".join(f"{c:>12.6f}" if c is not None else f"{'-':>12}"
-                                                    for c in cells[:2]) + "  "
-                     + " ".join(f"{c:>12.6f}" if c is not None else f"{'-':>12}" for c in cells[2:])
-                     + f"  {first.cross[index]:>16.2e} {first.floor[index]:>12.2e}")
+        lines.append(
+            f"{index + 1:>5}  "
+            + " ".join(f"{c:>12.6f}" if c is not None else f"{'-':>12}" for c in cells[:2])
+            + "  "
+            + " ".join(f"{c:>12.6f}" if c is not None else f"{'-':>12}" for c in cells[2:])
+            + f"  {first.cross[index]:>16.2e} {first.floor[index]:>12.2e}"
+        )
     return "\n".join(lines)
 
 
@@ -54,18 +83,27 @@ def seed_table(result: ParityResult) -> str:
 
 
 def shapes_agree(result: ParityResult) -> bool:
-    return all(all(shape == row.spec_shape for shape in row.shapes.values())
-               for row in result.layers)
+    return all(
+        all(shape == row.spec_shape for shape in row.shapes.values()) for row in result.layers
+    )
 
 
 def _seed_document(run: SeedRun) -> dict[str, Any]:
-    return {"seed": run.seed, "steps": run.steps, "within": run.within,
-            "stopped_early": run.stopped_early,
-            "first_step_over": {
-                "cross_backend": crossings(run.cross), "floor": crossings(run.floor),
-                **{f"floor_{name}": crossings(curve) for name, curve in run.floors.items()}},
-            "losses": run.losses, "cross_difference": run.cross, "floor_difference": run.floor,
-            "floor_differences": run.floors}
+    return {
+        "seed": run.seed,
+        "steps": run.steps,
+        "within": run.within,
+        "stopped_early": run.stopped_early,
+        "first_step_over": {
+            "cross_backend": crossings(run.cross),
+            "floor": crossings(run.floor),
+            **{f"floor_{name}": crossings(curve) for name, curve in run.floors.items()},
+        },
+        "losses": run.losses,
+        "cross_difference": run.cross,
+        "floor_difference": run.floor,
+        "floor_differences": run.floors,
+    }
 
 
 def write_report(result: ParityResult, folder: str | Path, incomplete: str = "") -> Path:
@@ -73,14 +111,20 @@ def write_report(result: ParityResult, folder: str | Path, incomplete: str = "")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     document = {
-        "experiment": result.experiment, "steps": result.steps, "within": result.within,
-        "verdict": result.verdict_line(), "rule": {"thresholds": list(THRESHOLDS),
-                                                   "margin_steps": MARGIN_STEPS,
-                                                   "margin_fraction": MARGIN_FRACTION,
-                                                   "seeds": len(result.seeds),
-                                                   "verdict": "within on most seeds"},
+        "experiment": result.experiment,
+        "steps": result.steps,
+        "within": result.within,
+        "verdict": result.verdict_line(),
+        "rule": {
+            "thresholds": list(THRESHOLDS),
+            "margin_steps": MARGIN_STEPS,
+            "margin_fraction": MARGIN_FRACTION,
+            "seeds": len(result.seeds),
+            "verdict": "within on most seeds",
+        },
         "seeds_within": result.seeds_within,
-        "machine": result.machine, "devices": result.devices,
+        "machine": result.machine,
+        "devices": result.devices,
         "stopped_early": result.stopped_early,
         "layers": [row.as_dict() for row in result.layers],
         "seeds": [_seed_document(run) for run in result.seeds],
@@ -92,10 +136,12 @@ def write_report(result: ParityResult, folder: str | Path, incomplete: str = "")
     return folder
 
 
-_REFERENCE_LABELS = {"torch_float64": "float64",
-                     "torch_rounded": "float32 from weights rounded the other way",
-                     "torch_threads": "float32 at another thread count",
-                     "torch_isa": "float32 on a lower instruction set"}
+_REFERENCE_LABELS = {
+    "torch_float64": "float64",
+    "torch_rounded": "float32 from weights rounded the other way",
+    "torch_threads": "float32 at another thread count",
+    "torch_isa": "float32 on a lower instruction set",
+}
 
 
 def _log_curve(curve: list[float]) -> list[float]:
@@ -114,26 +160,54 @@ def _plot(result: ParityResult, path: Path) -> None:
     figure = Figure(figsize=(10, 7), dpi=100)
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, sharex=True)
-    for run, style in (("torch", "-"), ("jittor", "--")):
+    for backend, style in (("torch", "-"), ("jittor", "--")):
         for key, colour in (("d", "tab:blue"), ("g", "tab:orange")):
-            values = [v if v is not None else float("nan") for v in first.losses[run][key]]
-            top.plot(steps, values[:first.steps], style, color=colour,
-                     label=f"{key.upper()} loss, {run}")
+            values = [v if v is not None else float("nan") for v in first.losses[backend][key]]
+            top.plot(
+                steps,
+                values[: first.steps],
+                style,
+                color=colour,
+                label=f"{key.upper()} loss, {backend}",
+            )
     top.set_ylabel("loss")
     top.legend(ncol=2, fontsize=8)
-    top.set_title(f"gx parity: {result.experiment}, seed {first.seed}"
-                  + (f" (and {len(result.seeds) - 1} more, thin)" if len(result.seeds) > 1 else ""))
+    top.set_title(
+        f"gx parity: {result.experiment}, seed {first.seed}"
+        + (f" (and {len(result.seeds) - 1} more, thin)" if len(result.seeds) > 1 else "")
+    )
     for index, run in enumerate(result.seeds[1:]):
         more = list(range(1, run.steps + 1))
-        bottom.semilogy(more, _log_curve(run.cross), color="tab:red", linewidth=0.6, alpha=0.5,
-                        label="other seeds: torch vs jittor" if index == 0 else None)
-        bottom.semilogy(more, _log_curve(run.floor), color="tab:gray", linewidth=0.6, alpha=0.5,
-                        label="other seeds: the floor (largest reference)" if index == 0 else None)
-    bottom.semilogy(steps, _log_curve(first.cross), color="tab:red",
-                    label="|loss difference| torch vs jittor (float32)")
+        bottom.semilogy(
+            more,
+            _log_curve(run.cross),
+            color="tab:red",
+            linewidth=0.6,
+            alpha=0.5,
+            label="other seeds: torch vs jittor" if index == 0 else None,
+        )
+        bottom.semilogy(
+            more,
+            _log_curve(run.floor),
+            color="tab:gray",
+            linewidth=0.6,
+            alpha=0.5,
+            label="other seeds: the floor (largest reference)" if index == 0 else None,
+        )
+    bottom.semilogy(
+        steps,
+        _log_curve(first.cross),
+        color="tab:red",
+        label="|loss difference| torch vs jittor (float32)",
+    )
     for (name, curve), style in zip(first.floors.items(), ("-", "--", ":", "-.")):
-        bottom.semilogy(steps, _log_curve(curve), style, color="tab:gray",
-                        label=f"rounding floor: torch float32 vs {_REFERENCE_LABELS[name]}")
+        bottom.semilogy(
+            steps,
+            _log_curve(curve),
+            style,
+            color="tab:gray",
+            label=f"rounding floor: torch float32 vs {_REFERENCE_LABELS[name]}",
+        )
     for threshold in THRESHOLDS:
         bottom.axhline(threshold, color="black", linewidth=0.5, linestyle=":")
     bottom.set_xlabel("step")

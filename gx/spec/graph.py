@@ -20,21 +20,54 @@ import dataclasses
 import difflib
 import keyword
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from gx.errors import GxError, SpecError
 from gx.spec.layers import LAYER_KINDS, Layer, Shape, Value
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Attribute names of torch.nn.Module / jittor.Module that a layer name must not shadow.
-_RESERVED = frozenset({
-    "forward", "execute", "train", "eval", "training", "is_train", "parameters", "buffers",
-    "state_dict", "load_state_dict", "modules", "children", "apply", "cuda", "cpu", "to", "float",
-    "double", "half", "type", "zero_grad", "named_parameters", "named_buffers", "named_modules",
-    "register_buffer", "register_parameter", "load", "save", "spec", "mask_source", "layers",
-    "dtype", "name", "requires_grad_", "extra_repr",
-})
+_RESERVED = frozenset(
+    {
+        "forward",
+        "execute",
+        "train",
+        "eval",
+        "training",
+        "is_train",
+        "parameters",
+        "buffers",
+        "state_dict",
+        "load_state_dict",
+        "modules",
+        "children",
+        "apply",
+        "cuda",
+        "cpu",
+        "to",
+        "float",
+        "double",
+        "half",
+        "type",
+        "zero_grad",
+        "named_parameters",
+        "named_buffers",
+        "named_modules",
+        "register_buffer",
+        "register_parameter",
+        "load",
+        "save",
+        "spec",
+        "mask_source",
+        "layers",
+        "dtype",
+        "name",
+        "requires_grad_",
+        "extra_repr",
+    }
+)
 INIT_SCHEMES = ("default", "dcgan")
 
 
@@ -94,11 +127,20 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.init not in INIT_SCHEMES:
-            raise GxError(f"unknown init scheme '{self.init}'; use one of {', '.join(INIT_SCHEMES)}")
+            raise GxError(
+                f"unknown init scheme '{self.init}'; use one of {', '.join(INIT_SCHEMES)}"
+            )
         object.__setattr__(self, "infos", tuple(_infer(self)))
-        object.__setattr__(self, "last_readers", {
-            source: node.name for node in self.nodes for source in node.inputs
-            if source != self.output})
+        object.__setattr__(
+            self,
+            "last_readers",
+            {
+                source: node.name
+                for node in self.nodes
+                for source in node.inputs
+                if source != self.output
+            },
+        )
 
     @property
     def output_value(self) -> Value:
@@ -147,8 +189,9 @@ class ModelSpec:
             output = data.get("output") or nodes[-1].name
             if output not in {node.name for node in nodes}:
                 raise GxError(f"{where}: output '{output}' is not a layer name")
-            return cls(inputs=inputs, nodes=tuple(nodes), output=output,
-                       init=data.get("init") or "default")
+            return cls(
+                inputs=inputs, nodes=tuple(nodes), output=output, init=data.get("init") or "default"
+            )
         except SpecError as error:
             # name the network too: both generator and discriminator may have a 'conv1'
             raise SpecError(error.layer, error.problem, error.fix, network=where) from None
@@ -173,19 +216,26 @@ def _parse_inputs(where: str, raw: Any) -> dict[str, Value]:
             if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
                 raise GxError(f"{where}: input '{name}' needs an integer 'classes' >= 2")
             inputs[name] = Value((), classes)
-        elif isinstance(decl, (list, tuple)) and decl and all(
-                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in decl):
+        elif (
+            isinstance(decl, (list, tuple))
+            and decl
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in decl)
+        ):
             inputs[name] = Value(tuple(decl))
         else:
-            raise GxError(f"{where}: input '{name}' must be a shape like [100, 1, 1] or "
-                          f"{{classes: 10}}, got {decl!r}")
+            raise GxError(
+                f"{where}: input '{name}' must be a shape like [100, 1, 1] or "
+                f"{{classes: 10}}, got {decl!r}"
+            )
     return inputs
 
 
 def _check_name(where: str, name: str) -> None:
     if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED:
-        raise GxError(f"{where}: '{name}' cannot be a layer or input name; use letters, digits "
-                      "and underscores, starting with a letter, and avoid framework method names")
+        raise GxError(
+            f"{where}: '{name}' cannot be a layer or input name; use letters, digits "
+            "and underscores, starting with a letter, and avoid framework method names"
+        )
 
 
 def _parse_layers(where: str, raw: Any, inputs: dict[str, Value]) -> list[Node]:
@@ -205,18 +255,27 @@ def _parse_layers(where: str, raw: Any, inputs: dict[str, Value]) -> list[Node]:
         layer_cls = LAYER_KINDS.get(kind)
         if layer_cls is None:
             close = difflib.get_close_matches(str(kind), LAYER_KINDS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else \
-                f"known kinds: {', '.join(sorted(LAYER_KINDS))}"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known kinds: {', '.join(sorted(LAYER_KINDS))}"
+            )
             raise SpecError(name, f"unknown kind '{kind}'", hint)
         sources = _sources(name, entry.pop("input", None), nodes, inputs)
         for source in sources:
             if source not in defined:
-                raise SpecError(name, f"input '{source}' is not an input or an earlier layer",
-                                "name a model input or a layer listed before this one")
+                raise SpecError(
+                    name,
+                    f"input '{source}' is not an input or an earlier layer",
+                    "name a model input or a layer listed before this one",
+                )
         layer = _make_layer(name, layer_cls, entry)
         if layer.arity == 1 and len(sources) != 1:
-            raise SpecError(name, f"{kind} takes one input, got {len(sources)}",
-                            "join several inputs with a 'concat' layer first")
+            raise SpecError(
+                name,
+                f"{kind} takes one input, got {len(sources)}",
+                "join several inputs with a 'concat' layer first",
+            )
         if layer.arity == 0 and len(sources) < 2:
             raise SpecError(name, f"{kind} needs two or more inputs", "list them: input: [a, b]")
         nodes.append(Node(name, layer, sources))
@@ -230,14 +289,20 @@ def _sources(name: str, raw: Any, nodes: list[Node], inputs: dict[str, Value]) -
             return (nodes[-1].name,)
         if len(inputs) == 1:
             return (next(iter(inputs)),)
-        raise SpecError(name, "the first layer of a model with several inputs needs 'input'",
-                        f"add input: <one of {', '.join(inputs)}>")
+        raise SpecError(
+            name,
+            "the first layer of a model with several inputs needs 'input'",
+            f"add input: <one of {', '.join(inputs)}>",
+        )
     if isinstance(raw, str):
         return (raw,)
     if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
         return tuple(raw)
-    raise SpecError(name, f"'input' must be a name or a list of names, got {raw!r}",
-                    "write input: z, or input: [a, b]")
+    raise SpecError(
+        name,
+        f"'input' must be a name or a list of names, got {raw!r}",
+        "write input: z, or input: [a, b]",
+    )
 
 
 def _make_layer(name: str, layer_cls: type[Layer], arguments: dict[str, Any]) -> Layer:
@@ -245,14 +310,21 @@ def _make_layer(name: str, layer_cls: type[Layer], arguments: dict[str, Any]) ->
     for key in arguments:
         if key not in fields:
             valid = ", ".join(fields) or "none"
-            raise SpecError(name, f"{layer_cls.kind} has no argument '{key}'",
-                            f"its arguments are: {valid}")
-    missing = [key for key, f in fields.items() if f.default is dataclasses.MISSING
-               and key not in arguments]
+            raise SpecError(
+                name, f"{layer_cls.kind} has no argument '{key}'", f"its arguments are: {valid}"
+            )
+    missing = [
+        key
+        for key, f in fields.items()
+        if f.default is dataclasses.MISSING and key not in arguments
+    ]
     if missing:
-        raise SpecError(name, f"{layer_cls.kind} needs '{missing[0]}'",
-                        f"add {missing[0]}: <value>")
-    converted = {key: _convert(name, key, fields[key].type, value) for key, value in arguments.items()}
+        raise SpecError(
+            name, f"{layer_cls.kind} needs '{missing[0]}'", f"add {missing[0]}: <value>"
+        )
+    converted = {
+        key: _convert(name, key, fields[key].type, value) for key, value in arguments.items()
+    }
     layer = layer_cls(**converted)
     layer.check(name)
     return layer
@@ -261,11 +333,15 @@ def _make_layer(name: str, layer_cls: type[Layer], arguments: dict[str, Any]) ->
 def _convert(name: str, key: str, annotation: Any, value: Any) -> Any:
     """Check a spec argument against its field annotation (kept as a string by __future__)."""
     text = str(annotation)
-    wrong = SpecError(name, f"'{key}' should be {text.replace('Padding', 'int or same')}, "
-                      f"got {value!r}", f"fix the value of '{key}'")
+    wrong = SpecError(
+        name,
+        f"'{key}' should be {text.replace('Padding', 'int or same')}, got {value!r}",
+        f"fix the value of '{key}'",
+    )
     if text.startswith("tuple"):
         if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
             raise wrong
         return tuple(value)
     if text == "bool" and not isinstance(value, bool):
@@ -276,8 +352,11 @@ def _convert(name: str, key: str, annotation: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong
         return float(value)
-    if text == "Padding" and value != "same" and (isinstance(value, bool) or
-                                                   not isinstance(value, int)):
+    if (
+        text == "Padding"
+        and value != "same"
+        and (isinstance(value, bool) or not isinstance(value, int))
+    ):
         raise wrong
     return value
 
@@ -290,11 +369,22 @@ def _infer(spec: ModelSpec) -> list[LayerInfo]:
         if not node.layer.accepts_labels and node.layer.kind != "concat":
             for source, value in zip(node.inputs, sources):
                 if value.is_label:
-                    raise SpecError(node.name, f"'{source}' holds integer labels, which "
-                                    f"{node.layer.kind} cannot take",
-                                    "turn them into numbers with one_hot, label_map or embedding")
+                    raise SpecError(
+                        node.name,
+                        f"'{source}' holds integer labels, which {node.layer.kind} cannot take",
+                        "turn them into numbers with one_hot, label_map or embedding",
+                    )
         output = node.layer.output(node.name, sources)
         values[node.name] = output
-        infos.append(LayerInfo(node.name, node.layer, node.inputs, tuple(sources), output,
-                               node.layer.parameters(sources), node.layer.buffers(sources)))
+        infos.append(
+            LayerInfo(
+                node.name,
+                node.layer,
+                node.inputs,
+                tuple(sources),
+                output,
+                node.layer.parameters(sources),
+                node.layer.buffers(sources),
+            )
+        )
     return infos

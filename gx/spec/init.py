@@ -17,7 +17,7 @@ float64 draw, an equally valid rounding at most one unit in the last place away.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,7 +30,9 @@ def _fan_in(info: LayerInfo) -> int:
     return weight[1] * receptive
 
 
-def _default(info: LayerInfo, key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _default(
+    info: LayerInfo, key: str, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
     if info.kind == "batch_norm":
         return np.ones(shape) if key == "weight" else np.zeros(shape)
     if info.kind == "embedding":
@@ -39,7 +41,9 @@ def _default(info: LayerInfo, key: str, shape: tuple[int, ...], rng: np.random.G
     return rng.uniform(-bound, bound, shape)
 
 
-def _dcgan(info: LayerInfo, key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _dcgan(
+    info: LayerInfo, key: str, shape: tuple[int, ...], rng: np.random.Generator
+) -> np.ndarray:
     if info.kind == "batch_norm":
         return rng.normal(1.0, 0.02, shape) if key == "weight" else np.zeros(shape)
     if info.kind == "embedding":
@@ -66,16 +70,18 @@ def _round_nearest(values: np.ndarray) -> np.ndarray:
 _ROUNDINGS = {"nearest": _round_nearest, "other": round_other_way}
 
 
-def initial_state(spec: ModelSpec, seed: int | Sequence[int], scheme: str | None = None,
-                  rounding: str = "nearest") -> dict[str, np.ndarray]:
+def initial_state(
+    spec: ModelSpec, seed: int | Sequence[int], scheme: str | None = None, rounding: str = "nearest"
+) -> dict[str, np.ndarray]:
     """Every parameter and buffer of ``spec`` as float32 arrays keyed 'layer.name'."""
     draw, to_float32 = _SCHEMES[scheme or spec.init], _ROUNDINGS[rounding]
     rng = np.random.default_rng(seed)
     state: dict[str, np.ndarray] = {}
     for info in spec.infos:
         for key, shape in info.parameters.items():
-            state[f"{info.name}.{key}"] = to_float32(np.asarray(draw(info, key, shape, rng),
-                                                                np.float64))
+            state[f"{info.name}.{key}"] = to_float32(
+                np.asarray(draw(info, key, shape, rng), np.float64)
+            )
         for key, shape in info.buffers.items():
             state[f"{info.name}.{key}"] = np.full(shape, _BUFFER_START[key], np.float32)
     return state

@@ -73,15 +73,21 @@ def _need_rank(name: str, kind: str, shape: Shape, ranks: tuple[int, ...], fix: 
 def _positive(name: str, **values: int) -> None:
     for arg, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpecError(name, f"'{arg}' must be a positive integer, got {value!r}",
-                            f"set '{arg}' to an integer >= 1")
+            raise SpecError(
+                name,
+                f"'{arg}' must be a positive integer, got {value!r}",
+                f"set '{arg}' to an integer >= 1",
+            )
 
 
 def _non_negative(name: str, **values: int) -> None:
     for arg, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise SpecError(name, f"'{arg}' must be an integer >= 0, got {value!r}",
-                            f"set '{arg}' to an integer >= 0")
+            raise SpecError(
+                name,
+                f"'{arg}' must be an integer >= 0, got {value!r}",
+                f"set '{arg}' to an integer >= 0",
+            )
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ class Linear(Layer):
         return (self.out,)
 
     def parameters(self, inputs: list[Value]) -> dict[str, Shape]:
-        params = {"weight": (self.out, inputs[0].shape[0])}
+        params: dict[str, Shape] = {"weight": (self.out, inputs[0].shape[0])}
         if self.bias:
             params["bias"] = (self.out,)
         return params
@@ -120,10 +126,13 @@ class Conv2d(Layer):
         _positive(name, out=self.out, kernel=self.kernel, stride=self.stride)
         if self.padding == "same":
             if self.stride != 1 or self.kernel % 2 == 0:
-                raise SpecError(name, "padding 'same' on conv2d needs stride 1 and an odd kernel",
-                                "give an integer padding instead")
+                raise SpecError(
+                    name,
+                    "padding 'same' on conv2d needs stride 1 and an odd kernel",
+                    "give an integer padding instead",
+                )
         else:
-            _non_negative(name, padding=self.padding)
+            _non_negative(name, padding=int(self.padding))
 
     def pad(self) -> int:
         return (self.kernel - 1) // 2 if self.padding == "same" else int(self.padding)
@@ -131,14 +140,21 @@ class Conv2d(Layer):
     def output_shape(self, name: str, shape: Shape) -> Shape:
         _need_rank(name, "conv2d", shape, (3,), "reshape the input to (channels, height, width)")
         _, height, width = shape
-        sizes = [(size + 2 * self.pad() - self.kernel) // self.stride + 1 for size in (height, width)]
+        sizes = [
+            (size + 2 * self.pad() - self.kernel) // self.stride + 1 for size in (height, width)
+        ]
         if min(sizes) < 1:
-            raise SpecError(name, f"kernel {self.kernel} with padding {self.pad()} does not fit "
-                            f"the input {shape}", "use a smaller kernel or more padding")
+            raise SpecError(
+                name,
+                f"kernel {self.kernel} with padding {self.pad()} does not fit the input {shape}",
+                "use a smaller kernel or more padding",
+            )
         return (self.out, sizes[0], sizes[1])
 
     def parameters(self, inputs: list[Value]) -> dict[str, Shape]:
-        params = {"weight": (self.out, inputs[0].shape[0], self.kernel, self.kernel)}
+        params: dict[str, Shape] = {
+            "weight": (self.out, inputs[0].shape[0], self.kernel, self.kernel)
+        }
         if self.bias:
             params["bias"] = (self.out,)
         return params
@@ -158,20 +174,30 @@ class ConvTranspose2d(Layer):
         _positive(name, out=self.out, kernel=self.kernel, stride=self.stride)
         if self.padding == "same":
             if self.output_padding != 0:
-                raise SpecError(name, "padding 'same' computes output_padding itself",
-                                "remove 'output_padding'")
+                raise SpecError(
+                    name, "padding 'same' computes output_padding itself", "remove 'output_padding'"
+                )
             if self.kernel < self.stride:
-                raise SpecError(name, "padding 'same' needs kernel >= stride",
-                                "use a larger kernel or integer padding")
+                raise SpecError(
+                    name,
+                    "padding 'same' needs kernel >= stride",
+                    "use a larger kernel or integer padding",
+                )
             if self.stride == 1 and self.kernel % 2 == 0:
                 # an odd kernel - stride needs output_padding 1, which must stay below the stride
-                raise SpecError(name, "padding 'same' with stride 1 needs an odd kernel",
-                                "use an odd kernel or integer padding")
+                raise SpecError(
+                    name,
+                    "padding 'same' with stride 1 needs an odd kernel",
+                    "use an odd kernel or integer padding",
+                )
         else:
-            _non_negative(name, padding=self.padding, output_padding=self.output_padding)
+            _non_negative(name, padding=int(self.padding), output_padding=self.output_padding)
         if self.output_padding >= self.stride:
-            raise SpecError(name, f"output_padding {self.output_padding} must be smaller than "
-                            f"stride {self.stride}", "lower output_padding")
+            raise SpecError(
+                name,
+                f"output_padding {self.output_padding} must be smaller than stride {self.stride}",
+                "lower output_padding",
+            )
 
     def pads(self) -> tuple[int, int]:
         """(padding, output_padding). 'same' solves (n-1)s - 2p + k + op = n*s for p, op >= 0.
@@ -189,19 +215,29 @@ class ConvTranspose2d(Layer):
         return padding, 2 * padding - excess
 
     def output_shape(self, name: str, shape: Shape) -> Shape:
-        _need_rank(name, "conv_transpose2d", shape, (3,),
-                   "add a 'reshape' layer to (channels, height, width) before it")
+        _need_rank(
+            name,
+            "conv_transpose2d",
+            shape,
+            (3,),
+            "add a 'reshape' layer to (channels, height, width) before it",
+        )
         padding, output_padding = self.pads()
         _, height, width = shape
-        sizes = [(size - 1) * self.stride - 2 * padding + self.kernel + output_padding
-                 for size in (height, width)]
+        sizes = [
+            (size - 1) * self.stride - 2 * padding + self.kernel + output_padding
+            for size in (height, width)
+        ]
         if min(sizes) < 1:
-            raise SpecError(name, f"padding {padding} leaves no output for input {shape}",
-                            "use less padding")
+            raise SpecError(
+                name, f"padding {padding} leaves no output for input {shape}", "use less padding"
+            )
         return (self.out, sizes[0], sizes[1])
 
     def parameters(self, inputs: list[Value]) -> dict[str, Shape]:
-        params = {"weight": (inputs[0].shape[0], self.out, self.kernel, self.kernel)}
+        params: dict[str, Shape] = {
+            "weight": (inputs[0].shape[0], self.out, self.kernel, self.kernel)
+        }
         if self.bias:
             params["bias"] = (self.out,)
         return params
@@ -224,8 +260,9 @@ class BatchNorm(Layer):
         if not isinstance(self.eps, (int, float)) or self.eps <= 0:
             raise SpecError(name, f"eps must be > 0, got {self.eps!r}", "use e.g. 1e-5")
         if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum <= 1:
-            raise SpecError(name, f"momentum must be in [0, 1], got {self.momentum!r}",
-                            "use e.g. 0.1")
+            raise SpecError(
+                name, f"momentum must be in [0, 1], got {self.momentum!r}", "use e.g. 0.1"
+            )
 
     def output_shape(self, name: str, shape: Shape) -> Shape:
         _need_rank(name, "batch_norm", shape, (1, 3), "normalise features (C,) or images (C, H, W)")
@@ -242,8 +279,11 @@ class BatchNorm(Layer):
 
 def _label_input(name: str, kind: str, value: Value) -> None:
     if not value.is_label:
-        raise SpecError(name, f"{kind} needs integer labels, got a tensor {value.describe()}",
-                        "feed it a label input (declared with 'classes:')")
+        raise SpecError(
+            name,
+            f"{kind} needs integer labels, got a tensor {value.describe()}",
+            "feed it a label input (declared with 'classes:')",
+        )
 
 
 @dataclass(frozen=True)
@@ -287,8 +327,11 @@ class LabelMap(Layer):
 
     def check(self, name: str) -> None:
         if len(self.size) != 2:
-            raise SpecError(name, f"size must be [height, width], got {list(self.size)}",
-                            "write e.g. size: [28, 28]")
+            raise SpecError(
+                name,
+                f"size must be [height, width], got {list(self.size)}",
+                "write e.g. size: [28, 28]",
+            )
         _positive(name, height=self.size[0], width=self.size[1])
 
     def output(self, name: str, inputs: list[Value]) -> Value:
@@ -364,9 +407,11 @@ class Reshape(Layer):
         for dim in self.shape:
             size_out *= dim
         if size_in != size_out:
-            raise SpecError(name, f"cannot reshape {shape} ({size_in} values) to "
-                            f"{self.shape} ({size_out} values)",
-                            "make the target shape hold the same number of values")
+            raise SpecError(
+                name,
+                f"cannot reshape {shape} ({size_in} values) to {self.shape} ({size_out} values)",
+                "make the target shape hold the same number of values",
+            )
         return tuple(self.shape)
 
 
@@ -381,17 +426,38 @@ class Concat(Layer):
         first = inputs[0].shape
         for value in inputs:
             if value.is_label:
-                raise SpecError(name, "concat got integer labels", "pass them through one_hot, "
-                                "label_map or embedding first")
+                raise SpecError(
+                    name,
+                    "concat got integer labels",
+                    "pass them through one_hot, label_map or embedding first",
+                )
             if len(value.shape) != len(first) or value.shape[1:] != first[1:]:
                 shapes = ", ".join(v.describe() for v in inputs)
-                raise SpecError(name, f"concat needs equal sizes after the first axis, got {shapes}",
-                                "resize the branches so only their channel counts differ")
+                raise SpecError(
+                    name,
+                    f"concat needs equal sizes after the first axis, got {shapes}",
+                    "resize the branches so only their channel counts differ",
+                )
         return Value((sum(v.shape[0] for v in inputs),) + first[1:])
 
 
 LAYER_KINDS: dict[str, type[Layer]] = {
     cls.kind: cls
-    for cls in (Linear, Conv2d, ConvTranspose2d, BatchNorm, Embedding, OneHot, LabelMap, ReLU,
-                LeakyReLU, Tanh, Sigmoid, Dropout, Flatten, Reshape, Concat)
+    for cls in (
+        Linear,
+        Conv2d,
+        ConvTranspose2d,
+        BatchNorm,
+        Embedding,
+        OneHot,
+        LabelMap,
+        ReLU,
+        LeakyReLU,
+        Tanh,
+        Sigmoid,
+        Dropout,
+        Flatten,
+        Reshape,
+        Concat,
+    )
 }

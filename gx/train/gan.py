@@ -28,7 +28,9 @@ from gx.errors import GxError
 from gx.models import GanModel
 
 # Independent numpy streams derived from the experiment seed: np.random.default_rng([seed, n]).
-STREAM_G_INIT, STREAM_D_INIT, STREAM_NOISE, STREAM_G_MASKS, STREAM_D_MASKS, STREAM_SAMPLES = range(6)
+STREAM_G_INIT, STREAM_D_INIT, STREAM_NOISE, STREAM_G_MASKS, STREAM_D_MASKS, STREAM_SAMPLES = range(
+    6
+)
 
 
 class NonFiniteLoss(GxError):
@@ -52,8 +54,14 @@ def learning_rate(base: float, experiment: Experiment, epoch: int) -> float:
 
 
 class GanTrainer:
-    def __init__(self, backend: Backend, model: GanModel, experiment: Experiment,
-                 world: World = World(), rounding: str = "nearest") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        model: GanModel,
+        experiment: Experiment,
+        world: World = World(),
+        rounding: str = "nearest",
+    ) -> None:
         self.backend, self.model, self.experiment, self.world = backend, model, experiment, world
         seed, train = experiment.seed, experiment.train
         self.order, self.loss_kind = train.order, train.loss
@@ -61,26 +69,32 @@ class GanTrainer:
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
         self.g_masks = MaskSource([seed, STREAM_G_MASKS], world)
         self.d_masks = MaskSource([seed, STREAM_D_MASKS], world)
-        self.generator = compile_spec(backend, model.generator, [seed, STREAM_G_INIT],
-                                      self.g_masks, rounding)
-        self.discriminator = compile_spec(backend, model.discriminator, [seed, STREAM_D_INIT],
-                                          self.d_masks, rounding)
-        self.g_optimizer = self._optimizer(self.generator, model.generator,
-                                           experiment.optimizer.generator)
-        self.d_optimizer = self._optimizer(self.discriminator, model.discriminator,
-                                           experiment.optimizer.discriminator)
+        self.generator = compile_spec(
+            backend, model.generator, [seed, STREAM_G_INIT], self.g_masks, rounding
+        )
+        self.discriminator = compile_spec(
+            backend, model.discriminator, [seed, STREAM_D_INIT], self.d_masks, rounding
+        )
+        self.g_optimizer = self._optimizer(
+            self.generator, model.generator, experiment.optimizer.generator
+        )
+        self.d_optimizer = self._optimizer(
+            self.discriminator, model.discriminator, experiment.optimizer.discriminator
+        )
         self.step_index = 0
 
     def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
         parameters = state_tensors(module, spec, trainable_only=True)
-        return self.backend.optimizer(parameters, settings.kind, settings.lr, settings.betas,
-                                      settings.eps, settings.momentum)
+        return self.backend.optimizer(
+            parameters, settings.kind, settings.lr, settings.betas, settings.eps, settings.momentum
+        )
 
     # -- inputs -------------------------------------------------------------------------------
     def draw_inputs(self, count: int) -> dict[str, np.ndarray]:
         """Noise (and uniformly random labels) for ``count`` fakes, from gx's RNG."""
-        inputs = {"z": self.noise_rng.standard_normal((count, *self.model.noise_shape),
-                                                      dtype=np.float32)}
+        inputs: dict[str, np.ndarray] = {
+            "z": self.noise_rng.standard_normal((count, *self.model.noise_shape), dtype=np.float32)
+        }
         if self.model.conditional:
             inputs["label"] = self.noise_rng.integers(0, self.model.classes, count)
         return inputs
@@ -109,8 +123,10 @@ class GanTrainer:
     def _checked(self, value: float, which: str) -> float:
         # The global value: every process sees the same one, so all of them stop together.
         if not np.isfinite(value):
-            raise NonFiniteLoss(f"the {which} loss became {value} at step {self.step_index + 1}; "
-                                "lower the learning rate or check the data")
+            raise NonFiniteLoss(
+                f"the {which} loss became {value} at step {self.step_index + 1}; "
+                "lower the learning rate or check the data"
+            )
         return value
 
     # -- the step -------------------------------------------------------------------------------
@@ -129,8 +145,9 @@ class GanTrainer:
             fake_inputs = self._fake_inputs(count)
             with backend.no_grad():
                 fakes = self.generator(fake_inputs)
-        d_loss, d_real, d_fake = self._discriminator_update(real_images, real_labels, fakes,
-                                                            fake_inputs.get("label"))
+        d_loss, d_real, d_fake = self._discriminator_update(
+            real_images, real_labels, fakes, fake_inputs.get("label")
+        )
         if self.order == "d_then_g" and train_g:
             fresh = self._fake_inputs(count)
             g_loss = self._generator_update(self.generator(fresh), fresh.get("label"))
@@ -139,17 +156,24 @@ class GanTrainer:
 
     def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
         loss = self.backend.loss(self.loss_kind, self._discriminate(fakes, labels), 1.0)
-        value = self._checked(*self._global_means(loss), "generator")
+        (mean,) = self._global_means(loss)
+        value = self._checked(mean, "generator")
         self.backend.minimize(self.g_optimizer, loss)
         return value
 
-    def _discriminator_update(self, real_images: Tensor, real_labels: Tensor | None,
-                              fakes: Tensor, fake_labels: Tensor | None) -> tuple[float, float, float]:
+    def _discriminator_update(
+        self,
+        real_images: Tensor,
+        real_labels: Tensor | None,
+        fakes: Tensor,
+        fake_labels: Tensor | None,
+    ) -> tuple[float, float, float]:
         backend = self.backend
         on_real = self._discriminate(real_images, real_labels)
         on_fake = self._discriminate(fakes, fake_labels)
-        loss = (backend.loss(self.loss_kind, on_real, self.real_label)
-                + backend.loss(self.loss_kind, on_fake, 0.0))
+        loss = backend.loss(self.loss_kind, on_real, self.real_label) + backend.loss(
+            self.loss_kind, on_fake, 0.0
+        )
         if self.order == "g_then_d":
             loss = loss / 2
         value, d_real, d_fake = self._global_means(loss, on_real.mean(), on_fake.mean())
@@ -189,14 +213,24 @@ class GanTrainer:
             "discriminator": get_weights(backend, self.discriminator, self.model.discriminator),
             "optimizer_g": backend.get_optimizer_state(self.g_optimizer),
             "optimizer_d": backend.get_optimizer_state(self.d_optimizer),
-            "rng": {"noise": self.noise_rng.bit_generator.state,
-                    "g_masks": self.g_masks.get_state(), "d_masks": self.d_masks.get_state()},
+            "rng": {
+                "noise": self.noise_rng.bit_generator.state,
+                "g_masks": self.g_masks.get_state(),
+                "d_masks": self.d_masks.get_state(),
+            },
             "step": self.step_index,
         }
 
-    def set_state(self, generator: dict[str, np.ndarray], discriminator: dict[str, np.ndarray],
-                  optimizer_g: dict[str, np.ndarray], optimizer_d: dict[str, np.ndarray],
-                  rng: dict[str, Any], step: int, source: str) -> None:
+    def set_state(
+        self,
+        generator: dict[str, np.ndarray],
+        discriminator: dict[str, np.ndarray],
+        optimizer_g: dict[str, np.ndarray],
+        optimizer_d: dict[str, np.ndarray],
+        rng: dict[str, Any],
+        step: int,
+        source: str,
+    ) -> None:
         backend = self.backend
         load_weights(backend, self.generator, self.model.generator, generator, source)
         load_weights(backend, self.discriminator, self.model.discriminator, discriminator, source)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import yaml
@@ -33,10 +34,18 @@ from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
 # Settings that only say how long to train and what to write along the way: a resumed run may
 # change them. Anything else would make the continued run a different training.
-RESUME_MAY_CHANGE = frozenset({"train.epochs", "train.max_steps", "train.sample_every",
-                               "train.checkpoint_every", "train.eval_at_end",
-                               "train.tensorboard", "data.root",
-                               "data.download"})
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "train.epochs",
+        "train.max_steps",
+        "train.sample_every",
+        "train.checkpoint_every",
+        "train.eval_at_end",
+        "train.tensorboard",
+        "data.root",
+        "data.download",
+    }
+)
 # Settings added after some run folders were written: a saved config without one had this value.
 ADDED_SETTINGS = {"train.sync_batch_norm": True}
 
@@ -66,13 +75,16 @@ class RunResult:
 
 def model_for(experiment: Experiment) -> GanModel:
     config = experiment.model
-    model = build_model(config.name, config.options, config.generator, config.discriminator,
-                        config.init)
+    model = build_model(
+        config.name, config.options, config.generator, config.discriminator, config.init
+    )
     size = experiment.data.image_size
     if model.image_shape[1:] != (size, size):
         height, width = model.image_shape[1:]
-        raise GxError(f"model '{config.name}' works on {height}x{width} images but data.image_size "
-                      f"is {size}; set data.image_size: {height} (or --set data.image_size={height})")
+        raise GxError(
+            f"model '{config.name}' works on {height}x{width} images but data.image_size "
+            f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
+        )
     return model
 
 
@@ -92,8 +104,10 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
     if options.out is not None:
         folder = Path(options.out)
         if folder.exists() and any(folder.iterdir()):
-            raise GxError(f"output folder '{folder}' already exists and is not empty; choose "
-                          "another --out, or continue that run with --resume")
+            raise GxError(
+                f"output folder '{folder}' already exists and is not empty; choose "
+                "another --out, or continue that run with --resume"
+            )
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = Path("runs") / f"{experiment.name}-{options.backend}-{stamp}"
@@ -104,28 +118,39 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
     return folder
 
 
-def _check_resumable(checkpoint: Checkpoint, experiment: Experiment, model: GanModel,
-                     folder: Path) -> None:
+def _check_resumable(
+    checkpoint: Checkpoint, experiment: Experiment, model: GanModel, folder: Path
+) -> None:
     saved_name = checkpoint.state.get("experiment")
     if saved_name != experiment.name:
-        raise GxError(f"run '{folder}' belongs to experiment '{saved_name}', not "
-                      f"'{experiment.name}'; resume it with its own experiment file")
+        raise GxError(
+            f"run '{folder}' belongs to experiment '{saved_name}', not "
+            f"'{experiment.name}'; resume it with its own experiment file"
+        )
     if checkpoint.model.to_dict() != model.to_dict():
-        raise GxError(f"run '{folder}' was trained with a different model than "
-                      f"'{experiment.name}' now describes; resume with the experiment file it "
-                      "was started with")
+        raise GxError(
+            f"run '{folder}' was trained with a different model than "
+            f"'{experiment.name}' now describes; resume with the experiment file it "
+            "was started with"
+        )
     saved_config = folder / "config.yaml"
     if saved_config.is_file():
         saved = _flat(yaml.safe_load(saved_config.read_text()))
         now = _flat(experiment.to_dict())
-        changed = [key for key in sorted(saved.keys() | now.keys())
-                   if key.split(".")[0] != "model" and key not in RESUME_MAY_CHANGE
-                   and saved.get(key, ADDED_SETTINGS.get(key)) != now.get(key)]
+        changed = [
+            key
+            for key in sorted(saved.keys() | now.keys())
+            if key.split(".")[0] != "model"
+            and key not in RESUME_MAY_CHANGE
+            and saved.get(key, ADDED_SETTINGS.get(key)) != now.get(key)
+        ]
         if changed:
             key = changed[0]
-            raise GxError(f"run '{folder}' was trained with {key}={saved.get(key)!r}, not "
-                          f"{now.get(key)!r}; a resumed run must keep its settings (only "
-                          f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
+            raise GxError(
+                f"run '{folder}' was trained with {key}={saved.get(key)!r}, not "
+                f"{now.get(key)!r}; a resumed run must keep its settings (only "
+                f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)"
+            )
 
 
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -142,8 +167,11 @@ def _keep_metrics_until(path: Path, step: int) -> None:
     """Drop lines written after the checkpoint, so a resumed run appends where it left off."""
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines()
-             if line.strip() and json.loads(line)["step"] <= step]
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line)["step"] <= step
+    ]
     path.write_text("".join(line + "\n" for line in lines))
 
 
@@ -179,10 +207,14 @@ class RunArtifacts:
         self.tensorboard = TensorBoardLog(folder) if tensorboard else None
 
     def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
-        (self.folder / "config.yaml").write_text(yaml.safe_dump(experiment.to_dict(),
-                                                                sort_keys=False))
-        info = {"backend": backend.describe(), "command": options.command,
-                "started": datetime.now().isoformat(timespec="seconds")}
+        (self.folder / "config.yaml").write_text(
+            yaml.safe_dump(experiment.to_dict(), sort_keys=False)
+        )
+        info = {
+            "backend": backend.describe(),
+            "command": options.command,
+            "started": datetime.now().isoformat(timespec="seconds"),
+        }
         (self.folder / "run.json").write_text(json.dumps(info, indent=1))
         if self.tensorboard is not None:
             self.tensorboard.write_experiment(experiment.to_dict())
@@ -238,12 +270,20 @@ class OtherRankArtifacts(RunArtifacts):
 
 
 def _all_finite(state: dict[str, Any]) -> bool:
-    return all(np.isfinite(array).all() for part in ("generator", "discriminator", "optimizer_g",
-                                                     "optimizer_d") for array in state[part].values())
+    return all(
+        np.isfinite(array).all()
+        for part in ("generator", "discriminator", "optimizer_g", "optimizer_d")
+        for array in state[part].values()
+    )
 
 
-def _summary(records: list[dict[str, Any]], experiment: Experiment, backend: Backend,
-             stopped: str, message: str) -> dict[str, Any]:
+def _summary(
+    records: list[dict[str, Any]],
+    experiment: Experiment,
+    backend: Backend,
+    stopped: str,
+    message: str,
+) -> dict[str, Any]:
     def value_range(key: str) -> list[float] | None:
         values = [r[key] for r in records if r.get(key) is not None]
         return [min(values), max(values)] if values else None
@@ -251,10 +291,15 @@ def _summary(records: list[dict[str, Any]], experiment: Experiment, backend: Bac
     speeds = [r["images_per_s"] for r in records[1:]] or [r["images_per_s"] for r in records]
     last = records[-1] if records else {}
     return {
-        "experiment": experiment.name, "backend": backend.describe(), "stopped": stopped,
-        "message": message, "steps": last.get("step", 0), "epoch": last.get("epoch", 0),
+        "experiment": experiment.name,
+        "backend": backend.describe(),
+        "stopped": stopped,
+        "message": message,
+        "steps": last.get("step", 0),
+        "epoch": last.get("epoch", 0),
         "final": {key: last.get(key) for key in ("d_loss", "g_loss", "d_real", "d_fake")},
-        "d_loss_range": value_range("d_loss"), "g_loss_range": value_range("g_loss"),
+        "d_loss_range": value_range("d_loss"),
+        "g_loss_range": value_range("g_loss"),
         "images_per_s_median": float(np.median(speeds)) if speeds else None,
     }
 
@@ -280,26 +325,33 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     world = current_world()
     world.check_batch(train.batch_size)
     resumed = load_checkpoint(options.resume) if options.resume else None
-    if resumed is not None:
+    if resumed is not None and options.resume:
         _check_resumable(resumed, experiment, model, Path(options.resume))
     backend = get_backend(options.backend, options.device)  # before the data: fail fast
     if world.size > 1:
         backend.join(world, train.sync_batch_norm)
     if train.tensorboard:
         require_tensorboard()
-    images_np, labels_np = load_dataset(data.dataset, root, data.split, data.image_size,
-                                        data.download)
+    images_np, labels_np = load_dataset(
+        data.dataset, root, data.split, data.image_size, data.download
+    )
     per_epoch = steps_per_epoch(len(images_np), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps)
     trainer = GanTrainer(backend, model, experiment, world)
 
-    if resumed is not None:
+    if resumed is not None and options.resume:
         folder = Path(options.resume)
-        trainer.set_state(resumed.generator, resumed.discriminator, resumed.optimizer_g,
-                          resumed.optimizer_d, resumed.state["rng"], resumed.state["step"],
-                          f"checkpoint of '{folder}'")
+        trainer.set_state(
+            resumed.generator,
+            resumed.discriminator,
+            resumed.optimizer_g,
+            resumed.optimizer_d,
+            resumed.state["rng"],
+            resumed.state["step"],
+            f"checkpoint of '{folder}'",
+        )
     elif world.lead:
         folder = choose_folder(experiment, options)
         (folder / "samples").mkdir(parents=True, exist_ok=True)
@@ -324,11 +376,24 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         nonlocal saved_step
         if not artifacts.writes:
             return
-        meta = {"step": state["step"], "epoch": state["step"] // per_epoch, "rng": state["rng"],
-                "experiment": experiment.name, "backend": backend.describe()}
-        save_checkpoint(folder / "checkpoint", Checkpoint(
-            model, state["generator"], state["discriminator"], state["optimizer_g"],
-            state["optimizer_d"], meta))
+        meta = {
+            "step": state["step"],
+            "epoch": state["step"] // per_epoch,
+            "rng": state["rng"],
+            "experiment": experiment.name,
+            "backend": backend.describe(),
+        }
+        save_checkpoint(
+            folder / "checkpoint",
+            Checkpoint(
+                model,
+                state["generator"],
+                state["discriminator"],
+                state["optimizer_g"],
+                state["optimizer_d"],
+                meta,
+            ),
+        )
         saved_step = state["step"]
 
     if resumed is None:
@@ -337,8 +402,13 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     stopped, message = "finished", ""
     start = trainer.step_index
     # tqdm's disable=None shows the bar only on a terminal
-    bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
-               disable=None if options.progress is None else not options.progress)
+    bar = tqdm(
+        total=total,
+        initial=start,
+        unit="step",
+        dynamic_ncols=True,
+        disable=None if options.progress is None else not options.progress,
+    )
     order: np.ndarray | None = None
     lrs = (0.0, 0.0)
     with _interrupt_flag() as interrupt:
@@ -350,31 +420,42 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
             batch = world.take(order[position])
             began = time.perf_counter()
             try:
-                result = trainer.step(backend.take(data_images, batch),
-                                      backend.take(data_labels, batch)
-                                      if data_labels is not None else None)
+                result = trainer.step(
+                    backend.take(data_images, batch),
+                    backend.take(data_labels, batch) if data_labels is not None else None,
+                )
             except NonFiniteLoss as error:
                 stopped, message = "non-finite loss", str(error)
                 break
             seconds = time.perf_counter() - began
-            record = {"step": step + 1, "epoch": epoch, "d_loss": result.d_loss,
-                      "g_loss": result.g_loss, "d_real": result.d_real, "d_fake": result.d_fake,
-                      "lr_g": lrs[0], "lr_d": lrs[1],
-                      "images_per_s": train.batch_size / seconds}
+            record = {
+                "step": step + 1,
+                "epoch": epoch,
+                "d_loss": result.d_loss,
+                "g_loss": result.g_loss,
+                "d_real": result.d_real,
+                "d_fake": result.d_fake,
+                "lr_g": lrs[0],
+                "lr_d": lrs[1],
+                "images_per_s": train.batch_size / seconds,
+            }
             artifacts.append_metrics(record)
             if options.on_step is not None:
                 options.on_step(record)
             bar.update(1)
-            bar.set_postfix(epoch=epoch, d=f"{result.d_loss:.3f}",
-                            g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
-                            ips=f"{record['images_per_s']:.0f}")
+            bar.set_postfix(
+                epoch=epoch,
+                d=f"{result.d_loss:.3f}",
+                g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
+                ips=f"{record['images_per_s']:.0f}",
+            )
             if (step + 1) % train.sample_every == 0 and artifacts.writes:
                 artifacts.save_samples(step + 1, trainer.sample(fixed))
             if (step + 1) % train.checkpoint_every == 0:
                 checkpoint(trainer.get_state())
             if _any_process(interrupt["stop"] or world.stop_requested(), backend, world):
                 stopped = "interrupted"
-                message = (f"interrupted at step {step + 1}; continue with --resume {folder}")
+                message = f"interrupted at step {step + 1}; continue with --resume {folder}"
                 break
     bar.close()
     final_state = trainer.get_state()
@@ -384,14 +465,20 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         checkpoint(final_state)
     if stopped == "non-finite loss":
         message += f"; the checkpoint holds step {saved_step}, the last finite state saved"
-    if artifacts.writes and (trainer.step_index % train.sample_every != 0
-                             or trainer.step_index == start):
+    if artifacts.writes and (
+        trainer.step_index % train.sample_every != 0 or trainer.step_index == start
+    ):
         artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
     summary = _summary(artifacts.records(), experiment, backend, stopped, message)
     if train.eval_at_end and stopped == "finished" and artifacts.writes:
         from gx.evaluate import evaluate_run
 
-        summary["eval"] = evaluate_run(folder, backend_name=options.backend, device=options.device,
-                                       seed=experiment.seed, data_root=root)
+        summary["eval"] = evaluate_run(
+            folder,
+            backend_name=options.backend,
+            device=options.device,
+            seed=experiment.seed,
+            data_root=root,
+        )
     artifacts.finish(summary)
     return RunResult(folder, trainer.step_index, stopped, summary)

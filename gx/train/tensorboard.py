@@ -14,8 +14,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,10 @@ HPARAM_METRICS = ("d_loss", "g_loss")
 def require_tensorboard() -> None:
     """Fail before any file is written when the extra is missing."""
     if importlib.util.find_spec("tensorboardX") is None:
-        raise GxError("train.tensorboard is true but tensorboardX is not installed; install it "
-                      f"with: {INSTALL_HINT}, or set train.tensorboard=false")
+        raise GxError(
+            "train.tensorboard is true but tensorboardX is not installed; install it "
+            f"with: {INSTALL_HINT}, or set train.tensorboard=false"
+        )
 
 
 def _summary_writer_class() -> Any:
@@ -88,8 +91,9 @@ class TensorBoardLog:
 
     def write_samples(self, step: int, grid: np.ndarray) -> None:
         """``grid``: uint8 pixels, (H, W) grayscale or (H, W, 3) colour."""
-        self.writer.add_image(SAMPLES_TAG, grid, step,
-                              dataformats="HW" if grid.ndim == 2 else "HWC")
+        self.writer.add_image(
+            SAMPLES_TAG, grid, step, dataformats="HW" if grid.ndim == 2 else "HWC"
+        )
 
     def close(self) -> None:
         self.writer.close()

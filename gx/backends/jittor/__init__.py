@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     from gx.backends.jittor.backend import JittorBackend
 
 
-def create(device: str, dtype: str = "float32") -> "JittorBackend":
+def create(device: str, dtype: str = "float32") -> JittorBackend:
     from gx.backends import cuda_missing
     from gx.errors import GxError
 
     if dtype != "float32":
-        raise GxError("the jittor backend runs in float32 only (the float64 rounding floor of "
-                      "gx parity uses torch)")
+        raise GxError(
+            "the jittor backend runs in float32 only (the float64 rounding floor of "
+            "gx parity uses torch)"
+        )
     if device == "cuda" and not environment.cuda_runtime_present():
         raise cuda_missing("jittor")
     if device == "auto":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jittor as jt
 import numpy as np
@@ -41,18 +42,22 @@ class JittorBackend(Backend):
 
     def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> JittorModel:
         masks = masks or MaskSource(0)
-        return JittorModel(spec, {info.name: make_layer(info, masks, self.batch_norm_processes)
-                                  for info in spec.infos})
+        return JittorModel(
+            spec,
+            {info.name: make_layer(info, masks, self.batch_norm_processes) for info in spec.infos},
+        )
 
     def join(self, world: World, sync_batch_norm: bool) -> None:
         # Jittor joins at import: under mpirun it reads OpenMPI's variables and connects. Its
         # optimizers (gx's included, through Optimizer.backward) then average gradients over
         # every process with one MPI all-reduce per step, so minimize needs nothing more.
         if not jt.in_mpi or jt.world_size != world.size:
-            raise GxError(f"this process was started by {world.launcher or 'a launcher'} as one "
-                          f"of {world.size}, but Jittor runs as one of {jt.world_size}; Jittor "
-                          "trains in several processes only under OpenMPI's mpirun "
-                          "(gx run --backend jittor --nproc N starts it)")
+            raise GxError(
+                f"this process was started by {world.launcher or 'a launcher'} as one "
+                f"of {world.size}, but Jittor runs as one of {jt.world_size}; Jittor "
+                "trains in several processes only under OpenMPI's mpirun "
+                "(gx run --backend jittor --nproc N starts it)"
+            )
         self.world = world
         self.batch_norm_processes = world.size if sync_batch_norm else 1
 
@@ -107,8 +112,15 @@ class JittorBackend(Backend):
         picked = (log_probabilities * jt.nn.one_hot(labels, logits.shape[1])).sum(dim=1)
         return -picked.mean()
 
-    def optimizer(self, parameters: Mapping[str, jt.Var], kind: str, lr: float,
-                  betas: Sequence[float], eps: float, momentum: float) -> jt.optim.Optimizer:
+    def optimizer(
+        self,
+        parameters: Mapping[str, jt.Var],
+        kind: str,
+        lr: float,
+        betas: Sequence[float],
+        eps: float,
+        momentum: float,
+    ) -> jt.optim.Optimizer:
         values = list(parameters.values())
         if kind == "adam":
             optimizer = TorchRuleAdam(values, lr, betas, eps)
@@ -130,20 +142,24 @@ class JittorBackend(Backend):
 
     def get_optimizer_state(self, optimizer: jt.optim.Optimizer) -> dict[str, np.ndarray]:
         group = optimizer.param_groups[0]
-        arrays = {f"{name}.{slot}": group[slot][index].numpy()
-                  for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
-                  for index, name in enumerate(optimizer.gx_names)}
+        arrays = {
+            f"{name}.{slot}": group[slot][index].numpy()
+            for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
+            for index, name in enumerate(optimizer.gx_names)
+        }
         arrays["step"] = np.array(float(optimizer.steps_taken))
         return arrays
 
-    def load_optimizer_state(self, optimizer: jt.optim.Optimizer,
-                             state: Mapping[str, np.ndarray]) -> None:
+    def load_optimizer_state(
+        self, optimizer: jt.optim.Optimizer, state: Mapping[str, np.ndarray]
+    ) -> None:
         group = optimizer.param_groups[0]
         for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]:
             for index, name in enumerate(optimizer.gx_names):
                 if f"{name}.{slot}" in state:
-                    group[slot][index].assign(jt.array(np.asarray(state[f"{name}.{slot}"],
-                                                                  np.float32)))
+                    group[slot][index].assign(
+                        jt.array(np.asarray(state[f"{name}.{slot}"], np.float32))
+                    )
         optimizer.steps_taken = int(state["step"])
 
     def strict_math(self) -> None:
@@ -154,10 +170,15 @@ class JittorBackend(Backend):
         jt.sync_all(True)
 
     def describe(self) -> dict[str, Any]:
-        info = {"backend": "jittor", "version": jt.__version__, "device": self.device,
-                "dtype": self.dtype, "onednn": environment.onednn_enabled(),
-                "processes": self.world.size,
-                "kernel_flags": environment.optimisation_flags(jt.flags.cc_flags)}
+        info = {
+            "backend": "jittor",
+            "version": jt.__version__,
+            "device": self.device,
+            "dtype": self.dtype,
+            "onednn": environment.onednn_enabled(),
+            "processes": self.world.size,
+            "kernel_flags": environment.optimisation_flags(jt.flags.cc_flags),
+        }
         if self.device == "cuda":
             info["tf32"] = bool(jt.flags.use_tensorcore)
         return info

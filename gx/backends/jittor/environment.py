@@ -38,8 +38,13 @@ def _system_dnnl() -> tuple[Path, Path] | None:
     if name is None:
         return None
     library = None
-    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib",
-                   "/usr/local/lib", "/usr/lib64"):
+    for folder in (
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/usr/local/lib",
+        "/usr/lib64",
+    ):
         candidate = Path(folder) / name
         if candidate.exists():
             library = candidate
@@ -112,7 +117,7 @@ def ieee_kernel_flags(flags: str) -> str:
     if "-Ofast" not in tokens:
         return flags
     last_fast = len(tokens) - 1 - tokens[::-1].index("-Ofast")
-    if any(token.startswith("-O") for token in tokens[last_fast + 1:]):
+    if any(token.startswith("-O") for token in tokens[last_fast + 1 :]):
         return flags
     return f"{flags} {IEEE_OPTIMISATION} "
 

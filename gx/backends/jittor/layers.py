@@ -74,8 +74,9 @@ class _BatchNormTrainFunction(jt.Function):
             return _channel_mean(x, self.axes)
         return _global_channel_sum(x, self.axes) / (x.numel() // x.shape[1] * self.processes)
 
-    def execute(self, x: jt.Var, weight: jt.Var, bias: jt.Var, eps: float
-                ) -> tuple[jt.Var, jt.Var, jt.Var]:
+    def execute(
+        self, x: jt.Var, weight: jt.Var, bias: jt.Var, eps: float
+    ) -> tuple[jt.Var, jt.Var, jt.Var]:
         self.axes = [0] + list(range(2, x.ndim))
         mean = self._mean(x)
         self.centered = x - mean
@@ -87,14 +88,16 @@ class _BatchNormTrainFunction(jt.Function):
         output = self.centered * self.inverse * self.weight + bias.broadcast(x, self.axes)
         return output, mean.reshape(-1), variance.reshape(-1)
 
-    def grad(self, grad_output: jt.Var, *unused_statistics: jt.Var
-             ) -> tuple[jt.Var, jt.Var, jt.Var, None]:
+    def grad(
+        self, grad_output: jt.Var, *unused_statistics: jt.Var
+    ) -> tuple[jt.Var, jt.Var, jt.Var, None]:
         count = grad_output.numel() // grad_output.shape[1] * self.processes
         local_sum_dy, sum_dy = self._sums(grad_output)
         local_dot, dot = self._sums(self.centered * grad_output)
         projection = dot * self.inverse * self.inverse / count
-        grad_input = ((grad_output - sum_dy / count - self.centered * projection)
-                      * (self.inverse * self.weight))
+        grad_input = (grad_output - sum_dy / count - self.centered * projection) * (
+            self.inverse * self.weight
+        )
         return grad_input, (local_dot * self.inverse).reshape(-1), local_sum_dy.reshape(-1), None
 
 
@@ -111,14 +114,19 @@ class BatchNorm(jt.Module):
         if not self.is_train:
             centered = x - self.running_mean.broadcast(x, axes)
             inverse = (1.0 / jt.sqrt(self.running_var + self.eps)).broadcast(x, axes)
-            return centered * inverse * self.weight.broadcast(x, axes) + self.bias.broadcast(x, axes)
+            return centered * inverse * self.weight.broadcast(x, axes) + self.bias.broadcast(
+                x, axes
+            )
         output, batch_mean, batch_variance = _BatchNormTrainFunction(self.processes)(
-            x, self.weight, self.bias, self.eps)
+            x, self.weight, self.bias, self.eps
+        )
         count = x.numel() // x.shape[1] * self.processes
         keep = 1.0 - self.momentum
         self.running_mean.update(self.momentum * batch_mean.stop_grad() + keep * self.running_mean)
-        self.running_var.update(self.momentum * batch_variance.stop_grad() * (count / (count - 1))
-                                + keep * self.running_var)
+        self.running_var.update(
+            self.momentum * batch_variance.stop_grad() * (count / (count - 1))
+            + keep * self.running_var
+        )
         return output
 
 
@@ -175,7 +183,8 @@ class OneHot(jt.Module):
             return vectors
         count = vectors.shape[0]
         return vectors.reshape(count, self.classes, 1, 1).broadcast(
-            (count, self.classes, *self.size))
+            (count, self.classes, *self.size)
+        )
 
 
 class Dropout(jt.Module):
@@ -220,10 +229,21 @@ class Concat(jt.Module):
 
 
 LAYER_CLASSES: dict[str, Callable[..., jt.Module]] = {
-    "linear": nn.Linear, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
-    "batch_norm": BatchNorm, "embedding": Embedding, "one_hot": OneHot, "label_map": OneHot,
-    "relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid, "dropout": Dropout,
-    "flatten": Flatten, "reshape": Reshape, "concat": Concat,
+    "linear": nn.Linear,
+    "conv2d": nn.Conv2d,
+    "conv_transpose2d": nn.ConvTranspose2d,
+    "batch_norm": BatchNorm,
+    "embedding": Embedding,
+    "one_hot": OneHot,
+    "label_map": OneHot,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "dropout": Dropout,
+    "flatten": Flatten,
+    "reshape": Reshape,
+    "concat": Concat,
 }
 
 

@@ -8,7 +8,7 @@ PyTorch's by up to ~90%. gx's Adam is PyTorch's, written in the same order of op
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jittor as jt
 
@@ -26,12 +26,13 @@ class TorchRuleAdam(jt.optim.Optimizer):
         self.pre_step(loss, retain_graph)
         self.steps_taken += 1
         beta1, beta2 = self.betas
-        step_size = self.lr / (1 - beta1 ** self.steps_taken)
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** self.steps_taken)
+        step_size = self.lr / (1 - beta1**self.steps_taken)
+        bias_correction2_sqrt = math.sqrt(1 - beta2**self.steps_taken)
         weight = 1 - beta1
         for group in self.param_groups:
-            for p, g, m, v in zip(group["params"], group["grads"], group["exp_avg"],
-                                  group["exp_avg_sq"]):
+            for p, g, m, v in zip(
+                group["params"], group["grads"], group["exp_avg"], group["exp_avg_sq"]
+            ):
                 if p.is_stop_grad():
                     continue
                 # torch.lerp's two branches, so the rounding matches for every beta1
@@ -53,8 +54,9 @@ class TorchRuleSGD(jt.optim.Optimizer):
         self.momentum = momentum
         self.steps_taken = 0
         for group in self.param_groups:
-            group["momentum_buffer"] = [jt.zeros(p.shape, p.dtype).stop_grad()
-                                        for p in group["params"]]
+            group["momentum_buffer"] = [
+                jt.zeros(p.shape, p.dtype).stop_grad() for p in group["params"]
+            ]
 
     def step(self, loss: jt.Var | None = None, retain_graph: bool = False) -> None:
         self.pre_step(loss, retain_graph)

@@ -17,10 +17,21 @@ import contextlib
 import ctypes
 import signal
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
-KEPT_SIGNALS = (signal.SIGCHLD, signal.SIGINT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
-                signal.SIGILL, signal.SIGQUIT) if sys.platform != "win32" else ()
+KEPT_SIGNALS = (
+    (
+        signal.SIGCHLD,
+        signal.SIGINT,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGQUIT,
+    )
+    if sys.platform != "win32"
+    else ()
+)
 # Room for a struct sigaction on every POSIX ABI (152 bytes on x86-64 and aarch64 glibc): the
 # saved value is only handed back to sigaction, never read.
 _SIGACTION_BYTES = 512

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from gx.backends.torch.layers import make_layer
 from gx.distributed import World
 from gx.errors import GxError
 from gx.spec import ModelSpec
+from gx.spec.layers import LeakyReLU
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -36,8 +38,9 @@ class _FlooredLog(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         value, kept = ctx.saved_tensors
-        return torch.where(kept, grad / value, torch.zeros((), dtype=grad.dtype,
-                                                           device=grad.device))
+        return torch.where(
+            kept, grad / value, torch.zeros((), dtype=grad.dtype, device=grad.device)
+        )
 
 
 # Layers that return a fresh tensor and whose backward reads only their inputs, never their
@@ -68,10 +71,18 @@ def in_place_activations(spec: ModelSpec) -> dict[str, nn.Module]:
         if info.kind not in ("relu", "leaky_relu") or len(node.inputs) != 1:
             continue
         source = node.inputs[0]
-        if (source in infos and infos[source].kind in _FRESH_OUTPUT_KINDS
-                and readers[source] == 1 and source != spec.output):
-            activations[node.name] = (nn.ReLU(inplace=True) if info.kind == "relu"
-                                      else nn.LeakyReLU(info.layer.slope, inplace=True))
+        if (
+            source in infos
+            and infos[source].kind in _FRESH_OUTPUT_KINDS
+            and readers[source] == 1
+            and source != spec.output
+        ):
+            layer = info.layer
+            activations[node.name] = (
+                nn.LeakyReLU(layer.slope, inplace=True)
+                if isinstance(layer, LeakyReLU)
+                else nn.ReLU(inplace=True)
+            )
     return activations
 
 
@@ -102,8 +113,10 @@ class TorchBackend(Backend):
 
     def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> TorchModel:
         masks = masks or MaskSource(0)
-        layers = {info.name: make_layer(info, masks, self.torch_dtype, self.synced_batch_norm)
-                  for info in spec.infos}
+        layers = {
+            info.name: make_layer(info, masks, self.torch_dtype, self.synced_batch_norm)
+            for info in spec.infos
+        }
         return TorchModel(spec, layers).to(self.torch_device, self.torch_dtype)
 
     def assign(self, target: torch.Tensor, array: np.ndarray) -> None:
@@ -150,16 +163,25 @@ class TorchBackend(Backend):
     def cross_entropy(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, labels)
 
-    def optimizer(self, parameters: Mapping[str, torch.Tensor], kind: str, lr: float,
-                  betas: Sequence[float], eps: float, momentum: float) -> torch.optim.Optimizer:
+    def optimizer(
+        self,
+        parameters: Mapping[str, torch.Tensor],
+        kind: str,
+        lr: float,
+        betas: Sequence[float],
+        eps: float,
+        momentum: float,
+    ) -> torch.optim.Optimizer:
+        optimizer: Any  # gx tags it with its kind and named parameters below
         if kind == "adam":
-            optimizer = torch.optim.Adam(parameters.values(), lr=lr, betas=tuple(betas), eps=eps)
+            beta1, beta2 = betas
+            optimizer = torch.optim.Adam(parameters.values(), lr=lr, betas=(beta1, beta2), eps=eps)
         else:
             optimizer = torch.optim.SGD(parameters.values(), lr=lr, momentum=momentum)
         optimizer.gx_kind, optimizer.gx_parameters = kind, dict(parameters)
         return optimizer
 
-    def set_learning_rate(self, optimizer: torch.optim.Optimizer, lr: float) -> None:
+    def set_learning_rate(self, optimizer: Any, lr: float) -> None:
         for group in optimizer.param_groups:
             group["lr"] = lr
 
@@ -170,40 +192,50 @@ class TorchBackend(Backend):
             self._average_gradients(optimizer)
         optimizer.step()
 
-    def _average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+    def _average_gradients(self, optimizer: Any) -> None:
         """Mean of every process's gradients, in one all-reduce over one flat buffer (the
         all-reduce DistributedDataParallel is built on; DDP itself expects one forward per
         backward, and a GAN step runs D twice)."""
-        gradients = [p.grad if p.grad is not None else torch.zeros_like(p)
-                     for p in optimizer.gx_parameters.values()]
+        gradients = [
+            p.grad if p.grad is not None else torch.zeros_like(p)
+            for p in optimizer.gx_parameters.values()
+        ]
         flat = torch.cat([gradient.reshape(-1) for gradient in gradients])
         torch.distributed.all_reduce(flat)
         flat /= self.world.size
         offset = 0
         for parameter, gradient in zip(optimizer.gx_parameters.values(), gradients):
-            parameter.grad = flat[offset:offset + gradient.numel()].view_as(gradient)
+            parameter.grad = flat[offset : offset + gradient.numel()].view_as(gradient)
             offset += gradient.numel()
 
     def join(self, world: World, sync_batch_norm: bool) -> None:
         if self.torch_device.type == "cuda":
             if torch.cuda.device_count() <= world.local_rank:
-                raise GxError(f"process {world.rank} needs GPU {world.local_rank}, but this "
-                              f"machine has {torch.cuda.device_count()}; start at most that "
-                              "many processes per machine, or use --device cpu")
+                raise GxError(
+                    f"process {world.rank} needs GPU {world.local_rank}, but this "
+                    f"machine has {torch.cuda.device_count()}; start at most that "
+                    "many processes per machine, or use --device cpu"
+                )
             torch.cuda.set_device(world.local_rank)
             self.torch_device = torch.device("cuda", world.local_rank)
         if not torch.distributed.is_initialized():
             # torchrun's environment (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE) says where
             # the others are; NCCL between GPUs, gloo (TCP) between CPUs.
             torch.distributed.init_process_group(
-                "nccl" if self.torch_device.type == "cuda" else "gloo", init_method="env://",
-                rank=world.rank, world_size=world.size)
+                "nccl" if self.torch_device.type == "cuda" else "gloo",
+                init_method="env://",
+                rank=world.rank,
+                world_size=world.size,
+            )
         # Synced batch norm needs an all-reduce that autograd differentiates: in torch 2.13 that
         # is still torch.distributed.nn.functional's, whose suggested successor (the private
         # _functional_collectives.all_reduce) has no backward. Its deprecation notice would print
         # on every step.
-        warnings.filterwarnings("ignore", category=FutureWarning,
-                                message=r"torch\.distributed\.nn\.functional\.all_reduce")
+        warnings.filterwarnings(
+            "ignore",
+            category=FutureWarning,
+            message=r"torch\.distributed\.nn\.functional\.all_reduce",
+        )
         self.world, self.synced_batch_norm = world, sync_batch_norm
 
     def all_reduce_sum(self, values: np.ndarray) -> np.ndarray:
@@ -213,7 +245,7 @@ class TorchBackend(Backend):
         torch.distributed.all_reduce(total)
         return total.cpu().numpy()
 
-    def get_optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
+    def get_optimizer_state(self, optimizer: Any) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
         step = 0.0
         for name, parameter in optimizer.gx_parameters.items():
@@ -225,12 +257,13 @@ class TorchBackend(Backend):
         arrays["step"] = np.array(step)
         return arrays
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer,
-                             state: Mapping[str, np.ndarray]) -> None:
+    def load_optimizer_state(self, optimizer: Any, state: Mapping[str, np.ndarray]) -> None:
         for name, parameter in optimizer.gx_parameters.items():
-            slots: dict[str, Any] = {slot: self.tensor(state[f"{name}.{slot}"]).clone()
-                                     for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
-                                     if f"{name}.{slot}" in state}
+            slots: dict[str, Any] = {
+                slot: self.tensor(state[f"{name}.{slot}"]).clone()
+                for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
+                if f"{name}.{slot}" in state
+            }
             if optimizer.gx_kind == "adam" and slots:
                 slots["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
             if slots:
@@ -250,10 +283,15 @@ class TorchBackend(Backend):
             torch.cuda.synchronize()
 
     def describe(self) -> dict[str, Any]:
-        info = {"backend": "torch", "version": torch.__version__, "device": self.device,
-                "dtype": self.dtype, "threads": torch.get_num_threads(),
-                "processes": self.world.size,
-                "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+        info = {
+            "backend": "torch",
+            "version": torch.__version__,
+            "device": self.device,
+            "dtype": self.dtype,
+            "threads": torch.get_num_threads(),
+            "processes": self.world.size,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        }
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
             info["tf32"] = torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32

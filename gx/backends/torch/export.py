@@ -8,8 +8,8 @@ is the same plain Conv/Gemm/BatchNormalization/Gather graph either way for these
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,8 +29,14 @@ class _PositionalInputs(nn.Module):
         return self.model(dict(zip(self.names, values)))
 
 
-def export_onnx(backend: TorchBackend, model: TorchModel, example: Mapping[str, np.ndarray],
-                output_name: str, path: str | Path, opset: int) -> None:
+def export_onnx(
+    backend: TorchBackend,
+    model: TorchModel,
+    example: Mapping[str, np.ndarray],
+    output_name: str,
+    path: str | Path,
+    opset: int,
+) -> None:
     """Write ``model`` (eval mode) to ``path``; all inputs and the output get a dynamic batch."""
     names = list(example)
     wrapper = _PositionalInputs(model, names).eval()
@@ -39,6 +45,13 @@ def export_onnx(backend: TorchBackend, model: TorchModel, example: Mapping[str, 
     with warnings.catch_warnings():
         # the deprecation notice of the TorchScript exporter, chosen on purpose (module docstring)
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(wrapper, arguments, str(path), input_names=names,
-                          output_names=[output_name], opset_version=opset,
-                          dynamic_axes=batch_axis, dynamo=False)
+        torch.onnx.export(
+            wrapper,
+            arguments,
+            str(path),
+            input_names=names,
+            output_names=[output_name],
+            opset_version=opset,
+            dynamic_axes=batch_axis,
+            dynamo=False,
+        )

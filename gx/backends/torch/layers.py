@@ -18,7 +18,9 @@ from gx.spec.layers import Shape
 
 
 class OneHot(nn.Module):
-    def __init__(self, classes: int, dtype: torch.dtype, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, classes: int, dtype: torch.dtype, size: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.classes, self.dtype, self.size = classes, dtype, size
 
@@ -57,8 +59,9 @@ class Concat(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def _batch_norm(num_features: int, eps: float, momentum: float, images: bool,
-                synced: bool = False) -> nn.Module:
+def _batch_norm(
+    num_features: int, eps: float, momentum: float, images: bool, synced: bool = False
+) -> nn.Module:
     if synced:
         return SyncBatchNorm(num_features, eps=eps, momentum=momentum)
     norm = nn.BatchNorm2d if images else nn.BatchNorm1d
@@ -89,9 +92,13 @@ class SyncBatchNorm(nn.BatchNorm1d):
         count = x.numel() // x.shape[1] * torch.distributed.get_world_size()
         mean = (all_reduce(x.sum(axes, dtype=accumulate)) / count).to(x.dtype)
         centered = x - mean.reshape(shape)
-        variance = (all_reduce((centered * centered).sum(axes, dtype=accumulate)) / count
-                    ).to(x.dtype)
+        variance = (all_reduce((centered * centered).sum(axes, dtype=accumulate)) / count).to(
+            x.dtype
+        )
         with torch.no_grad():
+            # gx's spec always gives momentum, and these buffers exist (track_running_stats)
+            assert self.momentum is not None
+            assert self.running_mean is not None and self.running_var is not None
             keep = 1.0 - self.momentum
             self.running_mean.mul_(keep).add_(self.momentum * mean)
             self.running_var.mul_(keep).add_(self.momentum * variance * (count / (count - 1)))
@@ -100,15 +107,27 @@ class SyncBatchNorm(nn.BatchNorm1d):
 
 
 LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
-    "linear": nn.Linear, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
-    "batch_norm": _batch_norm, "embedding": nn.Embedding, "one_hot": OneHot, "label_map": OneHot,
-    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "dropout": Dropout, "flatten": nn.Flatten, "reshape": Reshape, "concat": Concat,
+    "linear": nn.Linear,
+    "conv2d": nn.Conv2d,
+    "conv_transpose2d": nn.ConvTranspose2d,
+    "batch_norm": _batch_norm,
+    "embedding": nn.Embedding,
+    "one_hot": OneHot,
+    "label_map": OneHot,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "dropout": Dropout,
+    "flatten": nn.Flatten,
+    "reshape": Reshape,
+    "concat": Concat,
 }
 
 
-def make_layer(info: LayerInfo, masks: MaskSource, dtype: torch.dtype,
-               synced_batch_norm: bool = False) -> nn.Module:
+def make_layer(
+    info: LayerInfo, masks: MaskSource, dtype: torch.dtype, synced_batch_norm: bool = False
+) -> nn.Module:
     extra: dict[str, object] = {}
     if info.kind in ("one_hot", "label_map"):
         extra["dtype"] = dtype  # no parameters to carry it: the labels become this type
