@@ -35,8 +35,8 @@ from gx.backends.base import Backend
 from gx.bench import SYNTHETIC_ROWS, synthetic_data
 from gx.config import load_experiment
 from gx.data import batch_indices
+from gx.models import model_for
 from gx.train.gan import GanTrainer
-from gx.train.run import model_for
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 MODELS = ("cdcgan", "dcgan", "cgan", "gan")

@@ -36,8 +36,8 @@ from gx.backends import get_backend
 from gx.config import load_experiment
 from gx.data import batch_indices, ensure_files, load_dataset, read_idx, resolve_data_root
 from gx.data.registry import dataset_info, split_parts
+from gx.models import model_for
 from gx.train.gan import GanTrainer
-from gx.train.run import model_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "data" / "mnist"

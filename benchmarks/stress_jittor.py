@@ -86,9 +86,14 @@ def dump_stacks(pid: int) -> str:
 
 
 def watch(
-    command: list[str], environment: dict[str, str], stall_seconds: float, log: Path
+    command: list[str],
+    environment: dict[str, str],
+    stall_seconds: float,
+    log: Path,
+    finished_codes: tuple[int, ...],
 ) -> tuple[str, float]:
-    """Run ``command``; (outcome, seconds). A stall is no output for ``stall_seconds``."""
+    """Run ``command``; (outcome, seconds). A stall is no output for ``stall_seconds``; an exit
+    status outside ``finished_codes`` is a failure."""
     started = time.monotonic()
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -107,10 +112,12 @@ def watch(
                 process.wait()
                 return "stall", time.monotonic() - started
     text = log.read_text(errors="replace")
-    crashed = process.returncode < 0 or any(mark in text for mark in JITTOR_CRASH_MARKS)
-    # gx parity exits 0 within, 1 outside the floor: both are a finished check
-    finished = process.returncode in (0, 1) and not crashed
-    return ("ok" if finished else f"crash (exit {process.returncode})"), time.monotonic() - started
+    seconds = time.monotonic() - started
+    if process.returncode < 0 or any(mark in text for mark in JITTOR_CRASH_MARKS):
+        return f"crash (exit {process.returncode})", seconds
+    if process.returncode not in finished_codes:
+        return f"failed (exit {process.returncode})", seconds
+    return "ok", seconds
 
 
 def main() -> None:
@@ -173,8 +180,10 @@ def main() -> None:
         if cache is not None:
             environment["cache_name"] = f"gx-stress-{index}"
             copy_without_kernels(cache, environment["cache_name"])
+        # gx parity exits 0 within and 1 outside the floor: both are a finished check
+        finished_codes = (0,) if arguments.mode == "in-process" else (0, 1)
         outcome, seconds = watch(
-            command, environment, arguments.stall_seconds, logs / f"run-{index}.log"
+            command, environment, arguments.stall_seconds, logs / f"run-{index}.log", finished_codes
         )
         outcomes.append(outcome)
         print(f"{index + 1}/{processes} {label}: {outcome}, {seconds:.0f} s", flush=True)
@@ -184,7 +193,7 @@ def main() -> None:
     print(
         f"{len(outcomes) - len(bad)} of {len(outcomes)} processes ok; "
         f"{sum(o == 'stall' for o in bad)} stalled, {sum(o.startswith('crash') for o in bad)} "
-        f"crashed (logs in {logs})"
+        f"crashed, {sum(o.startswith('failed') for o in bad)} failed (logs in {logs})"
     )
 
 

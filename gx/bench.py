@@ -17,7 +17,6 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable
@@ -27,11 +26,10 @@ import numpy as np
 from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
 from gx.config import Experiment
-from gx.data import batch_indices
+from gx.data import batches
 from gx.errors import GxError
-from gx.models import GanModel
+from gx.models import GanModel, model_for
 from gx.train.gan import GanTrainer
-from gx.train.run import model_for
 
 # Rows of synthetic data held on the device; batches are random gathers from them, as in a run.
 SYNTHETIC_ROWS = 1024
@@ -167,16 +165,10 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     data_images = backend.tensor(images_np)
     data_labels = backend.tensor(labels_np) if model.conditional else None
 
-    def batches() -> Iterator[np.ndarray]:
-        epoch = 0
-        while True:
-            yield from batch_indices(rows, batch, experiment.seed, epoch)
-            epoch += 1
-
-    order = batches()
+    order = batches(rows, batch, experiment.seed)
 
     def train_step() -> None:
-        indices = next(order)
+        indices = next(order).indices
         labels = backend.take(data_labels, indices) if data_labels is not None else None
         trainer.step(backend.take(data_images, indices), labels)
 

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import faulthandler
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from gx.backends import BACKENDS, DEVICES
+from gx.data.registry import DATASETS
 from gx.errors import GxError
 
 if TYPE_CHECKING:
-    from gx.config import Experiment
-    from gx.train.run import RunOptions
+    pass
 
 EXIT_USER_ERROR = 2
 
@@ -54,6 +53,14 @@ checkpoint_backend_option = click.option(
     default=None,
     help="Framework to sample with (default: the one that trained the checkpoint when installed, "
     "else the installed one).",
+)
+# gx.data.resolve_data_root decides where the files are when this is not given
+data_root_option = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the dataset's idx files (else $GX_DATA_ROOT, the experiment's "
+    "data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
 )
 device_option = click.option(
     "--device",
@@ -92,8 +99,8 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
     """Layer table (name, kind, output shape, parameters) of an experiment's networks."""
     from gx.backends import get_backend
     from gx.config import load_experiment
+    from gx.models import model_for
     from gx.summary import summarize
-    from gx.train.run import model_for
 
     model = model_for(load_experiment(experiment, overrides))
     text, mismatches = summarize(model, get_backend(backend, device) if backend else None)
@@ -127,7 +134,7 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
     """
     from gx.config import load_experiment
     from gx.graph import INSTALL_HINT, check_net, write_graph
-    from gx.train.run import model_for
+    from gx.models import model_for
 
     check_net(net)
     loaded = load_experiment(experiment, overrides)
@@ -146,13 +153,7 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
 @train_backend_option
 @device_option
 @overrides_option
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the dataset's idx files (else $GX_DATA_ROOT, the experiment's "
-    "data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
-)
+@data_root_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -197,6 +198,7 @@ def run(
     """
     from gx.config import load_experiment
     from gx.distributed import current_world
+    from gx.launch import processes_for, run_in_processes
     from gx.train.run import RunOptions, run_experiment
 
     if out is not None and resume is not None:
@@ -226,68 +228,15 @@ def run(
         if world.lead:
             _report_run(result.folder, result.steps, result.summary, exit_status=False)
         return
-    nproc = _processes(resume, nproc)
+    nproc, note = processes_for(resume, nproc)
+    if note:
+        click.echo(note, err=True)
     if nproc == 1:
         result = run_experiment(loaded, options)
         _report_run(result.folder, result.steps, result.summary, exit_status=True)
     else:
-        _run_in_processes(experiment, loaded, settings, options, nproc)
-
-
-def _run_in_processes(
-    experiment: str, loaded: Experiment, settings: list[str], options: RunOptions, nproc: int
-) -> None:
-    """gx run --nproc N: check what can be checked here, then start N ranks through the
-    backend's launcher, each a plain ``gx run`` of the same experiment and run folder."""
-    from gx.backends import default_backend
-    from gx.distributed import World
-    from gx.launch import check_launcher, launch
-    from gx.train.run import choose_folder
-
-    backend = options.backend or default_backend()
-    World(size=nproc).check_batch(loaded.train.batch_size)
-    check_launcher(backend, nproc, options.device)
-    resume = options.resume
-    folder = Path(resume) if resume else choose_folder(loaded, replace(options, backend=backend))
-    arguments = [
-        "run",
-        experiment,
-        "--backend",
-        backend,
-        "--device",
-        options.device,
-        *[part for setting in settings for part in ("--set", setting)],
-        *(["--data-root", options.data_root] if options.data_root else []),
-        *(["--resume", resume] if resume else ["--out", str(folder)]),
-    ]
-    summary_data = launch(backend, nproc, arguments, folder)
-    if summary_data["stopped"] == "non-finite loss":
-        click.echo(f"error: {summary_data['message']}", err=True)
-        sys.exit(1)
-    if summary_data["stopped"] == "interrupted":
-        sys.exit(130)
-
-
-def _processes(resume: str | None, nproc: int | None) -> int:
-    """--nproc, else the number a resumed run was trained with, else 1."""
-    if resume is None:
-        return nproc or 1
-    from gx.checkpoint import load_checkpoint
-
-    state = load_checkpoint(resume).state
-    trained = int((state.get("backend") or {}).get("processes", 1))
-    if nproc is None:
-        return trained
-    if nproc != trained:
-        click.echo(
-            f"note: run '{resume}' was trained in {trained} process(es) and continues in "
-            f"{nproc}; the global batch stays the same, and with train.sync_batch_norm "
-            "(the default) so do its batch-norm statistics, so the training is the same up "
-            "to rounding; without it, batch-norm statistics now come from each process's "
-            "share of the batch",
-            err=True,
-        )
-    return nproc
+        # each rank prints its own closing lines; this process only passes on the outcome
+        _exit_for(run_in_processes(experiment, loaded, settings, options, nproc), True, False)
 
 
 def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_status: bool) -> None:
@@ -303,12 +252,21 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
         f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
         f"images/s: {summary_data['images_per_s_median'] or 0:.0f}"
     )
-    if summary_data["stopped"] == "non-finite loss":
+    _exit_for(summary_data, exit_status, show_interruption=True)
+
+
+def _exit_for(summary_data: dict[str, Any], exit_status: bool, show_interruption: bool) -> None:
+    """After a run: say why it stopped early; with ``exit_status``, exit 1 after a non-finite
+    loss and 130 after an interruption."""
+    from gx.train.run import RunOutcome
+
+    if summary_data["stopped"] == RunOutcome.NON_FINITE_LOSS:
         click.echo(f"error: {summary_data['message']}", err=True)
         if exit_status:
             sys.exit(1)
-    if summary_data["stopped"] == "interrupted":
-        click.echo(summary_data["message"], err=True)
+    if summary_data["stopped"] == RunOutcome.INTERRUPTED:
+        if show_interruption:
+            click.echo(summary_data["message"], err=True)
         if exit_status:
             sys.exit(130)
 
@@ -331,12 +289,7 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
     "kernels are switched off).",
 )
 @overrides_option
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the dataset's idx files.",
-)
+@data_root_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -563,15 +516,6 @@ def bench(
     click.echo(json.dumps(result))
 
 
-data_root_option = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the dataset's idx files, for real images and the evaluation classifier "
-    "(else $GX_DATA_ROOT, the run's data.root, or ~/.cache/gx/data/<dataset>).",
-)
-
-
 @main.command()
 @click.argument("number")
 @click.option(
@@ -700,17 +644,12 @@ def classifier() -> None:
     "installed, else jittor).",
 )
 @device_option
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the dataset's idx files (else $GX_DATA_ROOT or ~/.cache/gx/data/<dataset>).",
-)
+@data_root_option
 @click.option(
     "--dataset",
     default="mnist",
     show_default=True,
-    help="A dataset gx knows (mnist, fashion_mnist).",
+    help=f"A dataset gx knows ({', '.join(DATASETS)}).",
 )
 @click.option(
     "--image-size",

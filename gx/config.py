@@ -29,9 +29,12 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from gx.data.registry import DATASETS, SPLITS
 from gx.errors import GxError
+from gx.models import REFERENCE_MODELS
+from gx.spec.graph import INIT_SCHEMES
 
-REFERENCE_MODELS = ("cdcgan", "dcgan", "cgan", "gan")
+REFERENCE_MODEL_NAMES = tuple(REFERENCE_MODELS)
 CUSTOM_MODEL = "custom"
 
 
@@ -53,21 +56,22 @@ def _setting(default: Any = MISSING, *, factory: Any = MISSING, **rules: Any) ->
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = _setting(
-        choices=REFERENCE_MODELS + (CUSTOM_MODEL,), example="model: {name: cdcgan}"
+        choices=(*REFERENCE_MODEL_NAMES, CUSTOM_MODEL),
+        example="model: {name: cdcgan}",
     )
     # Keyword arguments for the reference model builder, which checks them itself.
     options: dict[str, Any] = _setting(factory=dict, scalars=True)
     # Model-spec mappings, only for a custom model; gx.spec checks their contents.
     generator: Optional[dict[str, Any]] = None
     discriminator: Optional[dict[str, Any]] = None
-    init: Optional[str] = _setting(None, choices=("default", "dcgan"))
+    init: Optional[str] = _setting(None, choices=INIT_SCHEMES)
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _setting("mnist", choices=("mnist", "fashion_mnist"))
+    dataset: str = _setting("mnist", choices=tuple(DATASETS))
     root: Optional[str] = None
-    split: str = _setting("train", choices=("train", "test", "both"))
+    split: str = _setting("train", choices=tuple(SPLITS))
     image_size: int = _setting(28, min=8, max=256)
     download: bool = True
 
@@ -397,7 +401,7 @@ def _check_model(model: ModelConfig, source: str) -> None:
                 raise GxError(
                     f"{source}: 'model.{name}' is required when 'model.name' is "
                     f"custom; add it under model:, or use a reference model "
-                    f"({', '.join(REFERENCE_MODELS)})"
+                    f"({', '.join(REFERENCE_MODEL_NAMES)})"
                 )
         if model.options:
             raise GxError(

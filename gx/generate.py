@@ -10,10 +10,20 @@ import numpy as np
 
 from gx import images
 from gx.backends import checkpoint_backend, compile_spec, get_backend, load_weights
-from gx.backends.base import Backend, check_labels
+from gx.backends.base import Backend
 from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel
+
+
+def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
+    """gx takes class labels as integers only (Jittor would silently truncate floats)."""
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise GxError(f"labels must be integers, got {labels.dtype}; pass e.g. np.int64 values")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise GxError(f"labels must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def load_generator(

@@ -16,8 +16,7 @@ from pathlib import Path
 from gx.errors import GxError
 from gx.models import GanModel
 from gx.outputs import written_atomically
-from gx.spec import ModelSpec
-from gx.summary import shape_text
+from gx.spec import ModelSpec, shape_text
 
 NETS = ("generator", "discriminator", "both")
 RENDERED = (".svg", ".png")

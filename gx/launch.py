@@ -15,14 +15,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gx.backends import require_installed
 from gx.distributed import STOP_FILE_VARIABLE
 from gx.errors import GxError
+
+if TYPE_CHECKING:
+    from gx.config import Experiment
+    from gx.train.run import RunOptions
 
 OPENMPI_INSTALL = "apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"
 # OpenMPI refuses to start as root unless both are set; containers often forbid the
@@ -168,3 +173,52 @@ def _relay_output(process: subprocess.Popen) -> str | None:
             continue
         click.echo(line, nl=False)
     return error
+
+
+def processes_for(resume: str | None, nproc: int | None) -> tuple[int, str]:
+    """--nproc, else the number a resumed run was trained with, else 1; and a note to show when
+    a resumed run continues in another number of processes ("" otherwise)."""
+    if resume is None:
+        return nproc or 1, ""
+    from gx.checkpoint import load_checkpoint
+
+    state = load_checkpoint(resume).state
+    trained = int((state.get("backend") or {}).get("processes", 1))
+    if nproc is None or nproc == trained:
+        return trained, ""
+    return nproc, (
+        f"note: run '{resume}' was trained in {trained} process(es) and continues in "
+        f"{nproc}; the global batch stays the same, and with train.sync_batch_norm "
+        "(the default) so do its batch-norm statistics, so the training is the same up "
+        "to rounding; without it, batch-norm statistics now come from each process's "
+        "share of the batch"
+    )
+
+
+def run_in_processes(
+    experiment: str, loaded: Experiment, settings: list[str], options: RunOptions, nproc: int
+) -> dict[str, Any]:
+    """gx run --nproc N: check what can be checked here, then start N ranks through the
+    backend's launcher, each a plain ``gx run`` of the same experiment and run folder; returns
+    the run's summary.json."""
+    from gx.backends import default_backend
+    from gx.distributed import World
+    from gx.train.run import choose_folder
+
+    backend = options.backend or default_backend()
+    World(size=nproc).check_batch(loaded.train.batch_size)
+    check_launcher(backend, nproc, options.device)
+    resume = options.resume
+    folder = Path(resume) if resume else choose_folder(loaded, replace(options, backend=backend))
+    arguments = [
+        "run",
+        experiment,
+        "--backend",
+        backend,
+        "--device",
+        options.device,
+        *[part for setting in settings for part in ("--set", setting)],
+        *(["--data-root", options.data_root] if options.data_root else []),
+        *(["--resume", resume] if resume else ["--out", str(folder)]),
+    ]
+    return launch(backend, nproc, arguments, folder)

@@ -2,7 +2,7 @@
 
 One generated digit per character, side by side, left to right, in one row without gaps: an
 image H tall and H * len(number) wide. The whole strip is min-max normalised to 0..255 and saved
-as an 8-bit grayscale PNG (see ../shared/reference/models.md, "The phone-number strip").
+as an 8-bit grayscale PNG (see docs/models.md, "The phone-number strip").
 
 Noise: ``numpy.random.default_rng(seed)`` draws one array shaped (candidates, digits, *noise),
 candidate-major, so candidate 0 of every position is exactly the noise of the plain strip and a

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from gx.backends import compile_spec
 from gx.backends.base import Backend
 from gx.models import GanModel
-from gx.spec import ModelSpec
+from gx.spec import ModelSpec, example_inputs, shape_text
 
 
 @dataclass
@@ -20,17 +18,6 @@ class Row:
     spec_shape: tuple[int, ...]
     parameters: int
     backend_shape: tuple[int, ...] | None = None
-
-
-def example_inputs(spec: ModelSpec, count: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs of the right shapes and label ranges for ``spec``."""
-    rng = np.random.default_rng(seed)
-    return {
-        name: rng.integers(0, value.classes, count)
-        if value.is_label
-        else rng.standard_normal((count, *value.shape), dtype=np.float32)
-        for name, value in spec.inputs.items()
-    }
 
 
 def layer_rows(spec: ModelSpec, backend: Backend | None = None) -> list[Row]:
@@ -46,13 +33,6 @@ def layer_rows(spec: ModelSpec, backend: Backend | None = None) -> list[Row]:
         for row in rows:
             row.backend_shape = tuple(outputs[row.name].shape)[1:]
     return rows
-
-
-def shape_text(shape: tuple[int, ...] | None) -> str:
-    """A shape as printed in tables and graphs: "128x7x7"; "label" for integer labels."""
-    if shape is None:
-        return ""
-    return "label" if shape == () else "x".join(str(d) for d in shape)
 
 
 def format_table(title: str, rows: list[Row], backend_name: str | None) -> tuple[str, int]:

@@ -20,10 +20,8 @@ from click.testing import CliRunner
 from gx.backends import compile_spec, get_backend, get_weights
 from gx.backends.base import Backend, MaskSource, state_tensors
 from gx.config import load_experiment
-from gx.models import build_model
-from gx.spec import ModelSpec
-from gx.summary import example_inputs
-from gx.train.run import model_for
+from gx.models import build_model, model_for
+from gx.spec import ModelSpec, example_inputs
 
 # Agreement rule for every compared array: max|a - b| <= RELATIVE * max(1, max|a|), with a the
 # PyTorch value. Both frameworks compute in float32 with different summation orders

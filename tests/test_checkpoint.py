@@ -21,7 +21,7 @@ from gx.backends.base import Backend, state_tensors
 from gx.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel, build_model
-from gx.summary import example_inputs
+from gx.spec import example_inputs
 
 # As in test_backend_parity: max|a - b| <= RELATIVE * max(1, max|a|), a the writer's value.
 RELATIVE = 1e-5

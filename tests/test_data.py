@@ -30,7 +30,7 @@ from gx.errors import GxError
 
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
-# As published with MNIST (and listed in ../shared/data/mnist/README.md).
+# As published with MNIST.
 PUBLISHED_MD5 = {
     TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
     TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",

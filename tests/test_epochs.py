@@ -18,6 +18,7 @@ from tiny import tiny_experiment
 
 from gx.backends.torch.backend import TorchBackend
 from gx.checkpoint import load_checkpoint
+from gx.data import batch_indices, batches
 from gx.train.gan import GanTrainer
 from gx.train.run import RunOptions, run_experiment
 
@@ -169,3 +170,15 @@ def test_resume_from_a_checkpoint_older_than_the_metrics_equals_the_straight_run
     for evaluation in evaluations:
         evaluation.pop("run"), evaluation.pop("seconds")
     assert evaluations[0] == evaluations[1]
+
+
+def test_batches_resumed_at_any_step_continue_the_same_order():
+    whole = list(batches(100, 16, seed=3, start=0, stop=20))  # 6 batches an epoch
+    resumed = list(batches(100, 16, seed=3, start=8, stop=20))
+    assert [b.step for b in whole] == list(range(20))
+    assert [b.epoch for b in whole] == [step // 6 for step in range(20)]
+    for late, early in zip(resumed, whole[8:]):
+        np.testing.assert_array_equal(late.indices, early.indices)
+    np.testing.assert_array_equal(whole[7].indices, batch_indices(100, 16, 3, 1)[1])
+    assert [b.step for b in whole if b.starts_epoch] == [0, 6, 12, 18]
+    assert [b.step for b in resumed if b.starts_epoch] == [8, 12, 18]

@@ -45,7 +45,7 @@ def test_the_child_without_a_cap_trains_exactly_as_this_process(mnist_root):
     """Same seed, data, noise and masks: only the kernels may differ between the two, so
     with none capped the losses agree to the last bit."""
     asked = request(mnist_root)
-    answer = ChildTraining(asked, {}).answer()
+    answer = ChildTraining(asked, {}).answer(timeout=300)
     backend = get_backend("torch", "cpu")
     backend.strict_math()
     experiment = load_experiment(
@@ -64,7 +64,7 @@ def test_the_capped_child_runs_the_lower_kernels(mnist_root):
     if lower is None:  # no lower x86 level on this CPU: gx parity starts no child
         assert level not in LOWER_LEVEL
         return
-    answer = ChildTraining(request(mnist_root), lower).answer()
+    answer = ChildTraining(request(mnist_root), lower).answer(timeout=300)
     assert answer["device"]["cpu_capability"] == LOWER_LEVEL[level]
     assert (
         answer["device"]["environment"]["MKL_ENABLE_INSTRUCTIONS"]
@@ -76,4 +76,4 @@ def test_the_capped_child_runs_the_lower_kernels(mnist_root):
 def test_a_failing_child_is_one_clear_error(tmp_path, mnist_root):
     child = ChildTraining(request(mnist_root, data_root=str(tmp_path / "missing")), {})
     with pytest.raises(GxError, match="the floor's PyTorch reference .* failed"):
-        child.answer()
+        child.answer(timeout=300)

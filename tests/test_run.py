@@ -27,8 +27,9 @@ from gx.checkpoint import load_checkpoint
 from gx.cli import main
 from gx.config import Experiment, experiment_from_dict, load_experiment
 from gx.data import batch_indices, load_dataset
+from gx.models import model_for
 from gx.train.gan import GanTrainer
-from gx.train.run import RunOptions, model_for, run_experiment
+from gx.train.run import RunOptions, run_experiment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ("cdcgan", "dcgan", "cgan", "gan")

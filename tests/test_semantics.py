@@ -1,4 +1,4 @@
-"""Every PyTorch/Jittor difference in ../shared/reference/jittor-vs-torch.md, pinned.
+"""Every PyTorch/Jittor difference of docs/semantics.md, pinned.
 
 Each test runs on both backends and checks gx's definition against numpy (float64 unless said
 otherwise). Where Jittor's native behaviour is the thing gx neutralises, a Jittor-only test shows
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from gx.backends import compile_spec, get_backend, get_weights
-from gx.backends.base import Backend, MaskSource, check_labels, state_tensors
+from gx.backends.base import Backend, MaskSource, state_tensors
 from gx.errors import GxError
+from gx.generate import check_labels
 from gx.spec import ModelSpec
 
 BACKENDS = ("torch", pytest.param("jittor", marks=pytest.mark.jittor))

@@ -1,7 +1,7 @@
 """Model specs without any framework: shapes, parameter counts, round trips and every mistake.
 
 Expected shapes and parameter counts are written out by hand from
-../shared/reference/models.md (weight + bias, or scale + shift for batch norm), so a change in
+docs/models.md (weight + bias, or scale + shift for batch norm), so a change in
 gx's inference or in a reference model shows up here as a number that no longer adds up.
 """
 
@@ -16,9 +16,8 @@ from click.testing import CliRunner
 
 from gx.config import load_experiment
 from gx.errors import GxError, SpecError
-from gx.models import GanModel, build_model
+from gx.models import GanModel, build_model, model_for
 from gx.spec import ModelSpec
-from gx.train.run import model_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DCGAN_DENSE = REPO_ROOT / "experiments" / "dcgan_dense.yaml"

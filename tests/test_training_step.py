@@ -2,7 +2,7 @@
 
 Resume tests compare the trainer with itself and parity tests compare it with the other
 backend, so a wrong target or a wrong step order passes both. Here the reference is written
-from the recipe in ../shared/reference/models.md (D on real with ``real_label`` and on fakes with
+from the recipe in docs/models.md (D on real with ``real_label`` and on fakes with
 0, G on fakes with 1; d_loss summed for D then G, averaged for G then D), on networks small
 enough to read: G(z, y) = tanh(W [onehot(y), z] + b) as a 2x2 image, D(x, y) = a linear score
 of [x, onehot(y)], through a sigmoid for BCE. Plain SGD makes every weight change a gradient

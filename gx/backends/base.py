@@ -156,16 +156,6 @@ def state_tensors(
 OPTIMIZER_SLOTS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
 
 
-def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
-    """gx takes class labels as integers only (Jittor would silently truncate floats)."""
-    labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise GxError(f"labels must be integers, got {labels.dtype}; pass e.g. np.int64 values")
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise GxError(f"labels must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
-    return labels.astype(np.int64)
-
-
 class Backend(abc.ABC):
     """One framework on one device. Subclasses live in gx/backends/<name>/."""
 

@@ -3,7 +3,7 @@
 Backend-neutral on purpose: both backends train on the very same arrays and batch indices.
 """
 
-from gx.data.batches import batch_indices, steps_per_epoch
+from gx.data.batches import Batch, batch_indices, batches, steps_per_epoch
 from gx.data.datasets import (
     MAX_IMAGE_SIZE,
     MIN_IMAGE_SIZE,
@@ -15,6 +15,8 @@ from gx.data.idx import read_idx
 from gx.data.registry import DATASETS, SPLITS, DatasetInfo, IdxFile, dataset_info
 
 __all__ = [
+    "Batch",
+    "batches",
     "DATASETS",
     "MAX_IMAGE_SIZE",
     "MIN_IMAGE_SIZE",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import numpy as np
 
 from gx.errors import GxError
@@ -32,3 +35,33 @@ def batch_indices(n: int, batch_size: int, seed: int, epoch: int) -> np.ndarray:
     steps = steps_per_epoch(n, batch_size)
     order = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
     return order[: steps * batch_size].reshape(steps, batch_size)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One step's images, as indices into the dataset."""
+
+    step: int  # 0-based, counted over the whole training
+    epoch: int
+    indices: np.ndarray  # int64 (batch_size,)
+    starts_epoch: bool  # the first batch of an epoch, or the first one after a resume
+
+
+def batches(
+    n: int, batch_size: int, seed: int, start: int = 0, stop: int | None = None
+) -> Iterator[Batch]:
+    """The batches of steps ``start`` .. ``stop - 1`` (endless when ``stop`` is None): each epoch
+    in the order ``batch_indices`` draws for it, so a run resumed at any step sees the batches it
+    would have seen. The one loop over epochs and batches that training, parity and bench share.
+    """
+    per_epoch = steps_per_epoch(n, batch_size)
+    order: np.ndarray | None = None
+    step = start
+    while stop is None or step < stop:
+        epoch, position = divmod(step, per_epoch)
+        starts_epoch = order is None or position == 0
+        if starts_epoch:
+            order = batch_indices(n, batch_size, seed, epoch)
+        assert order is not None
+        yield Batch(step, epoch, order[position], starts_epoch)
+        step += 1

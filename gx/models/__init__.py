@@ -1,4 +1,4 @@
-"""The reference networks of ../shared/reference/models.md, as gx specs, and custom models.
+"""The reference networks of docs/models.md, as gx specs, and custom models.
 
 A ``GanModel`` is a generator spec, a discriminator spec and what the trainer must know to feed
 them. Generators take inputs ``z`` (and ``label`` when conditional); discriminators take ``image``
@@ -10,11 +10,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from gx.errors import GxError
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from gx.config import Experiment
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,19 @@ def model_from_dict(data: Mapping[str, Any]) -> GanModel:
     """Rebuild a model from ``GanModel.to_dict()`` (what checkpoints store)."""
     custom = build_model("custom", generator=data["generator"], discriminator=data["discriminator"])
     return GanModel(data["name"], custom.generator, custom.discriminator)
+
+
+def model_for(experiment: Experiment) -> GanModel:
+    """The experiment's networks, checked against its data's image size."""
+    config = experiment.model
+    model = build_model(
+        config.name, config.options, config.generator, config.discriminator, config.init
+    )
+    size = experiment.data.image_size
+    if model.image_shape[1:] != (size, size):
+        height, width = model.image_shape[1:]
+        raise GxError(
+            f"model '{config.name}' works on {height}x{width} images but data.image_size "
+            f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
+        )
+    return model

@@ -9,7 +9,7 @@ references this one is the same kind of pair as PyTorch against Jittor: two floa
 implementations whose roundings are independent (float64 has almost none, and another thread
 count keeps most of PyTorch's summation order).
 
-    python -m gx.parity.isa REQUEST.json ANSWER.json     (what run_parity starts)
+    python -m gx.parity.isa_child REQUEST.json ANSWER.json     (what run_parity starts)
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class ChildFailed(GxError):
 
 
 class ChildTraining:
-    """``python -m gx.parity.isa`` running beside this process, with ``environment`` added to
+    """``python -m gx.parity.isa_child`` running beside this process, with ``environment`` added to
     this process's variables; ``answer()`` waits for it."""
 
     def __init__(self, request: Mapping[str, Any], environment: Mapping[str, str]) -> None:
@@ -79,7 +79,7 @@ class ChildTraining:
                 "-X",
                 "faulthandler",
                 "-m",
-                "gx.parity.isa",
+                "gx.parity.isa_child",
                 str(asked),
                 str(self.answer_file),
             ],
@@ -121,40 +121,3 @@ class ChildTraining:
             return json.loads(self.answer_file.read_text())
         finally:
             self.folder.cleanup()
-
-
-def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
-    from gx.backends import get_backend
-    from gx.config import experiment_from_dict
-    from gx.parity.lockstep import train_in_lockstep
-    from gx.parity.machine import ENVIRONMENT
-
-    experiment = experiment_from_dict(request["experiment"], "the parity request")
-    backend = get_backend("torch", "cpu")
-    backend.strict_math()
-    threads = {"reference": request["threads"]}
-    training = train_in_lockstep(
-        experiment, {"reference": backend}, threads, request["steps"], request["data_root"]
-    )
-    return {
-        "losses": training.losses["reference"],
-        "steps": training.steps,
-        "stopped_early": training.stopped_early,
-        "device": {
-            **backend.describe(),
-            "threads": request["threads"],
-            "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
-        },
-    }
-
-
-def main(arguments: list[str]) -> None:
-    asked, answer = arguments
-    try:
-        Path(answer).write_text(json.dumps(_answer(json.loads(Path(asked).read_text()))))
-    except GxError as error:  # the parent shows the last lines of this process's errors
-        sys.exit(f"error: {error}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -14,8 +14,7 @@ import numpy as np
 
 from gx.backends import compile_spec
 from gx.backends.base import Backend, MaskSource, state_tensors
-from gx.spec import ModelSpec
-from gx.summary import example_inputs
+from gx.spec import ModelSpec, example_inputs
 
 PROBE_BATCH = 8
 

@@ -29,12 +29,12 @@ within rounding of zero takes the other slope, and Adam's first updates, which m
 by about +-lr whatever the gradient's size, turn the changed gradient into a step-sized
 difference. Each float32 implementation flips its own few branches (dcgan's first batch: one
 LeakyReLU input of 2.9 million in PyTorch, another in Jittor, both within 1e-6 of zero), so which
-pair parts first, and by how much, is a lottery the CPU's kernels draw (docs/parity-rule.md).
+pair parts first, and by how much, is a lottery the CPU's kernels draw (docs/parity.md).
 The earliest crossing over several references, and the verdict of most seeds, keep one draw
 from deciding. The margin is proportional for the same reason: a change that made Jittor's batch
 norm more exact moved cdcgan's 1e-3 crossing from 21 to 17 against a floor of 21, with the
 typical difference over the run unchanged. Stock Jittor failed the rule against its first
-floor (9/16/33 against 12/22/36 in ../shared/reference/jittor-vs-torch.md); Jittor's own Adam
+floor (9/16/33 against 12/22/36, docs/parity.md); Jittor's own Adam
 fails it on every seed against today's (tests/test_parity.py).
 """
 
@@ -52,8 +52,9 @@ import numpy as np
 from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.config import Experiment
-from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
+from gx.data import batches, load_dataset, resolve_data_root
 from gx.errors import GxError
+from gx.models import model_for
 from gx.parity.isa import (
     CHILD_GRACE_FACTOR,
     CHILD_GRACE_SECONDS,
@@ -64,7 +65,6 @@ from gx.parity.isa import (
 from gx.parity.layers import LayerDiff, compare_layers
 from gx.parity.machine import describe_machine
 from gx.train.gan import GanTrainer, NonFiniteLoss
-from gx.train.run import model_for
 
 THRESHOLDS = (1e-4, 1e-3, 1e-2)
 MARGIN_STEPS = 2
@@ -233,8 +233,6 @@ def train_in_lockstep(
     data = experiment.data
     root = resolve_data_root(data.dataset, data_root, data.root)
     images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
-    batch = experiment.train.batch_size
-    per_epoch = steps_per_epoch(len(images), batch)
     roundings = roundings or {}
     trainers = {
         name: GanTrainer(backend, model, experiment, rounding=roundings.get(name, "nearest"))
@@ -244,28 +242,26 @@ def train_in_lockstep(
         name: (backend.tensor(images), backend.tensor(labels)) for name, backend in runs.items()
     }
     training = LockstepTraining({name: {"d": [], "g": []} for name in runs}, 0)
-    order = None
-    for step in range(steps):
-        epoch, position = divmod(step, per_epoch)
-        if order is None or position == 0:
-            order = batch_indices(len(images), batch, experiment.seed, epoch)
+    for step_batch in batches(len(images), experiment.train.batch_size, experiment.seed, 0, steps):
+        if step_batch.starts_epoch:
             for trainer in trainers.values():
-                trainer.set_epoch(epoch)
+                trainer.set_epoch(step_batch.epoch)
+        indices = step_batch.indices
         try:
             for name, trainer in trainers.items():
                 backend, (data_images, data_labels) = runs[name], on_device[name]
                 if name in threads:
                     backend.set_cpu_threads(threads[name])
                 outcome = trainer.step(
-                    backend.take(data_images, order[position]),
-                    backend.take(data_labels, order[position]) if model.conditional else None,
+                    backend.take(data_images, indices),
+                    backend.take(data_labels, indices) if model.conditional else None,
                 )
                 training.losses[name]["d"].append(outcome.d_loss)
                 training.losses[name]["g"].append(outcome.g_loss)
         except NonFiniteLoss as error:
             training.stopped_early = f"{name}: {error}"
             break
-        training.steps = step + 1
+        training.steps = step_batch.step + 1
     return training
 
 

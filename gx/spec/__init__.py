@@ -3,5 +3,16 @@
 from gx.spec.graph import LayerInfo, ModelSpec, Node
 from gx.spec.init import initial_state
 from gx.spec.layers import LAYER_KINDS, Layer, Value
+from gx.spec.shapes import example_inputs, shape_text
 
-__all__ = ["LAYER_KINDS", "Layer", "LayerInfo", "ModelSpec", "Node", "Value", "initial_state"]
+__all__ = [
+    "LAYER_KINDS",
+    "Layer",
+    "LayerInfo",
+    "ModelSpec",
+    "Node",
+    "Value",
+    "example_inputs",
+    "initial_state",
+    "shape_text",
+]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,10 +26,10 @@ from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gx.config import Experiment
-from gx.data import batch_indices, load_dataset, resolve_data_root, steps_per_epoch
+from gx.data import batches, load_dataset, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
-from gx.models import GanModel, build_model
+from gx.models import GanModel, model_for
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
 from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
@@ -65,27 +66,20 @@ class RunOptions:
     on_step: Callable[[dict[str, Any]], None] | None = None
 
 
+class RunOutcome(str, Enum):
+    """How a run ended; the value is what summary.json says."""
+
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    NON_FINITE_LOSS = "non-finite loss"
+
+
 @dataclass
 class RunResult:
     folder: Path
     steps: int
-    stopped: str  # "finished", "interrupted" or "non-finite loss"
+    stopped: RunOutcome
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def model_for(experiment: Experiment) -> GanModel:
-    config = experiment.model
-    model = build_model(
-        config.name, config.options, config.generator, config.discriminator, config.init
-    )
-    size = experiment.data.image_size
-    if model.image_shape[1:] != (size, size):
-        height, width = model.image_shape[1:]
-        raise GxError(
-            f"model '{config.name}' works on {height}x{width} images but data.image_size "
-            f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
-        )
-    return model
 
 
 def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
@@ -281,7 +275,7 @@ def _summary(
     records: list[dict[str, Any]],
     experiment: Experiment,
     backend: Backend,
-    stopped: str,
+    stopped: RunOutcome,
     message: str,
 ) -> dict[str, Any]:
     def value_range(key: str) -> list[float] | None:
@@ -293,7 +287,7 @@ def _summary(
     return {
         "experiment": experiment.name,
         "backend": backend.describe(),
-        "stopped": stopped,
+        "stopped": stopped.value,
         "message": message,
         "steps": last.get("step", 0),
         "epoch": last.get("epoch", 0),
@@ -399,7 +393,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     if resumed is None:
         # Step 0 on disk: if the first updates already diverge there is still a finite state.
         checkpoint(trainer.get_state())
-    stopped, message = "finished", ""
+    stopped, message = RunOutcome.FINISHED, ""
     start = trainer.step_index
     # tqdm's disable=None shows the bar only on a terminal
     bar = tqdm(
@@ -409,15 +403,13 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         dynamic_ncols=True,
         disable=None if options.progress is None else not options.progress,
     )
-    order: np.ndarray | None = None
     lrs = (0.0, 0.0)
     with _interrupt_flag() as interrupt:
-        for step in range(start, total):
-            epoch, position = divmod(step, per_epoch)
-            if order is None or position == 0:
-                order = batch_indices(len(images_np), train.batch_size, experiment.seed, epoch)
+        for step_batch in batches(len(images_np), train.batch_size, experiment.seed, start, total):
+            step, epoch = step_batch.step, step_batch.epoch
+            if step_batch.starts_epoch:
                 lrs = trainer.set_epoch(epoch)
-            batch = world.take(order[position])
+            batch = world.take(step_batch.indices)
             began = time.perf_counter()
             try:
                 result = trainer.step(
@@ -425,7 +417,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
                     backend.take(data_labels, batch) if data_labels is not None else None,
                 )
             except NonFiniteLoss as error:
-                stopped, message = "non-finite loss", str(error)
+                stopped, message = RunOutcome.NON_FINITE_LOSS, str(error)
                 break
             seconds = time.perf_counter() - began
             record = {
@@ -454,23 +446,23 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
             if (step + 1) % train.checkpoint_every == 0:
                 checkpoint(trainer.get_state())
             if _any_process(interrupt["stop"] or world.stop_requested(), backend, world):
-                stopped = "interrupted"
+                stopped = RunOutcome.INTERRUPTED
                 message = f"interrupted at step {step + 1}; continue with --resume {folder}"
                 break
     bar.close()
     final_state = trainer.get_state()
     # A finite loss can still give non-finite gradients: weights that are not finite are never
     # saved, the previous checkpoint stays.
-    if stopped != "non-finite loss" or _all_finite(final_state):
+    if stopped != RunOutcome.NON_FINITE_LOSS or _all_finite(final_state):
         checkpoint(final_state)
-    if stopped == "non-finite loss":
+    if stopped == RunOutcome.NON_FINITE_LOSS:
         message += f"; the checkpoint holds step {saved_step}, the last finite state saved"
     if artifacts.writes and (
         trainer.step_index % train.sample_every != 0 or trainer.step_index == start
     ):
         artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
     summary = _summary(artifacts.records(), experiment, backend, stopped, message)
-    if train.eval_at_end and stopped == "finished" and artifacts.writes:
+    if train.eval_at_end and stopped == RunOutcome.FINISHED and artifacts.writes:
         from gx.evaluate import evaluate_run
 
         summary["eval"] = evaluate_run(

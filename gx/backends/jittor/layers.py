@@ -1,6 +1,6 @@
 """One Jittor module per spec layer kind, implementing gx's definitions where Jittor's differ.
 
-Differences neutralised here (see ../shared/reference/jittor-vs-torch.md):
+Differences neutralised here (see docs/semantics.md):
 - BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula, channel
   sums accumulated as PyTorch's CPU kernel accumulates them, PyTorch's backward formula.
 - Tanh: backward g * (1 - y^2); Jittor's g / cosh(x)^2 is NaN for |x| >= ~50 under -Ofast.
