@@ -32,10 +32,10 @@ import numpy as np
 
 from gx.backends import BACKENDS, get_backend
 from gx.backends.base import Backend
-from gx.bench import SYNTHETIC_ROWS, synthetic_data
 from gx.config import load_experiment
 from gx.data import batch_indices
 from gx.models import model_for
+from gx.tools.bench import SYNTHETIC_ROWS, synthetic_data
 from gx.train.gan import GanTrainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

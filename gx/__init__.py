@@ -24,11 +24,11 @@ _EXPORTS = {
     "load_experiment": "gx.config",
     "RunOptions": "gx.train.run",
     "run_experiment": "gx.train.run",
-    "sample": "gx.generate",
-    "strip_from_run": "gx.strip",
-    "save_strip": "gx.strip",
+    "sample": "gx.tools.generate",
+    "strip_from_run": "gx.tools.strip",
+    "save_strip": "gx.tools.strip",
     "evaluate_run": "gx.evaluate.quality",
-    "export_generator": "gx.export",
+    "export_generator": "gx.tools.export",
     "GxError": "gx.errors",
 }
 
@@ -49,9 +49,9 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from gx.config import load_experiment
     from gx.errors import GxError
     from gx.evaluate.quality import evaluate_run
-    from gx.export import export_generator
-    from gx.generate import sample
-    from gx.strip import save_strip, strip_from_run
+    from gx.tools.export import export_generator
+    from gx.tools.generate import sample
+    from gx.tools.strip import save_strip, strip_from_run
     from gx.train.run import RunOptions, run_experiment
 
 

@@ -100,7 +100,7 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
     from gx.backends import get_backend
     from gx.config import load_experiment
     from gx.models import model_for
-    from gx.summary import summarize
+    from gx.tools.summary import summarize
 
     model = model_for(load_experiment(experiment, overrides))
     text, mismatches = summarize(model, get_backend(backend, device) if backend else None)
@@ -133,8 +133,8 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
     that renders it.
     """
     from gx.config import load_experiment
-    from gx.graph import INSTALL_HINT, check_net, write_graph
     from gx.models import model_for
+    from gx.tools.drawing import INSTALL_HINT, check_net, write_graph
 
     check_net(net)
     loaded = load_experiment(experiment, overrides)
@@ -409,7 +409,7 @@ def generate(
     out: str,
 ) -> None:
     """Sample images from a trained generator."""
-    from gx.generate import sample_to_file
+    from gx.tools.generate import sample_to_file
 
     result = sample_to_file(checkpoint, backend, device, out, labels, count, noise_path, seed)
     click.echo(f"wrote {len(result)} images to {out}")
@@ -437,7 +437,7 @@ def export(checkpoint: str, out: str) -> None:
     (pip install 'gx[onnx]'). The written file is run with onnxruntime and compared with gx's
     generator; docs/export.md shows how to build a TensorRT engine from it on a Jetson.
     """
-    from gx.export import export_generator
+    from gx.tools.export import export_generator
 
     result = export_generator(checkpoint, out)
     inputs = ", ".join(
@@ -500,8 +500,8 @@ def bench(
     """
     import json
 
-    from gx.bench import BenchOptions, format_report, run_bench
     from gx.config import load_experiment
+    from gx.tools.bench import BenchOptions, format_report, run_bench
 
     options = BenchOptions(
         backend=backend,
@@ -581,7 +581,7 @@ def strip(
     normalised to 0..255, 8-bit grayscale. The classifier behind --best-of and --verify is
     trained and cached on first use (see gx classifier train).
     """
-    from gx.strip import save_strip, strip_from_run
+    from gx.tools.strip import save_strip, strip_from_run
 
     result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify, data_root)
     save_strip(result.pixels, out, scale)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import functools
 import math
 import operator
@@ -33,6 +32,7 @@ from gx.data.registry import DATASETS, SPLITS
 from gx.errors import GxError
 from gx.models import REFERENCE_MODELS
 from gx.spec.graph import INIT_SCHEMES
+from gx.values import closest, is_number, is_whole
 
 REFERENCE_MODEL_NAMES = tuple(REFERENCE_MODELS)
 CUSTOM_MODEL = "custom"
@@ -329,16 +329,14 @@ _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str:
 
 
 def _convert_scalar(kind: type, value: Any, key: str, nullable: bool, source: str) -> Any:
-    # bool is a subclass of int in Python, but 'true' is never a sensible count or rate.
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is float and (
-        is_number or isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip())
+        is_number(value) or isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip())
     ):
         number = float(value)
         if not math.isfinite(number):  # YAML's .inf and .nan, or an exponent past float range
             raise GxError(f"{source}: '{key}' must be a finite number, got {value!r}")
         return number
-    if kind is int and is_number and isinstance(value, int):
+    if kind is int and is_whole(value):
         return value
     if kind in (bool, str) and isinstance(value, kind):
         return value
@@ -382,9 +380,9 @@ def _wrong_type(source: str, key: str, wanted: str, value: Any) -> GxError:
 def _unknown_key(source: str, section: str, key: Any, valid: list[str]) -> GxError:
     """Name the unknown key and suggest the closest valid one (or list them all)."""
     message = f"{source}: unknown key '{_join(section, str(key))}'"
-    close = difflib.get_close_matches(str(key), valid, n=1)
+    close = closest(key, valid)
     if close:
-        return GxError(f"{message}; did you mean '{_join(section, close[0])}'?")
+        return GxError(f"{message}; did you mean '{_join(section, close)}'?")
     level = f"under '{section}'" if section else "at the top level"
     return GxError(f"{message}; valid keys {level} are: {', '.join(valid)}")
 

@@ -13,7 +13,8 @@ from gx.backends import get_backend
 from gx.config import load_experiment
 from gx.data import ensure_files, resolve_data_root
 from gx.errors import GxError
-from gx.evaluate.classifier import Classifier, load_classifier
+from gx.evaluate.classifier import Classifier
+from gx.evaluate.classifier_training import load_classifier
 from gx.train.run import RunOptions, run_experiment
 
 

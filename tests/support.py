@@ -11,7 +11,8 @@ from PIL import Image
 
 from gx.checkpoint import Checkpoint, save_checkpoint
 from gx.cli import main
-from gx.evaluate.classifier import Classifier, labelled_split
+from gx.evaluate.classifier import Classifier
+from gx.evaluate.real_images import labelled_split
 from gx.models import build_model
 from gx.spec import initial_state
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gx.bench import RESULT_KEYS, format_report, synthetic_data
 from gx.cli import main
 from gx.models import build_model
+from gx.tools.bench import RESULT_KEYS, format_report, synthetic_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GAN = str(REPO_ROOT / "experiments" / "gan.yaml")

@@ -37,7 +37,7 @@ def test_core_modules_and_cli_import_no_framework() -> None:
     result = run_python("""
         import json, sys
         import gx, gx.cli, gx.spec, gx.models, gx.config, gx.data, gx.images, gx.checkpoint
-        import gx.backends, gx.summary, gx.train.run
+        import gx.backends, gx.tools.summary, gx.train.run
         from click.testing import CliRunner
         from gx.cli import main
 

@@ -17,7 +17,8 @@ from support import REPO_ROOT, gx
 import gx.backends.base as backend_base
 import gx.evaluate as evaluate_package
 from gx.backends import get_backend
-from gx.evaluate.classifier import ClassifierRecipe, load_classifier, train_classifier
+from gx.evaluate.classifier import ClassifierRecipe
+from gx.evaluate.classifier_training import load_classifier, train_classifier
 
 TINY_RECIPE = ClassifierRecipe(epochs=1, train_images=256)
 SMALL = ["--set", "data.split=test", "--set", "train.batch_size=16"]

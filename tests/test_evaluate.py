@@ -20,17 +20,11 @@ from support import clearest_digits, gx, lookup_run
 from gx.backends import get_backend
 from gx.errors import GxError
 from gx.evaluate import metrics
-from gx.evaluate.classifier import (
-    ClassifierRecipe,
-    Reading,
-    cache_key,
-    classifier_spec,
-    labelled_split,
-    load_classifier,
-    random_shifts,
-    train_classifier,
-)
+from gx.evaluate.classifier import ClassifierRecipe, Reading, classifier_spec
+from gx.evaluate.classifier_cache import cache_key
+from gx.evaluate.classifier_training import load_classifier, random_shifts, train_classifier
 from gx.evaluate.quality import evaluate_run, measure
+from gx.evaluate.real_images import labelled_split
 
 SMALL = ClassifierRecipe(epochs=1, train_images=2000)
 TINY = ClassifierRecipe(epochs=1, train_images=256)  # for cache tests: accuracy does not matter

@@ -17,7 +17,7 @@ from support import REPO_ROOT, gx
 from tiny import gx_subprocess
 
 from gx.config import load_experiment
-from gx.export import OPSET
+from gx.tools.export import OPSET
 from gx.train.run import RunOptions, run_experiment
 
 TOLERANCE = 1e-5  # one forward pass of float32 rounding between two runtimes

@@ -16,8 +16,8 @@ from PIL import Image
 
 from gx.cli import main
 from gx.config import load_experiment
-from gx.graph import model_dot
 from gx.models import model_for
+from gx.tools.drawing import model_dot
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CDCGAN = REPO_ROOT / "experiments" / "cdcgan.yaml"

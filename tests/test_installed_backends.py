@@ -16,7 +16,7 @@ from tiny import gx_subprocess, write_tiny_experiment
 
 import gx.backends as backends
 from gx.backends import checkpoint_backend, default_backend
-from gx.generate import sample
+from gx.tools.generate import sample
 
 TRAINED_BY = {
     "torch": {"backend": {"backend": "torch"}},

@@ -16,8 +16,8 @@ import pytest
 from gx.backends import compile_spec, get_backend, get_weights
 from gx.backends.base import Backend, MaskSource, state_tensors
 from gx.errors import GxError
-from gx.generate import check_labels
 from gx.spec import ModelSpec
+from gx.tools.generate import check_labels
 
 BACKENDS = ("torch", pytest.param("jittor", marks=pytest.mark.jittor))
 # Float32 results against a float64 numpy reference: a few units of float32 rounding.

@@ -18,7 +18,8 @@ import numpy as np
 from gx.data import load_dataset, resolve_data_root
 from gx.errors import GxError
 from gx.evaluate import metrics
-from gx.evaluate.classifier import Classifier, Reading, load_classifier
+from gx.evaluate.classifier import Classifier, Reading
+from gx.evaluate.classifier_training import load_classifier
 from gx.evaluate.sampler import SAMPLE_BATCH, Sampler, run_data_settings, run_folder
 
 REAL_SPLIT = "test"

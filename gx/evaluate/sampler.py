@@ -1,6 +1,6 @@
 """A trained generator from a run folder, compiled in any backend, producing numpy images.
 
-A thin wrapper over gx.generate (which compiles the checkpoint's generator in eval mode), plus
+A thin wrapper over gx.tools.generate (which compiles the checkpoint's generator in eval mode), plus
 what evaluation needs to know about the run: its data settings and its step.
 """
 
@@ -16,8 +16,8 @@ import yaml
 
 from gx.backends.base import Backend
 from gx.checkpoint import find_checkpoint
-from gx.generate import generate, load_generator
 from gx.models import GanModel
+from gx.tools.generate import generate, load_generator
 
 # Images per forward pass: bounds memory whatever the number of images asked for.
 SAMPLE_BATCH = 500

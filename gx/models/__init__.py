@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gx.errors import GxError
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
+from gx.values import is_number
 
 if TYPE_CHECKING:
     from gx.config import Experiment
@@ -91,7 +92,7 @@ def _option_fits(value: Any, default: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
-        return isinstance(value, (int, float))
+        return is_number(value)
     return isinstance(value, type(default))
 
 

@@ -17,7 +17,6 @@ Building a ``ModelSpec`` validates everything, so a spec object that exists can 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import keyword
 import re
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 from gx.errors import GxError, SpecError
 from gx.spec.layers import LAYER_KINDS, Layer, Shape, Value
+from gx.values import closest, is_number, is_whole
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Attribute names of torch.nn.Module / jittor.Module that a layer name must not shadow.
@@ -200,8 +200,8 @@ class ModelSpec:
 def _no_unknown_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     for key in data:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
+            close = closest(key, allowed)
+            hint = f"did you mean '{close}'?" if close else f"valid keys: {', '.join(allowed)}"
             raise GxError(f"{where}: unknown key '{key}'; {hint}")
 
 
@@ -213,14 +213,10 @@ def _parse_inputs(where: str, raw: Any) -> dict[str, Value]:
         _check_name(where, str(name))
         if isinstance(decl, Mapping) and set(decl) == {"classes"}:
             classes = decl["classes"]
-            if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+            if not is_whole(classes) or classes < 2:
                 raise GxError(f"{where}: input '{name}' needs an integer 'classes' >= 2")
             inputs[name] = Value((), classes)
-        elif (
-            isinstance(decl, (list, tuple))
-            and decl
-            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in decl)
-        ):
+        elif isinstance(decl, (list, tuple)) and decl and all(is_whole(d) and d > 0 for d in decl):
             inputs[name] = Value(tuple(decl))
         else:
             raise GxError(
@@ -254,9 +250,9 @@ def _parse_layers(where: str, raw: Any, inputs: dict[str, Value]) -> list[Node]:
             raise SpecError(name, "the name is used twice", "give every layer a unique name")
         layer_cls = LAYER_KINDS.get(kind)
         if layer_cls is None:
-            close = difflib.get_close_matches(str(kind), LAYER_KINDS, n=1)
+            close = closest(kind, LAYER_KINDS)
             hint = (
-                f"did you mean '{close[0]}'?"
+                f"did you mean '{close}'?"
                 if close
                 else f"known kinds: {', '.join(sorted(LAYER_KINDS))}"
             )
@@ -339,24 +335,18 @@ def _convert(name: str, key: str, annotation: Any, value: Any) -> Any:
         f"fix the value of '{key}'",
     )
     if text.startswith("tuple"):
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, (list, tuple)) or not all(is_whole(v) for v in value):
             raise wrong
         return tuple(value)
     if text == "bool" and not isinstance(value, bool):
         raise wrong
-    if text == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+    if text == "int" and not is_whole(value):
         raise wrong
     if text == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise wrong
         return float(value)
-    if (
-        text == "Padding"
-        and value != "same"
-        and (isinstance(value, bool) or not isinstance(value, int))
-    ):
+    if text == "Padding" and value != "same" and not is_whole(value):
         raise wrong
     return value
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 from gx.errors import SpecError
+from gx.values import is_whole
 
 Shape = tuple[int, ...]
 
@@ -72,7 +73,7 @@ def _need_rank(name: str, kind: str, shape: Shape, ranks: tuple[int, ...], fix: 
 
 def _positive(name: str, **values: int) -> None:
     for arg, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_whole(value) or value < 1:
             raise SpecError(
                 name,
                 f"'{arg}' must be a positive integer, got {value!r}",
@@ -82,7 +83,7 @@ def _positive(name: str, **values: int) -> None:
 
 def _non_negative(name: str, **values: int) -> None:
     for arg, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not is_whole(value) or value < 0:
             raise SpecError(
                 name,
                 f"'{arg}' must be an integer >= 0, got {value!r}",

@@ -312,10 +312,81 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     each global batch together with the others, and only rank 0 writes the run folder.
     """
     options = replace(options, backend=options.backend or default_backend())
+    run = _start_run(experiment, options)
+    if run.resumed is None:
+        # Step 0 on disk: if the first updates already diverge there is still a finite state.
+        run.checkpoints.save(run.trainer.get_state())
+    start = run.trainer.step_index
+    stopped, message = _train(run, options)
+    return _finish_run(run, options, start, stopped, message)
+
+
+@dataclass
+class _Run:
+    """Everything a run holds while it trains."""
+
+    experiment: Experiment
+    model: GanModel
+    backend: Backend
+    world: World
+    root: Path  # the dataset's folder
+    resumed: Checkpoint | None
+    trainer: GanTrainer
+    folder: Path
+    artifacts: RunArtifacts | OtherRankArtifacts
+    checkpoints: _Checkpoints
+    images: Any  # the whole dataset on the device, once; a step only gathers rows
+    labels: Any
+    total: int  # the step to stop at
+    fixed: dict[str, np.ndarray]  # the sample grids' inputs
+
+
+class _Checkpoints:
+    """Writes the trainer's state to the run folder (rank 0 only); remembers the last step saved."""
+
+    def __init__(
+        self,
+        run_folder: Path,
+        model: GanModel,
+        experiment: Experiment,
+        backend: Backend,
+        per_epoch: int,
+        writes: bool,
+        saved_step: int,
+    ) -> None:
+        self.folder, self.model, self.experiment = run_folder / "checkpoint", model, experiment
+        self.backend, self.per_epoch, self.writes = backend, per_epoch, writes
+        self.saved_step = saved_step  # a resumed run's folder already holds this checkpoint
+
+    def save(self, state: dict[str, Any]) -> None:
+        if not self.writes:
+            return
+        meta = {
+            "step": state["step"],
+            "epoch": state["step"] // self.per_epoch,
+            "rng": state["rng"],
+            "experiment": self.experiment.name,
+            "backend": self.backend.describe(),
+        }
+        save_checkpoint(
+            self.folder,
+            Checkpoint(
+                self.model,
+                state["generator"],
+                state["discriminator"],
+                state["optimizer_g"],
+                state["optimizer_d"],
+                meta,
+            ),
+        )
+        self.saved_step = state["step"]
+
+
+def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
+    """Check what can fail early, load the data, and make or reopen the run folder."""
     model = model_for(experiment)
-    data = experiment.data
+    data, train = experiment.data, experiment.train
     root = resolve_data_root(data.dataset, options.data_root, data.root)
-    train = experiment.train
     world = current_world()
     world.check_batch(train.batch_size)
     resumed = load_checkpoint(options.resume) if options.resume else None
@@ -326,10 +397,8 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         backend.join(world, train.sync_batch_norm)
     if train.tensorboard:
         require_tensorboard()
-    images_np, labels_np = load_dataset(
-        data.dataset, root, data.split, data.image_size, data.download
-    )
-    per_epoch = steps_per_epoch(len(images_np), train.batch_size)
+    images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
+    per_epoch = steps_per_epoch(len(images), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps)
@@ -351,6 +420,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         (folder / "samples").mkdir(parents=True, exist_ok=True)
     else:
         folder = Path(options.out or "runs")  # named and written by rank 0 alone
+    artifacts: RunArtifacts | OtherRankArtifacts
     if world.lead:
         artifacts = RunArtifacts(folder, model, train.tensorboard)
         if resumed is not None:
@@ -358,54 +428,35 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     else:
         artifacts = OtherRankArtifacts(folder, model)
     artifacts.write_config(experiment, backend, options)
+    checkpoints = _Checkpoints(
+        folder, model, experiment, backend, per_epoch, artifacts.writes, trainer.step_index
+    )
+    return _Run(
+        experiment, model, backend, world, root, resumed, trainer, folder, artifacts, checkpoints,
+        backend.tensor(images), backend.tensor(labels) if model.conditional else None, total,
+        sample_inputs(model, experiment.seed),
+    )  # fmt: skip
 
-    # The whole dataset goes to the device once; a step only gathers rows.
-    data_images = backend.tensor(images_np)
-    data_labels = backend.tensor(labels_np) if model.conditional else None
-    fixed = sample_inputs(model, experiment.seed)
 
-    saved_step = trainer.step_index  # a resumed run's folder already holds this checkpoint
-
-    def checkpoint(state: dict[str, Any]) -> None:
-        nonlocal saved_step
-        if not artifacts.writes:
-            return
-        meta = {
-            "step": state["step"],
-            "epoch": state["step"] // per_epoch,
-            "rng": state["rng"],
-            "experiment": experiment.name,
-            "backend": backend.describe(),
-        }
-        save_checkpoint(
-            folder / "checkpoint",
-            Checkpoint(
-                model,
-                state["generator"],
-                state["discriminator"],
-                state["optimizer_g"],
-                state["optimizer_d"],
-                meta,
-            ),
-        )
-        saved_step = state["step"]
-
-    if resumed is None:
-        # Step 0 on disk: if the first updates already diverge there is still a finite state.
-        checkpoint(trainer.get_state())
-    stopped, message = RunOutcome.FINISHED, ""
-    start = trainer.step_index
+def _train(run: _Run, options: RunOptions) -> tuple[RunOutcome, str]:
+    """The training loop: steps, metrics, sample grids and checkpoints, until the last step, a
+    non-finite loss or an interruption; returns how it stopped and why."""
+    train, trainer, world, backend = run.experiment.train, run.trainer, run.world, run.backend
     # tqdm's disable=None shows the bar only on a terminal
     bar = tqdm(
-        total=total,
-        initial=start,
+        total=run.total,
+        initial=trainer.step_index,
         unit="step",
         dynamic_ncols=True,
         disable=None if options.progress is None else not options.progress,
     )
+    rows = len(run.images)
+    stopped, message = RunOutcome.FINISHED, ""
     lrs = (0.0, 0.0)
     with _interrupt_flag() as interrupt:
-        for step_batch in batches(len(images_np), train.batch_size, experiment.seed, start, total):
+        for step_batch in batches(
+            rows, train.batch_size, run.experiment.seed, trainer.step_index, run.total
+        ):
             step, epoch = step_batch.step, step_batch.epoch
             if step_batch.starts_epoch:
                 lrs = trainer.set_epoch(epoch)
@@ -413,8 +464,8 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
             began = time.perf_counter()
             try:
                 result = trainer.step(
-                    backend.take(data_images, batch),
-                    backend.take(data_labels, batch) if data_labels is not None else None,
+                    backend.take(run.images, batch),
+                    backend.take(run.labels, batch) if run.labels is not None else None,
                 )
             except NonFiniteLoss as error:
                 stopped, message = RunOutcome.NON_FINITE_LOSS, str(error)
@@ -431,7 +482,7 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
                 "lr_d": lrs[1],
                 "images_per_s": train.batch_size / seconds,
             }
-            artifacts.append_metrics(record)
+            run.artifacts.append_metrics(record)
             if options.on_step is not None:
                 options.on_step(record)
             bar.update(1)
@@ -441,36 +492,46 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
                 g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
                 ips=f"{record['images_per_s']:.0f}",
             )
-            if (step + 1) % train.sample_every == 0 and artifacts.writes:
-                artifacts.save_samples(step + 1, trainer.sample(fixed))
+            if (step + 1) % train.sample_every == 0 and run.artifacts.writes:
+                run.artifacts.save_samples(step + 1, trainer.sample(run.fixed))
             if (step + 1) % train.checkpoint_every == 0:
-                checkpoint(trainer.get_state())
+                run.checkpoints.save(trainer.get_state())
             if _any_process(interrupt["stop"] or world.stop_requested(), backend, world):
                 stopped = RunOutcome.INTERRUPTED
-                message = f"interrupted at step {step + 1}; continue with --resume {folder}"
+                message = f"interrupted at step {step + 1}; continue with --resume {run.folder}"
                 break
     bar.close()
+    return stopped, message
+
+
+def _finish_run(
+    run: _Run, options: RunOptions, start: int, stopped: RunOutcome, message: str
+) -> RunResult:
+    """The last checkpoint and grid, summary.json, and gx eval when the experiment asks."""
+    trainer, artifacts, train = run.trainer, run.artifacts, run.experiment.train
     final_state = trainer.get_state()
     # A finite loss can still give non-finite gradients: weights that are not finite are never
     # saved, the previous checkpoint stays.
     if stopped != RunOutcome.NON_FINITE_LOSS or _all_finite(final_state):
-        checkpoint(final_state)
+        run.checkpoints.save(final_state)
     if stopped == RunOutcome.NON_FINITE_LOSS:
-        message += f"; the checkpoint holds step {saved_step}, the last finite state saved"
+        message += (
+            f"; the checkpoint holds step {run.checkpoints.saved_step}, the last finite state saved"
+        )
     if artifacts.writes and (
         trainer.step_index % train.sample_every != 0 or trainer.step_index == start
     ):
-        artifacts.save_samples(trainer.step_index, trainer.sample(fixed))
-    summary = _summary(artifacts.records(), experiment, backend, stopped, message)
+        artifacts.save_samples(trainer.step_index, trainer.sample(run.fixed))
+    summary = _summary(artifacts.records(), run.experiment, run.backend, stopped, message)
     if train.eval_at_end and stopped == RunOutcome.FINISHED and artifacts.writes:
         from gx.evaluate import evaluate_run
 
         summary["eval"] = evaluate_run(
-            folder,
+            run.folder,
             backend_name=options.backend,
             device=options.device,
-            seed=experiment.seed,
-            data_root=root,
+            seed=run.experiment.seed,
+            data_root=run.root,
         )
     artifacts.finish(summary)
-    return RunResult(folder, trainer.step_index, stopped, summary)
+    return RunResult(run.folder, trainer.step_index, stopped, summary)

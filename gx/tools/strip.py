@@ -23,7 +23,8 @@ from PIL import Image
 
 from gx.data import resolve_data_root
 from gx.errors import GxError
-from gx.evaluate.classifier import Classifier, load_classifier
+from gx.evaluate.classifier import Classifier
+from gx.evaluate.classifier_training import load_classifier
 from gx.evaluate.sampler import Sampler, run_data_settings
 
 # Characters people write inside phone numbers; they are dropped before drawing.
