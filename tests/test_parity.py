@@ -212,7 +212,7 @@ def test_most_seeds_decide_and_each_against_its_own_floor():
 
 
 def test_floor_is_the_earliest_crossing_over_its_references():
-    """Curves shaped like cgan on an AVX-512 Xeon (issue 10): PyTorch float32 stayed with float64
+    """Curves shaped like cgan on an AVX-512 Xeon: PyTorch float32 stayed with float64
     until step 39 while Jittor left at 21-30; on an AVX-512 EPYC float32 itself leaves float64 at
     21-40 with those magnitudes. With a float32 reference that parts at step 22 (synthetic
     here), the floor says step ~21 is where float32 itself splits; float64 alone condemns Jittor."""
