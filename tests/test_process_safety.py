@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from support import REPO_ROOT, experiment_file
 
 from gx.backends import get_backend
+from gx.backends.jittor import environment
 from gx.cli import main
 from gx.parity import lockstep
 from gx.parity.isa import ChildFailed, ChildTraining, lower_isa_environment
@@ -189,3 +190,23 @@ def test_gx_parity_names_a_stalled_child_exits_2_and_keeps_its_figures(
     losses = report["seeds"][0]["losses"]
     assert set(losses) == {"torch", "jittor", "torch_float64", "torch_rounded", "torch_threads"}
     assert all(len(losses[run]["d"]) == 3 for run in losses)
+
+
+def test_jittor_compiles_on_the_calling_thread_unless_the_user_says_otherwise(monkeypatch):
+    monkeypatch.delenv("use_parallel_op_compiler", raising=False)
+    assert environment.prepare("cpu")["use_parallel_op_compiler"] == "0"
+    monkeypatch.setenv("use_parallel_op_compiler", "4")
+    assert "use_parallel_op_compiler" not in environment.prepare("cpu")
+
+
+@pytest.mark.jittor
+def test_the_loaded_jittor_has_no_parallel_compiler_threads():
+    finished = run_python(
+        prelude=LOAD_JITTOR,
+        code="""
+        import jittor
+        print(jittor.flags.use_parallel_op_compiler)
+    """,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "0"

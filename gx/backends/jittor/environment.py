@@ -99,10 +99,11 @@ def prepare(device: str) -> dict[str, str]:
     else:
         default("use_mkl", "0")
     default("log_silent", "1")
-    # Jittor compiles (or loads from its cache) the kernels of each new graph on up to 16 threads
-    # at once; those threads share the compiler's passes and maps without a lock, and one of
-    # them now and then crashes (its handler then calls exit(), which can deadlock the process).
-    # gx compiles on the calling thread: kernels are cached on disk, so only a first run pays.
+    # Jittor compiles (or loads from its cache) the kernels of each new graph on a pool of up to
+    # 16 threads. One of them crashed with a segfault while a parity check compiled its layer
+    # probe (about one parity case in 16, on a 2-vCPU Zen 4), and Jittor's handler then called
+    # exit(), which waited forever on the pool's mutex. gx compiles on the calling thread instead:
+    # kernels are cached on disk, so the cost falls on a first run (docs/process-safety.md).
     default("use_parallel_op_compiler", "0")
     return chosen
 
