@@ -7,12 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support import MNIST_TEST_FILES, REPO_ROOT
+from support import REPO_ROOT, find_mnist_test_split
 
 from gx.backends import get_backend
 from gx.config import load_experiment
-from gx.data import ensure_files, resolve_data_root
-from gx.errors import GxError
+from gx.data import resolve_data_root
 from gx.evaluate.classifier import Classifier
 from gx.evaluate.classifier_training import load_classifier
 from gx.train.run import RunOptions, run_experiment
@@ -20,25 +19,18 @@ from gx.train.run import RunOptions, run_experiment
 
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
-    """Folder with the real MNIST test split, the first of: $GX_TEST_MNIST, the shared/ folder
-    beside the checkout, gx's own data cache (downloaded and md5-checked by the code gx run
-    uses, where the network allows).
+    """Folder with the real MNIST test split (support.find_mnist_test_split says where from).
 
-    Without any of them the tests that need it fail: they are part of what CI must prove.
+    Without one the tests that need it fail: they are part of what CI must prove.
     """
-    for root in (os.environ.get("GX_TEST_MNIST"), REPO_ROOT.parent / "shared" / "data" / "mnist"):
-        if root and all((Path(root) / name).is_file() for name in MNIST_TEST_FILES):
-            return Path(root)
-    cache = resolve_data_root("mnist", None, None)
     try:
-        ensure_files("mnist", cache, "test", download=True)
-    except GxError as error:
-        pytest.fail(
-            "the MNIST test split was not found: set GX_TEST_MNIST to a folder holding "
-            f"{' and '.join(MNIST_TEST_FILES)}, or run once with network access so gx "
-            f"downloads it to {cache} ({error})"
+        return find_mnist_test_split(
+            os.environ.get("GX_TEST_MNIST"),
+            REPO_ROOT.parent / "shared" / "data" / "mnist",
+            resolve_data_root("mnist", None, None),
         )
-    return cache
+    except LookupError as error:
+        pytest.fail(str(error))
 
 
 # -- runs and the evaluation classifier, made once per session (strip, eval, generate) --

@@ -11,6 +11,8 @@ from PIL import Image
 
 from gx.checkpoint import Checkpoint, save_checkpoint
 from gx.cli import main
+from gx.data import ensure_files
+from gx.errors import GxError
 from gx.evaluate.classifier import Classifier
 from gx.evaluate.real_images import labelled_split
 from gx.models import build_model
@@ -21,6 +23,26 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # parent level
 LOWER_LEVEL = {"AVX512": "AVX2", "AVX2": "DEFAULT"}
 MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def find_mnist_test_split(
+    chosen: str | None, beside: Path, cache: Path, mirrors: list[str] | None = None
+) -> Path:
+    """The first of: the folder ``chosen`` names ($GX_TEST_MNIST), the shared/ folder beside
+    the checkout, gx's own data cache (downloaded and md5-checked there by the code gx run
+    uses, where the network allows). Raises LookupError naming both ways to provide it."""
+    for root in (chosen, beside):
+        if root and all((Path(root) / name).is_file() for name in MNIST_TEST_FILES):
+            return Path(root)
+    try:
+        ensure_files("mnist", cache, "test", download=True, mirrors=mirrors)
+    except GxError as error:
+        raise LookupError(
+            "the MNIST test split was not found: set GX_TEST_MNIST to a folder holding "
+            f"{' and '.join(MNIST_TEST_FILES)}, or run once with network access so gx "
+            f"downloads it to {cache} ({error})"
+        ) from None
+    return cache
 
 
 def experiment_file(name: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import gx
+from support import MNIST_TEST_FILES, find_mnist_test_split, gx
 from tiny import write_tiny_experiment
 
 import gx.data.download as download
@@ -395,3 +395,24 @@ def test_batch_size_larger_than_dataset():
         steps_per_epoch(100, 101)
     with pytest.raises(GxError, match="at least 1"):
         steps_per_epoch(100, 0)
+
+
+def test_the_tests_find_mnist_where_a_contributor_keeps_it(tmp_path, mnist_root):
+    def folder_with_split(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        for file in MNIST_TEST_FILES:
+            (folder / file).symlink_to(Path(mnist_root) / file)
+        return folder
+
+    chosen, beside, cache = folder_with_split("chosen"), folder_with_split("beside"), tmp_path / "c"
+    nowhere = ["http://127.0.0.1:9/"]  # the discard port: refused at once, as offline
+    assert find_mnist_test_split(str(chosen), beside, cache, nowhere) == chosen
+    assert find_mnist_test_split(None, beside, cache, nowhere) == beside
+    cached = folder_with_split("cached")
+    assert find_mnist_test_split(None, tmp_path / "none", cached, nowhere) == cached
+    with pytest.raises(LookupError) as caught:
+        find_mnist_test_split(None, tmp_path / "none", cache, nowhere)
+    message = str(caught.value)
+    assert "set GX_TEST_MNIST" in message and f"downloads it to {cache}" in message
+    assert not any(cache.glob("*.gz"))  # nothing half-downloaded was left behind
