@@ -587,7 +587,9 @@ def strip(
     save_strip(result.pixels, out, scale)
     height, width = result.pixels.shape
     click.echo(f"wrote {out}: {result.digits}, {width * scale}x{height * scale} pixels")
-    if result.read_as is not None and result.read_confidence is not None:  # --verify
+    if verify:
+        # --verify made the classifier read every chosen digit
+        assert result.read_as is not None and result.read_confidence is not None
         for position, digit in enumerate(result.digits):
             mark = "ok" if result.read_as[position] == int(digit) else "MISREAD"
             click.echo(
