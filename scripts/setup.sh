@@ -43,3 +43,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[jittor,tensorboard,onnx,dev]"
+
+# Jittor compiles its own core with g++ the first time it is imported (minutes; cached under
+# ~/.cache/jittor). Doing it here keeps that wait out of the first run and the first test.
+echo "preparing Jittor (compiles its core on first use)..." >&2
+.venv/bin/python -c "from gx.backends import get_backend; get_backend('jittor', 'cpu')"
