@@ -7,8 +7,8 @@ stack) before it is killed.
     python benchmarks/stress_jittor.py fresh --runs 3 --empty-cache
     python benchmarks/stress_jittor.py fresh --runs 20 --parallel-compiler 16   # Jittor's default
 
---empty-cache gives each process its own copy of Jittor's cache without the compiled kernels
-(the core library is kept, so only the kernels are compiled again); --parallel-compiler N
+--empty-cache runs each process with Jittor's compiled kernels set aside (its core is kept, so
+only the kernels are compiled again; they are put back afterwards); --parallel-compiler N
 compiles on Jittor's N parallel compiler threads instead of gx's default of none. Each line
 printed is one process: what it ran, its outcome (ok, crash, stall) and its time. Not a test: it
 runs for many minutes.
@@ -17,11 +17,13 @@ runs for many minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +52,7 @@ def parity_cases(cases: int, steps: int, data_root: str) -> None:
 
 
 def jittor_cache_folder() -> Path:
-    """The folder of Jittor's cache that this interpreter's Jittor uses (cache_name's parent)."""
+    """The folder of Jittor's cache that this interpreter's Jittor uses."""
     probe = (
         "import os; os.environ['log_silent'] = '1'; import jittor_utils; "
         "print(jittor_utils.cache_path)"
@@ -65,12 +67,19 @@ def jittor_cache_folder() -> Path:
     return Path(printed.stdout.strip().splitlines()[-1])
 
 
-def copy_without_kernels(cache: Path, name: str) -> None:
-    """A sibling of Jittor's cache folder, named ``name``, holding its core but no kernels."""
-    target = cache.parent / name
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(cache, target, ignore=shutil.ignore_patterns("jit", "tmp", "checkpoints"))
-    (target / "jit").mkdir()
+@contextlib.contextmanager
+def kernels_set_aside(cache: Path) -> Iterator[None]:
+    """Jittor's compiled kernels moved out of its cache for the duration, then put back (the
+    kernels compiled meanwhile are dropped). A copy of the cache under another cache_name would
+    not do: Jittor finds its core's build keys changed, rebuilds and exits asking for a rerun."""
+    kernels, kept = cache / "jit", cache / "jit.kept-by-stress"
+    kernels.rename(kept)
+    kernels.mkdir()
+    try:
+        yield
+    finally:
+        shutil.rmtree(kernels)
+        kept.rename(kernels)
 
 
 def dump_stacks(pid: int) -> str:
@@ -177,18 +186,15 @@ def main() -> None:
                 *[part for item in SMALL for part in ("--set", item)],
             ]
             label = f"gx parity {name}"
-        if cache is not None:
-            environment["cache_name"] = f"gx-stress-{index}"
-            copy_without_kernels(cache, environment["cache_name"])
         # gx parity exits 0 within and 1 outside the floor: both are a finished check
         finished_codes = (0,) if arguments.mode == "in-process" else (0, 1)
-        outcome, seconds = watch(
-            command, environment, arguments.stall_seconds, logs / f"run-{index}.log", finished_codes
-        )
+        with kernels_set_aside(cache) if cache is not None else contextlib.nullcontext():
+            outcome, seconds = watch(
+                command, environment, arguments.stall_seconds, logs / f"run-{index}.log",
+                finished_codes,
+            )  # fmt: skip
         outcomes.append(outcome)
         print(f"{index + 1}/{processes} {label}: {outcome}, {seconds:.0f} s", flush=True)
-        if cache is not None:
-            shutil.rmtree(cache.parent / environment["cache_name"], ignore_errors=True)
     bad = [outcome for outcome in outcomes if outcome != "ok"]
     print(
         f"{len(outcomes) - len(bad)} of {len(outcomes)} processes ok; "

@@ -14,14 +14,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 from click.testing import CliRunner
 from support import REPO_ROOT, experiment_file
 
+import gx.backends.jittor as jittor_backend
 from gx.backends import get_backend
 from gx.backends.jittor import environment
 from gx.cli import main
+from gx.errors import GxError
 from gx.parity import lockstep
 from gx.parity.isa import ChildFailed, ChildTraining, lower_isa_environment
 
@@ -210,3 +213,14 @@ def test_the_loaded_jittor_has_no_parallel_compiler_threads():
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "0"
+
+
+def test_jittor_asking_for_a_new_process_is_one_error_not_a_silent_exit(monkeypatch):
+    # What Jittor's import does after rebuilding a stale jit_utils library: sys.exit(0).
+    class ExitsOnImport(types.ModuleType):
+        def __getattr__(self, name: str):
+            raise SystemExit(0)
+
+    monkeypatch.setitem(sys.modules, "gx.backends.jittor.backend", ExitsOnImport("stale"))
+    with pytest.raises(GxError, match="needs a new process .*run the same command again"):
+        jittor_backend.create("cpu")

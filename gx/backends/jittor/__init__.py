@@ -27,6 +27,15 @@ def create(device: str, dtype: str = "float32") -> JittorBackend:
         device = "cuda" if environment.cuda_runtime_present() else "cpu"
     environment.prepare(device)
     with process_handlers_kept():
-        from gx.backends.jittor.backend import JittorBackend
+        try:
+            from gx.backends.jittor.backend import JittorBackend
+        except SystemExit:
+            # Jittor exits (status 0, its message hidden by log_silent) when it had to rebuild
+            # its utility library after loading the old one: only a new process can load it.
+            raise GxError(
+                "Jittor rebuilt its compiled utilities while starting and needs a new process "
+                "(Jittor says 'jit_utils updated, please rerun your command'); run the same "
+                "command again"
+            ) from None
 
     return JittorBackend(device, dtype)
