@@ -61,8 +61,11 @@ def test_a_killed_child_is_an_exit_status_not_the_end_of_the_process():
 
 @pytest.mark.jittor
 def test_ctrl_c_raises_keyboard_interrupt_with_jittor_loaded():
+    # Python's own Ctrl-C handler first, as in a terminal: a process started in the background
+    # (CI, nohup ... &) inherits SIGINT ignored, and Python then leaves it ignored.
     finished = run_python(
-        prelude=LOAD_JITTOR,
+        prelude="import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        + LOAD_JITTOR,
         code="""
         import os, signal
         try:
