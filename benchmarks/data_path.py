@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from gx.backends import get_backend
 from gx.config import load_experiment
 from gx.data import batch_indices, ensure_files, load_dataset, read_idx, resolve_data_root
-from gx.data.registry import dataset_info, split_parts
+from gx.data.registry import dataset_info
 from gx.models import model_for
 from gx.train.gan import GanTrainer
 
@@ -122,9 +122,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     root = resolve_data_root("mnist", args.data_root, str(DEFAULT_ROOT))
-    part = split_parts(dataset_info("mnist"), "test")[0]
+    images_file, labels_file = dataset_info("mnist").parts["test"]
     paths = ensure_files("mnist", root, "test", download=False)
-    digits, labels = read_idx(paths[part.images.name]), read_idx(paths[part.labels.name])
+    digits, labels = read_idx(paths[images_file.name]), read_idx(paths[labels_file.name])
 
     backend = get_backend("torch", "cpu")
     experiment = load_experiment(REPO / "experiments" / "cdcgan.yaml")

@@ -29,6 +29,8 @@ _EXPORTS = {
     "save_strip": "gx.tools.strip",
     "evaluate_run": "gx.evaluate.quality",
     "export_generator": "gx.tools.export",
+    "import_module": "gx.importer",
+    "check_parity": "gx.parity.check",
     "GxError": "gx.errors",
 }
 
@@ -36,8 +38,10 @@ _EXPORTS = {
 __all__ = [
     "GxError",
     "RunOptions",
+    "check_parity",
     "evaluate_run",
     "export_generator",
+    "import_module",
     "load_experiment",
     "run_experiment",
     "sample",
@@ -49,6 +53,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from gx.config import load_experiment
     from gx.errors import GxError
     from gx.evaluate.quality import evaluate_run
+    from gx.importer import import_module
+    from gx.parity.check import check_parity
     from gx.tools.export import export_generator
     from gx.tools.generate import sample
     from gx.tools.strip import save_strip, strip_from_run

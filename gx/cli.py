@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gx.backends import BACKENDS, DEVICES
-from gx.data.registry import DATASETS
+from gx.data.registry import DATASET_NAMES
 from gx.errors import GxError
 
 if TYPE_CHECKING:
@@ -214,6 +214,7 @@ def run(
         out=out,
         resume=resume,
         command=" ".join(sys.argv),
+        on_note=lambda line: click.echo(line, err=True),
     )
     world = current_world()
     if world.size > 1:
@@ -360,6 +361,66 @@ def parity(
     click.echo(result.verdict_line())
     if not (result.within and shapes_agree(result)):
         sys.exit(1)
+
+
+@main.command(name="import")
+@click.argument("target", metavar="FILE.py:NAME")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=DECLARATION",
+    help="One per argument of forward, in its order: NAME=100 or NAME=1x28x28 (a float "
+    "tensor), NAME=class:10 (integer labels), NAME=onehot:10 or NAME=onehot:10x28x28 (the "
+    "labels' one-hot code, as forward receives it). A GAN's names are z, label and image.",
+)
+@click.option(
+    "--args",
+    "arguments",
+    default=None,
+    metavar="JSON",
+    help="Arguments of NAME's constructor: a JSON object (keywords) or list (positional).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The network's saved state_dict (.pt/.pth, read with weights_only=True, or "
+    ".safetensors), written beside the spec in gx's checkpoint format.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="NAME.yaml: one network's spec. A folder: an import folder gathering G and D, "
+    "with experiment.yaml and checkpoint/ once both are in.",
+)
+def import_(
+    target: str, inputs: tuple[str, ...], arguments: str | None, weights: str | None, out: str
+) -> None:
+    """Import a hand-written PyTorch network as a gx spec.
+
+    PyTorch's tracer (torch.fx) records forward; every operation becomes the gx layer that
+    computes the same, named after its attribute path (main.0 -> main_0), and the spec is
+    checked against the module's own output before anything is written. What gx cannot
+    express is one error naming the operation, its module and its source line.
+    """
+    from gx.importer.command import import_file
+
+    result = import_file(target, inputs, out, weights, arguments)
+    network = result.network
+    click.echo(
+        f"imported {network.name}: {len(network.spec.nodes)} layers, "
+        f"{network.spec.parameter_count:,} parameters"
+    )
+    if network.spec.parameter_count != network.module_parameters:
+        click.echo(
+            f"the module holds {network.module_parameters:,} parameters; forward does not use "
+            "the others",
+            err=True,
+        )
+    for path in result.written:
+        click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -649,9 +710,17 @@ def classifier() -> None:
 @data_root_option
 @click.option(
     "--dataset",
+    type=click.Choice(DATASET_NAMES),
     default="mnist",
     show_default=True,
-    help=f"A dataset gx knows ({', '.join(DATASETS)}).",
+    help="A dataset gx knows, or 'folder': class folders of images in --data-root.",
+)
+@click.option(
+    "--channels",
+    type=click.Choice(["1", "3"]),
+    default=None,
+    help="Channels of the images it reads: the generator's (default: the dataset's own; RGB "
+    "for a folder).",
 )
 @click.option(
     "--image-size",
@@ -661,21 +730,33 @@ def classifier() -> None:
     help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).",
 )
 def classifier_train(
-    backend: str | None, device: str, data_root: str | None, dataset: str, image_size: int
+    backend: str | None,
+    device: str,
+    data_root: str | None,
+    dataset: str,
+    channels: str | None,
+    image_size: int,
 ) -> None:
     """Train (or retrain) the classifier and report its held-out accuracy.
 
     With the train split on disk it trains on it and holds out the test split; with only the
-    test split it trains on a fixed 8,500 of its images and holds out the other 1,500. Cached as
-    safetensors + JSON in <data-root>/classifiers/, or ~/.cache/gx/classifiers/ when the data
-    folder is read-only.
+    test split it trains on a fixed 8,500 of its images and holds out the other 1,500; from an
+    image folder (--dataset folder) on a fixed 85% of its images. Cached as safetensors + JSON
+    in <data-root>/classifiers/ (a folder's .gx-cache/classifiers/), or
+    ~/.cache/gx/classifiers/ when the data folder is read-only.
     """
     from gx.backends import get_backend
-    from gx.data import resolve_data_root
+    from gx.data import native_channels, resolve_data_root
     from gx.evaluate import train_classifier
 
     root = resolve_data_root(dataset, data_root, None)
-    trained = train_classifier(get_backend(backend, device), dataset, root, image_size)
+    trained = train_classifier(
+        get_backend(backend, device),
+        dataset,
+        root,
+        image_size,
+        channels=int(channels) if channels else native_channels(dataset),
+    )
     info = trained.info
     click.echo(f"data: {info['split']}")
     click.echo(f"trained on {info['train_images']} images in {info['train_seconds']:.1f} s")

@@ -28,7 +28,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from gx.data.registry import DATASETS, SPLITS
+from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
 from gx.models import REFERENCE_MODELS
 from gx.spec.graph import INIT_SCHEMES
@@ -69,10 +69,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _setting("mnist", choices=tuple(DATASETS))
+    # A published dataset, or 'folder': class-labelled images in data.root (gx.data.folder).
+    dataset: str = _setting("mnist", choices=DATASET_NAMES)
     root: Optional[str] = None
     split: str = _setting("train", choices=tuple(SPLITS))
-    image_size: int = _setting(28, min=8, max=256)
+    # Images are resized to image_size x image_size; null keeps their own size (one for all).
+    image_size: Optional[int] = _setting(28, min=8, max=256)
+    # 1 (grayscale) or 3 (RGB); null: whatever the model's images have.
+    channels: Optional[int] = _setting(None, choices=(1, 3))
     download: bool = True
 
 
@@ -357,7 +361,7 @@ def _check_rules(
 ) -> None:
     choices = rules.get("choices")
     if choices is not None and value not in choices:
-        allowed = ", ".join(choices) + (" (or null)" if nullable else "")
+        allowed = ", ".join(str(choice) for choice in choices) + (" (or null)" if nullable else "")
         raise GxError(f"{source}: '{key}' must be one of {allowed}, got {value!r}")
     pattern = rules.get("pattern")
     if pattern is not None and not re.fullmatch(pattern, value):

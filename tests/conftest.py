@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,32 @@ def gan_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
 def classifier28(data_root: Path) -> Classifier:
     """The real evaluation classifier (default recipe), trained once and then read from cache."""
     return load_classifier(get_backend("torch", "cpu"), "mnist", data_root, 28)
+
+
+# -- a local mirror for download tests --
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def serve_folder():
+    """Serves a folder on 127.0.0.1 and returns the URL of its subfolder ``below``; stopped at
+    the end of the test."""
+    servers = []
+
+    def start(folder: Path, below: str = "mnist") -> str:
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/{below}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

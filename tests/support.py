@@ -111,3 +111,39 @@ def gx(*arguments: str) -> tuple[int, str]:
 def png(path: Path) -> tuple[Image.Image, np.ndarray]:
     image = Image.open(io.BytesIO(path.read_bytes()))
     return image, np.asarray(image)
+
+
+# A colour per digit class for the tinted image folder: the digit's strokes take it, the
+# background stays black.
+TINTS = np.array(
+    [
+        [255, 64, 64], [64, 255, 64], [64, 64, 255], [255, 255, 64], [255, 64, 255],
+        [64, 255, 255], [255, 160, 32], [160, 32, 255], [32, 160, 96], [200, 200, 200],
+    ],
+    dtype=np.uint32,
+)  # fmt: skip
+
+
+def tinted(digits: np.ndarray, label: int) -> np.ndarray:
+    """uint8 (..., H, W) grayscale digits as (..., H, W, 3) RGB in the class's tint."""
+    return ((digits[..., np.newaxis].astype(np.uint32) * TINTS[label] + 127) // 255).astype(
+        np.uint8
+    )
+
+
+def write_digit_folder(mnist_root: Path, folder: Path, per_class: int, tint: bool) -> np.ndarray:
+    """An image folder of MNIST test digits: ``folder/<digit>/<index>.png``, the first
+    ``per_class`` of each class, grayscale PNGs or tinted RGB ones. Returns the test-split
+    indices written, in the folder's label order."""
+    from gx.data import read_idx
+
+    digits = read_idx(mnist_root / MNIST_TEST_FILES[0])
+    labels = read_idx(mnist_root / MNIST_TEST_FILES[1])
+    chosen = []
+    for label in range(10):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        for index in np.flatnonzero(labels == label)[:per_class]:
+            pixels = tinted(digits[index], label) if tint else digits[index]
+            Image.fromarray(pixels).save(folder / str(label) / f"{index:05d}.png")
+            chosen.append(index)
+    return np.asarray(chosen)

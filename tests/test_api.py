@@ -24,6 +24,8 @@ API_SECTION = "## From Python (notebooks)"
 EXPORTED = {
     "GxError",
     "RunOptions",
+    "check_parity",
+    "import_module",
     "evaluate_run",
     "export_generator",
     "load_experiment",

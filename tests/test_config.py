@@ -277,7 +277,7 @@ def test_unknown_top_level_key_suggests_nearest_key():
 def test_unknown_key_without_a_close_match_lists_valid_keys():
     message = error_of(with_section("data", {"zzz": 1}))
     assert "unknown key 'data.zzz'; valid keys under 'data' are: " in message
-    assert "dataset, root, split, image_size, download" in message
+    assert "dataset, root, split, image_size, channels, download" in message
 
 
 def test_unknown_key_inside_a_list_item():

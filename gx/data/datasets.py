@@ -6,20 +6,17 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from gx.data import cifar
 from gx.data.download import ensure_files
+from gx.data.folder import list_folder, load_folder
 from gx.data.idx import read_idx
-from gx.data.registry import PartFiles, dataset_info, split_parts
+from gx.data.pixels import resize, scale_to_unit_range, to_channels
+from gx.data.registry import FOLDER, DatasetInfo, dataset_info, split_parts
 from gx.errors import GxError
 
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 256
-_NATIVE_SIZE = 28
-
-# Pillow >= 9.1 moved the filters into Image.Resampling and (until 10) warned on the old names;
-# older Pillows only have the old names.
-_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
 
 
 def resolve_data_root(dataset: str, cli_root: str | None, config_root: str | None) -> Path:
@@ -27,7 +24,17 @@ def resolve_data_root(dataset: str, cli_root: str | None, config_root: str | Non
 
     First of: the CLI's --data-root, the GX_DATA_ROOT environment variable, the experiment's
     data.root, then ~/.cache/gx/data/<dataset>. Each names the folder the files sit in directly.
+    An image folder is the experiment's own data, so GX_DATA_ROOT (where a machine keeps its
+    published datasets) does not replace it, and there is no default.
     """
+    if dataset == FOLDER:
+        root = cli_root or config_root
+        if not root:
+            raise GxError(
+                "data.dataset is folder but no folder is named. Fix: set data.root to the "
+                "folder of images (one subfolder per class), or pass --data-root"
+            )
+        return Path(root).expanduser()
     dataset_info(dataset)  # an unknown name fails here, before any folder is touched
     for root in (cli_root, os.environ.get("GX_DATA_ROOT"), config_root):
         if root:  # an empty GX_DATA_ROOT counts as unset
@@ -35,24 +42,58 @@ def resolve_data_root(dataset: str, cli_root: str | None, config_root: str | Non
     return Path.home() / ".cache" / "gx" / "data" / dataset
 
 
-def load_dataset(
-    dataset: str, root: str | Path, split: str, image_size: int, download: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of a split: float32 (N, 1, S, S) in [-1, 1] and int64 (N,).
+def class_names(dataset: str, root: str | Path) -> tuple[str, ...]:
+    """The dataset's classes in label order (an image folder without class folders has none)."""
+    if dataset == FOLDER:
+        return list_folder(Path(root).expanduser()).class_names
+    return dataset_info(dataset).class_names
 
-    Images are resized with Pillow's bilinear filter on the uint8 digits and scaled as
-    (x / 255 - 0.5) / 0.5, which is what torchvision's Resize, ToTensor and Normalize(0.5, 0.5)
-    produce, so results compare with the usual PyTorch pipelines.
+
+def native_channels(dataset: str) -> int:
+    """The channels a dataset is published with; an image folder is read as RGB by default."""
+    return 3 if dataset == FOLDER else dataset_info(dataset).channels
+
+
+def has_test_split(dataset: str) -> bool:
+    """Published datasets have a test split; an image folder has only its images."""
+    return dataset != FOLDER
+
+
+def load_dataset(
+    dataset: str,
+    root: str | Path,
+    split: str,
+    image_size: int | None,
+    download: bool = True,
+    channels: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of a split: float32 (N, C, S, S) in [-1, 1] and int64 (N,).
+
+    ``channels`` 1 or 3 (None: as published; RGB for an image folder). ``image_size`` None keeps
+    the images' size. Images are converted, then resized with Pillow's bilinear filter on the
+    uint8 pixels, and scaled as (x / 255 - 0.5) / 0.5, which is what torchvision's Resize,
+    ToTensor and Normalize(0.5, 0.5) produce, so results compare with the usual PyTorch pipelines.
     """
-    _check_image_size(image_size)
-    parts = split_parts(dataset_info(dataset), split)
+    if image_size is not None:
+        _check_image_size(image_size)
+    root = Path(root).expanduser()
+    if dataset == FOLDER:
+        if split != "train":
+            raise GxError(
+                f"an image folder has one split, train, not '{split}'. Fix: set "
+                "data.split: train (keep held-out images in another folder)"
+            )
+        pixels, labels = load_folder(root, channels or native_channels(dataset), image_size)
+        return scale_to_unit_range(pixels), labels
+    info = dataset_info(dataset)
     paths = ensure_files(dataset, root, split, download)
-    loaded = [_read_part(part, paths) for part in parts]
-    digits = np.concatenate([images for images, _ in loaded])
+    loaded = [_read_part(info, part, paths) for part in split_parts(info, split)]
+    pixels = np.concatenate([images for images, _ in loaded])
+    pixels = to_channels(pixels, channels or native_channels(dataset))
     labels = np.concatenate([labels for _, labels in loaded]).astype(np.int64)
-    if image_size != _NATIVE_SIZE:
-        digits = _resize(digits, image_size)
-    return _scale_to_unit_range(digits)[:, np.newaxis], labels
+    if image_size is not None:
+        pixels = resize(pixels, image_size)
+    return scale_to_unit_range(pixels), labels
 
 
 def _check_image_size(image_size: int) -> None:
@@ -63,12 +104,20 @@ def _check_image_size(image_size: int) -> None:
         )
 
 
-def _read_part(part: PartFiles, paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
-    images_path, labels_path = paths[part.images.name], paths[part.labels.name]
+def _read_part(
+    info: DatasetInfo, part: str, paths: dict[str, Path]
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W, C) images and their labels, as published."""
+    if info.layout == "cifar-binary":
+        (archive,) = info.parts[part]
+        return cifar.read_part(paths[archive.name], part)
+    images_file, labels_file = info.parts[part]
+    images_path, labels_path = paths[images_file.name], paths[labels_file.name]
     images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (_NATIVE_SIZE,) * 2:
+    size = info.image_size
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (size, size):
         raise GxError(
-            f"{images_path} holds {images.dtype} {images.shape}, not 28x28 uint8 images. "
+            f"{images_path} holds {images.dtype} {images.shape}, not {size}x{size} uint8 images. "
             "Fix: replace it with the published file"
         )
     if labels.ndim != 1 or len(labels) != len(images):
@@ -76,20 +125,4 @@ def _read_part(part: PartFiles, paths: dict[str, Path]) -> tuple[np.ndarray, np.
             f"{labels_path} has {labels.shape} labels for {len(images)} images in "
             f"{images_path}. Fix: replace both with the published files"
         )
-    return images, labels
-
-
-def _resize(digits: np.ndarray, size: int) -> np.ndarray:
-    # One image at a time: a bilinear filter over a mosaic would blend neighbouring digits at the
-    # edges, and Pillow on a 28x28 image is fast enough (about two seconds for 70,000).
-    resized = np.empty((len(digits), size, size), dtype=np.uint8)
-    for index, digit in enumerate(digits):
-        resized[index] = np.asarray(Image.fromarray(digit).resize((size, size), _BILINEAR))
-    return resized
-
-
-def _scale_to_unit_range(digits: np.ndarray) -> np.ndarray:
-    # float32 throughout, in torchvision's order of operations, so 0 and 255 land exactly on -1
-    # and 1 and every value matches its pipeline bit for bit.
-    scaled = digits.astype(np.float32) / np.float32(255)
-    return (scaled - np.float32(0.5)) / np.float32(0.5)
+    return images[..., np.newaxis], labels

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from gx.data.idx import is_gzipped
-from gx.data.registry import IdxFile, dataset_info, split_files
+from gx.data.registry import PublishedFile, dataset_info, split_files
 from gx.errors import GxError
 
 # Seconds a connection may stay silent before a mirror counts as unreachable.
@@ -36,7 +36,7 @@ class _ChecksumMismatch(Exception):
     """Internal: a mirror answered, but with bytes that are not the published file."""
 
 
-def locate_file(root: Path, file: IdxFile) -> Path | None:
+def locate_file(root: Path, file: PublishedFile) -> Path | None:
     """The file in root, gzipped (preferred: its md5 is the published one) or un-gzipped."""
     for name in (file.name, file.raw_name):
         if (root / name).is_file():
@@ -44,7 +44,7 @@ def locate_file(root: Path, file: IdxFile) -> Path | None:
     return None
 
 
-def missing_files(root: Path, files: list[IdxFile]) -> list[IdxFile]:
+def missing_files(root: Path, files: list[PublishedFile]) -> list[PublishedFile]:
     """The files found in root under neither of their names."""
     return [file for file in files if locate_file(root, file) is None]
 
@@ -79,7 +79,7 @@ def ensure_files(
     return {name: path for name, path in located.items() if path is not None}
 
 
-def _check_published(path: Path, file: IdxFile) -> None:
+def _check_published(path: Path, file: PublishedFile) -> None:
     """Refuse a gzipped file on disk whose md5 is not the published one (truncated or altered)."""
     # Un-gzipped files (under either name: gx.data.idx decides by content) are not checked: the
     # mirrors publish md5s of the gzipped bytes only. Their idx header and length still have to
@@ -122,7 +122,11 @@ def _new_md5() -> hashlib._Hash:
 
 
 def _missing_message(
-    dataset: str, root: Path, missing: list[IdxFile], download: bool, failures: dict[str, list[str]]
+    dataset: str,
+    root: Path,
+    missing: list[PublishedFile],
+    download: bool,
+    failures: dict[str, list[str]],
 ) -> str:
     names = ", ".join(file.name for file in missing)
     if not download:
@@ -140,7 +144,9 @@ def _missing_message(
     )
 
 
-def _download_missing(files: list[IdxFile], root: Path, mirrors: list[str]) -> dict[str, list[str]]:
+def _download_missing(
+    files: list[PublishedFile], root: Path, mirrors: list[str]
+) -> dict[str, list[str]]:
     """Fetch each file from the first mirror that delivers it intact; returns why others failed."""
     _make_folder(root)
     reachable = list(mirrors)

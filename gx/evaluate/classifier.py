@@ -1,4 +1,5 @@
-"""The evaluation classifier: a small CNN, written as a gx spec, that reads generated digits.
+"""The evaluation classifier: a small CNN, written as a gx spec, that reads generated images
+(digits, or the classes of whatever dataset the experiment trains on).
 
 It is trained by gx itself (classifier_training.py), so it runs on either backend. Its
 ``features`` layer (128 values per image) is the space in which gx measures Fréchet distance
@@ -44,12 +45,12 @@ class ClassifierRecipe:
         return dataclasses.asdict(self)
 
 
-def classifier_spec(image_size: int, classes: int = CLASSES) -> ModelSpec:
+def classifier_spec(image_size: int, classes: int = CLASSES, channels: int = 1) -> ModelSpec:
     """conv 32 k3 -> relu -> conv 64 k3 s2 -> relu -> conv 64 k3 s2 -> relu -> flatten
     -> linear 128 ("features") -> relu -> linear ``classes`` ("logits")."""
     return ModelSpec.from_dict(
         {
-            "inputs": {"image": [1, image_size, image_size]},
+            "inputs": {"image": [channels, image_size, image_size]},
             "layers": [
                 {"name": "conv1", "kind": "conv2d", "out": 32, "kernel": 3, "padding": 1},
                 {"name": "relu1", "kind": "relu"},

@@ -2,8 +2,9 @@
 
 The cache key is a hash of the dataset name, the image size, the SHA-256 of every image and label
 file used, the classifier spec and the training recipe, so another dataset, size, file or recipe
-is never mistaken for a cached classifier. The cache lives next to the data in ``classifiers/``,
-or in ``~/.cache/gx/classifiers/`` when the data folder is read-only.
+is never mistaken for a cached classifier. The cache lives next to the data in ``classifiers/``
+(in an image folder: ``.gx-cache/classifiers/``), or in ``~/.cache/gx/classifiers/`` when the
+data folder is read-only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import save_file
 
+from gx.data import FOLDER
+from gx.data.folder import CACHE_FOLDER
 from gx.evaluate.classifier import FORMAT, ClassifierRecipe
 from gx.spec import ModelSpec
 
@@ -61,9 +64,15 @@ def user_cache_dir() -> Path:
     return Path.home() / ".cache" / "gx" / "classifiers"
 
 
-def cache_dirs(root: str | Path) -> list[Path]:
-    """Where cached classifiers are looked up, in order: next to the data, then the user cache."""
-    return [Path(root).expanduser() / "classifiers", user_cache_dir()]
+def cache_dirs(root: str | Path, dataset: str) -> list[Path]:
+    """Where cached classifiers are looked up, in order: next to the data, then the user cache.
+
+    In an image folder they go into its hidden cache folder, where they cannot pass for a class.
+    """
+    beside = Path(root).expanduser()
+    if dataset == FOLDER:
+        beside = beside / CACHE_FOLDER
+    return [beside / "classifiers", user_cache_dir()]
 
 
 def cache_name(dataset: str, image_size: int, key: str) -> str:
@@ -71,7 +80,7 @@ def cache_name(dataset: str, image_size: int, key: str) -> str:
 
 
 def find_cached(dataset: str, image_size: int, key: str, root: Path) -> Path | None:
-    for folder in cache_dirs(root):
+    for folder in cache_dirs(root, dataset):
         document = folder / (cache_name(dataset, image_size, key) + ".json")
         if document.is_file():
             try:

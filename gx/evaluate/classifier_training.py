@@ -13,6 +13,7 @@ from safetensors.numpy import load_file
 
 from gx.backends import compile_spec, get_weights
 from gx.backends.base import Backend, Module, state_tensors
+from gx.data import class_names
 from gx.errors import GxError
 from gx.evaluate.classifier import FORMAT, Classifier, ClassifierRecipe, classifier_spec
 from gx.evaluate.classifier_cache import (
@@ -43,7 +44,9 @@ def random_shifts(images: np.ndarray, limit: int, rng: np.random.Generator) -> n
     offsets = rng.integers(0, 2 * limit + 1, (2, count))
     rows = offsets[0][:, None] + np.arange(size)
     cols = offsets[1][:, None] + np.arange(size)
-    return padded[np.arange(count)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]
+    # The index arrays broadcast to (N, H, W) and the channel slice comes last: (N, H, W, C).
+    moved = padded[np.arange(count)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return moved.transpose(0, 3, 1, 2)
 
 
 def fit(
@@ -77,20 +80,27 @@ def accuracy(classifier: Classifier, images: np.ndarray, labels: np.ndarray) -> 
     return float((classifier.read(images).predictions == labels).mean())
 
 
+def _spec_for(dataset: str, root: Path, image_size: int, channels: int) -> ModelSpec:
+    return classifier_spec(image_size, len(class_names(dataset, root)), channels)
+
+
 def train_classifier(
     backend: Backend,
     dataset: str,
     root: str | Path,
     image_size: int,
     recipe: ClassifierRecipe = ClassifierRecipe(),
+    channels: int = 1,
 ) -> Classifier:
     """Train a classifier now (ignoring any cached one), cache it, and return it.
 
-    ``classifier.info`` holds the held-out accuracy, the split used and where it was saved.
+    It reads ``channels``-channel images of ``image_size`` pixels square and tells the dataset's
+    classes apart. ``classifier.info`` holds the held-out accuracy, the split used and where it
+    was saved.
     """
     root = Path(root).expanduser()
-    spec = classifier_spec(image_size)
-    split = labelled_split(dataset, root, image_size)
+    split = labelled_split(dataset, root, image_size, channels)  # first: it checks the data
+    spec = _spec_for(dataset, root, image_size, channels)
     key = cache_key(dataset, image_size, split.files, spec, recipe)
     images, labels = split.train_images, split.train_labels
     if recipe.train_images is not None:
@@ -104,7 +114,7 @@ def train_classifier(
         "key": key,
         "dataset": dataset,
         "image_size": image_size,
-        "files": [path.name for path in split.files],
+        "files": _describe_files(split.files, root),
         "split": split.description,
         "train_images": len(images),
         "held_out_images": len(split.held_out_images),
@@ -114,7 +124,7 @@ def train_classifier(
     }
     classifier = Classifier(backend, spec, weights, info)
     info["held_out_accuracy"] = accuracy(classifier, split.held_out_images, split.held_out_labels)
-    folder = next((folder for folder in cache_dirs(root) if writable_folder(folder)), None)
+    folder = next((folder for folder in cache_dirs(root, dataset) if writable_folder(folder)), None)
     if folder is None:
         raise GxError(
             f"cannot cache the classifier: neither {root} nor {user_cache_dir()} is "
@@ -124,6 +134,13 @@ def train_classifier(
     return classifier
 
 
+def _describe_files(files: list[Path], root: Path) -> list[str] | str:
+    """The data files by name; an image folder's thousands of files by their count."""
+    if len(files) <= 10:
+        return [path.name for path in files]
+    return f"{len(files)} files in {root}"
+
+
 def load_classifier(
     backend: Backend,
     dataset: str,
@@ -131,12 +148,14 @@ def load_classifier(
     image_size: int,
     recipe: ClassifierRecipe = ClassifierRecipe(),
     train_if_missing: bool = True,
+    channels: int = 1,
 ) -> Classifier:
-    """The cached classifier for this dataset, size, data files, spec and recipe; trained (and
-    cached) on first use."""
+    """The cached classifier for this dataset, size, channels, data files, spec and recipe;
+    trained (and cached) on first use."""
     root = Path(root).expanduser()
-    spec = classifier_spec(image_size)
-    key = cache_key(dataset, image_size, source_files(dataset, root)[1], spec, recipe)
+    files = source_files(dataset, root)[1]  # first: it checks the data
+    spec = _spec_for(dataset, root, image_size, channels)
+    key = cache_key(dataset, image_size, files, spec, recipe)
     document = find_cached(dataset, image_size, key, root)
     if document is None:
         if not train_if_missing:
@@ -144,11 +163,11 @@ def load_classifier(
                 f"no cached {dataset} classifier for {image_size}px images; train one "
                 f"with 'gx classifier train --image-size {image_size}'"
             )
-        return train_classifier(backend, dataset, root, image_size, recipe)
+        return train_classifier(backend, dataset, root, image_size, recipe, channels)
     info = json.loads(document.read_text())
     try:
         weights = load_file(str(document.with_suffix(".safetensors")))
     except (OSError, ValueError):
-        return train_classifier(backend, dataset, root, image_size, recipe)
+        return train_classifier(backend, dataset, root, image_size, recipe, channels)
     info["path"] = str(document)
     return Classifier(backend, spec, weights, info)

@@ -1,9 +1,9 @@
 """``gx eval``: how good a trained generator's samples are, measured by the evaluation classifier.
 
 For n generated images (labels spread evenly over the classes for a conditional model) and up
-to n real images of the dataset's test split, it reports agreement (conditional models only),
-Fréchet distance and diversity, defined in gx/evaluate/metrics.py, and writes them to
-``eval.json`` in the run folder.
+to n real images of the dataset's test split (of all its images for an image folder), it reports
+agreement (conditional models only), Fréchet distance and diversity, defined in
+gx/evaluate/metrics.py, and writes them to ``eval.json`` in the run folder.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from gx.errors import GxError
 from gx.evaluate import metrics
 from gx.evaluate.classifier import Classifier, Reading
 from gx.evaluate.classifier_training import load_classifier
+from gx.evaluate.real_images import real_split
 from gx.evaluate.sampler import SAMPLE_BATCH, Sampler, run_data_settings, run_folder
-
-REAL_SPLIT = "test"
 
 
 def measure(
@@ -77,9 +76,9 @@ def generate_and_read(
 
 def _check_model(sampler: Sampler, count: int) -> None:
     channels, height, width = sampler.model.image_shape
-    if channels != 1 or height != width:
+    if channels not in (1, 3) or height != width:
         raise GxError(
-            f"the evaluation classifier reads square grayscale images; this model "
+            f"the evaluation classifier reads square grayscale or RGB images; this model "
             f"makes {sampler.model.image_shape}"
         )
     if count < 2:
@@ -107,10 +106,11 @@ def evaluate_run(
     _check_model(sampler, n)
     dataset, config_root = run_data_settings(run_dir)
     root = resolve_data_root(dataset, None if data_root is None else str(data_root), config_root)
-    size = sampler.model.image_shape[-1]
-    classifier = load_classifier(backend, dataset, root, size)
+    channels, _, size = sampler.model.image_shape
+    classifier = load_classifier(backend, dataset, root, size, channels=channels)
 
-    real_images, real_labels = load_dataset(dataset, root, REAL_SPLIT, size)
+    split = real_split(dataset)
+    real_images, real_labels = load_dataset(dataset, root, split, size, channels=channels)
     chosen = np.random.default_rng([seed, 1]).permutation(len(real_images))[:n]
     real = classifier.read(real_images[chosen])
     generated, requested = generate_and_read(sampler, classifier, n, seed)
@@ -121,7 +121,7 @@ def evaluate_run(
         "step": sampler.step,
         "n": n,
         "seed": seed,
-        "real_images": f"{len(chosen)} from the {dataset} {REAL_SPLIT} split",
+        "real_images": f"{len(chosen)} from the {dataset} {split} split",
         "backend": backend.describe(),
         "classifier": {
             key: classifier.info.get(key)

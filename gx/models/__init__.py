@@ -143,16 +143,22 @@ def model_from_dict(data: Mapping[str, Any]) -> GanModel:
 
 
 def model_for(experiment: Experiment) -> GanModel:
-    """The experiment's networks, checked against its data's image size."""
+    """The experiment's networks, checked against its data's image size and channels (a null
+    setting is checked against the images once they are loaded: gx.train.data)."""
     config = experiment.model
     model = build_model(
         config.name, config.options, config.generator, config.discriminator, config.init
     )
-    size = experiment.data.image_size
-    if model.image_shape[1:] != (size, size):
-        height, width = model.image_shape[1:]
+    channels, height, width = model.image_shape
+    size, wanted_channels = experiment.data.image_size, experiment.data.channels
+    if size is not None and (height, width) != (size, size):
         raise GxError(
             f"model '{config.name}' works on {height}x{width} images but data.image_size "
             f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
+        )
+    if wanted_channels is not None and wanted_channels != channels:
+        raise GxError(
+            f"model '{config.name}' works on {channels}-channel images but data.channels is "
+            f"{wanted_channels}; set data.channels: {channels}, or null to follow the model"
         )
     return model

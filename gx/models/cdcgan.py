@@ -9,6 +9,9 @@ tuned flagship (experiments/cdcgan.yaml) changes; each default is the seed's val
   (seed: 64, so 64 and 128);
 - ``d_dropout``: dropout probability after each of those two LeakyReLUs (seed: 0, none);
 - ``g_bn_eps``: eps of the generator's batch norms (seed: PyTorch's default 1e-5).
+
+``channels`` (1: grayscale, as the seed; 3: RGB) is the images' channel count, for training on
+colour data.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def build(
     d_width: int = 64,
     d_dropout: float = 0.0,
     g_bn_eps: float = 1e-5,
+    channels: int = 1,
 ) -> tuple[dict, dict]:
     generator = {
         "inputs": {"z": [noise_dim, 1, 1], "label": {"classes": classes}},
@@ -43,7 +47,7 @@ def build(
             deconv("deconv3", 64, 4, 2, 1, bias=False),
             layer("bn3", "batch_norm", eps=g_bn_eps),
             layer("relu3", "relu"),
-            deconv("deconv4", 1, 4, 2, 3, bias=False),
+            deconv("deconv4", channels, 4, 2, 3, bias=False),
             layer("image", "tanh"),
         ],
     }
@@ -59,7 +63,7 @@ def build(
         return entries
 
     discriminator = {
-        "inputs": {"image": [1, 28, 28], "label": {"classes": classes}},
+        "inputs": {"image": [channels, 28, 28], "label": {"classes": classes}},
         "init": "dcgan",
         "layers": [
             conv("x_conv", 64, 4, 2, 1, source="image"),

@@ -51,8 +51,9 @@ import numpy as np
 
 from gx.backends import get_backend
 from gx.backends.base import Backend
+from gx.checkpoint import Checkpoint
 from gx.config import Experiment
-from gx.data import batches, load_dataset, resolve_data_root
+from gx.data import batches, resolve_data_root
 from gx.errors import GxError
 from gx.models import model_for
 from gx.parity.isa import (
@@ -64,6 +65,7 @@ from gx.parity.isa import (
 )
 from gx.parity.layers import LayerDiff, compare_layers
 from gx.parity.machine import describe_machine
+from gx.train.data import training_data
 from gx.train.gan import GanTrainer, NonFiniteLoss
 
 THRESHOLDS = (1e-4, 1e-3, 1e-2)
@@ -211,6 +213,25 @@ def _loss_difference(a: dict[str, list], b: dict[str, list], step: int) -> float
     return worst
 
 
+def loss_differences(a: dict[str, list], b: dict[str, list], steps: int) -> list[float]:
+    """Per step max(|dD|, |dG|) of two trainings' losses ("d"/"g" -> per step), NaN where either
+    is not finite."""
+    return [_loss_difference(a, b, step) for step in range(steps)]
+
+
+def floor_differences(
+    losses: dict[str, dict[str, list[float | None]]], steps: int
+) -> tuple[dict[str, list[float]], list[float]]:
+    """PyTorch float32 ("torch") against each floor reference ("torch_..." runs) per step, and
+    the floor: the widest of them at each step."""
+    floors = {
+        name: loss_differences(losses["torch"], curve, steps)
+        for name, curve in losses.items()
+        if name.startswith("torch_")
+    }
+    return floors, [widest([curve[step] for curve in floors.values()]) for step in range(steps)]
+
+
 @dataclass
 class LockstepTraining:
     losses: dict[str, dict[str, list[float | None]]]  # run -> "d"/"g" -> per step
@@ -225,14 +246,17 @@ def train_in_lockstep(
     steps: int,
     data_root: str | None,
     roundings: Mapping[str, str] | None = None,
+    start: Checkpoint | None = None,
 ) -> LockstepTraining:
-    """Train ``experiment`` in every run, step by step, on the same batches; ``threads`` sets
-    PyTorch's process-wide CPU thread count before each step of the runs it names, and
-    ``roundings`` the initial weights' rounding of the runs it names (gx.spec.init)."""
+    """Train ``experiment`` in every run, step by step, on the same batches, up to step
+    ``steps``; ``threads`` sets PyTorch's process-wide CPU thread count before each step of the
+    runs it names, and ``roundings`` the initial weights' rounding of the runs it names
+    (gx.spec.init). With ``start``, every run continues that checkpoint, whichever backend wrote
+    it, as ``gx run --resume`` does; the losses are then those of the steps after it."""
     model = model_for(experiment)
     data = experiment.data
     root = resolve_data_root(data.dataset, data_root, data.root)
-    images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
+    images, labels = training_data(data, root, model)
     roundings = roundings or {}
     trainers = {
         name: GanTrainer(backend, model, experiment, rounding=roundings.get(name, "nearest"))
@@ -241,8 +265,14 @@ def train_in_lockstep(
     on_device = {
         name: (backend.tensor(images), backend.tensor(labels)) for name, backend in runs.items()
     }
+    first = 0
+    if start is not None:
+        for trainer in trainers.values():
+            trainer.restore(start, "the checkpoint to continue")
+        first = start.state["step"]
     training = LockstepTraining({name: {"d": [], "g": []} for name in runs}, 0)
-    for step_batch in batches(len(images), experiment.train.batch_size, experiment.seed, 0, steps):
+    seed, batch_size = experiment.seed, experiment.train.batch_size
+    for step_batch in batches(len(images), batch_size, seed, first, steps):
         if step_batch.starts_epoch:
             for trainer in trainers.values():
                 trainer.set_epoch(step_batch.epoch)
@@ -261,8 +291,33 @@ def train_in_lockstep(
         except NonFiniteLoss as error:
             training.stopped_early = f"{name}: {error}"
             break
-        training.steps = step_batch.step + 1
+        training.steps += 1
     return training
+
+
+def lockstep_runs(
+    device: str, continuation: bool = False
+) -> tuple[dict[str, Backend], dict[str, int]]:
+    """The runs of a lockstep training, in strict math: PyTorch float32 ("torch"), Jittor
+    float32 ("jittor") and the floor's references made in this process ("torch_..."); and the
+    CPU thread count of each PyTorch run, which is process-wide: train_in_lockstep sets it before
+    each of their steps. A ``continuation`` of a checkpoint has no "torch_rounded": its only
+    difference, the rounding of the initial weights, is replaced by the checkpoint's weights."""
+    runs: dict[str, Backend] = {
+        "torch": get_backend("torch", device),
+        "jittor": get_backend("jittor", device),
+        "torch_float64": get_backend("torch", device, "float64"),
+    }
+    if not continuation:
+        runs["torch_rounded"] = get_backend("torch", device)
+    reference = runs["torch"]
+    threads = {name: reference.describe()["threads"] for name in runs if name.startswith("torch")}
+    if reference.device == "cpu":
+        runs["torch_threads"] = get_backend("torch", device)
+        threads["torch_threads"] = other_thread_count(threads["torch"])
+    for backend in runs.values():
+        backend.strict_math()
+    return runs, threads
 
 
 def _start_isa_reference(
@@ -309,26 +364,46 @@ def _train_one_seed(
             f"parity of '{experiment.name}' (seed {experiment.seed}) stopped before "
             f"its first step: {stopped_early}"
         )
-    references = [name for name in losses if name.startswith("torch_")]
-    floors = {
-        name: [_loss_difference(losses["torch"], losses[name], step) for step in range(completed)]
-        for name in references
-    }
+    floors, floor = floor_differences(losses, completed)
     return (
         SeedRun(
             experiment.seed,
             completed,
             losses,
-            cross=[
-                _loss_difference(losses["torch"], losses["jittor"], step)
-                for step in range(completed)
-            ],
+            cross=loss_differences(losses["torch"], losses["jittor"], completed),
             floors=floors,
-            floor=[widest([curve[step] for curve in floors.values()]) for step in range(completed)],
+            floor=floor,
             stopped_early=stopped_early,
         ),
         child_device,
         child_error,
+    )
+
+
+def continuation_parity(
+    experiment: Experiment,
+    checkpoint: Checkpoint,
+    steps: int,
+    device: str = "cpu",
+    data_root: str | None = None,
+) -> SeedRun:
+    """Both backends continue ``checkpoint`` (written by either) up to step ``steps`` in lockstep,
+    as ``gx run --resume`` on each would, beside the floor's references continuing it too; one
+    SeedRun over the steps after the checkpoint, judged by the same rule as gx parity."""
+    runs, threads = lockstep_runs(device, continuation=True)
+    try:
+        training = train_in_lockstep(experiment, runs, threads, steps, data_root, start=checkpoint)
+    finally:  # the thread count is process-wide: leave PyTorch's own for whatever runs next
+        runs["torch"].set_cpu_threads(threads["torch"])
+    floors, floor = floor_differences(training.losses, training.steps)
+    return SeedRun(
+        experiment.seed,
+        training.steps,
+        training.losses,
+        cross=loss_differences(training.losses["torch"], training.losses["jittor"], training.steps),
+        floors=floors,
+        floor=floor,
+        stopped_early=training.stopped_early,
     )
 
 
@@ -342,21 +417,8 @@ def run_parity(
     """Lockstep trainings from ``seeds`` seeds (the experiment's own, then the next ones), each
     with every floor reference, each judged by the rule; parity holds on most of them."""
     model = model_for(experiment)
-    runs: dict[str, Backend] = {
-        "torch": get_backend("torch", device),
-        "jittor": get_backend("jittor", device),
-        "torch_float64": get_backend("torch", device, "float64"),
-        "torch_rounded": get_backend("torch", device),
-    }
+    runs, threads = lockstep_runs(device)
     reference, other = runs["torch"], runs["jittor"]
-    # PyTorch's CPU thread count is process-wide: set before each step of each PyTorch run
-    threads = {"torch": reference.describe()["threads"]}
-    threads["torch_float64"] = threads["torch_rounded"] = threads["torch"]
-    if reference.device == "cpu":
-        runs["torch_threads"] = get_backend("torch", device)
-        threads["torch_threads"] = other_thread_count(threads["torch"])
-    for backend in runs.values():
-        backend.strict_math()
     layers = compare_layers(
         [reference, other], "generator", model.generator, experiment.seed
     ) + compare_layers([reference, other], "discriminator", model.discriminator, experiment.seed)

@@ -226,8 +226,13 @@ def _parse_inputs(where: str, raw: Any) -> dict[str, Value]:
     return inputs
 
 
+def valid_name(name: str) -> bool:
+    """Whether ``name`` can name a layer or an input: an identifier that shadows no method."""
+    return bool(_NAME.match(name)) and not keyword.iskeyword(name) and name not in _RESERVED
+
+
 def _check_name(where: str, name: str) -> None:
-    if not _NAME.match(name) or keyword.iskeyword(name) or name in _RESERVED:
+    if not valid_name(name):
         raise GxError(
             f"{where}: '{name}' cannot be a layer or input name; use letters, digits "
             "and underscores, starting with a letter, and avoid framework method names"

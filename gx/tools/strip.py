@@ -188,5 +188,6 @@ def strip_from_run(
         root = resolve_data_root(
             dataset, None if data_root is None else str(data_root), config_root
         )
-        classifier = load_classifier(sampler.backend, dataset, root, sampler.model.image_shape[-1])
+        channels, _, size = sampler.model.image_shape
+        classifier = load_classifier(sampler.backend, dataset, root, size, channels=channels)
     return make_strip(sampler, digits, seed, best_of, classifier)

@@ -22,6 +22,7 @@ import numpy as np
 
 from gx.backends import compile_spec, get_weights, load_weights
 from gx.backends.base import Backend, MaskSource, Tensor, state_tensors
+from gx.checkpoint import Checkpoint
 from gx.config import Experiment, OptimizerSettings
 from gx.distributed import World
 from gx.errors import GxError
@@ -221,22 +222,17 @@ class GanTrainer:
             "step": self.step_index,
         }
 
-    def set_state(
-        self,
-        generator: dict[str, np.ndarray],
-        discriminator: dict[str, np.ndarray],
-        optimizer_g: dict[str, np.ndarray],
-        optimizer_d: dict[str, np.ndarray],
-        rng: dict[str, Any],
-        step: int,
-        source: str,
-    ) -> None:
-        backend = self.backend
-        load_weights(backend, self.generator, self.model.generator, generator, source)
-        load_weights(backend, self.discriminator, self.model.discriminator, discriminator, source)
-        backend.load_optimizer_state(self.g_optimizer, optimizer_g)
-        backend.load_optimizer_state(self.d_optimizer, optimizer_d)
-        self.noise_rng.bit_generator.state = rng["noise"]
-        self.g_masks.set_state(rng["g_masks"])
-        self.d_masks.set_state(rng["d_masks"])
-        self.step_index = step
+    def restore(self, checkpoint: Checkpoint, source: str) -> None:
+        """Continue from ``checkpoint``, whichever backend wrote it: weights and batch-norm
+        statistics, optimizer slots and step counts, every RNG stream, and the step."""
+        backend, state = self.backend, checkpoint.state
+        load_weights(backend, self.generator, self.model.generator, checkpoint.generator, source)
+        load_weights(
+            backend, self.discriminator, self.model.discriminator, checkpoint.discriminator, source
+        )
+        backend.load_optimizer_state(self.g_optimizer, checkpoint.optimizer_g)
+        backend.load_optimizer_state(self.d_optimizer, checkpoint.optimizer_d)
+        self.noise_rng.bit_generator.state = state["rng"]["noise"]
+        self.g_masks.set_state(state["rng"]["g_masks"])
+        self.d_masks.set_state(state["rng"]["d_masks"])
+        self.step_index = state["step"]

@@ -26,11 +26,13 @@ from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gx.config import Experiment
-from gx.data import batches, load_dataset, resolve_data_root, steps_per_epoch
+from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
 from gx.models import GanModel, model_for
+from gx.train.data import training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
+from gx.train.segments import Segment, Segments, recorded_segments
 from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
 # Settings that only say how long to train and what to write along the way: a resumed run may
@@ -48,7 +50,7 @@ RESUME_MAY_CHANGE = frozenset(
     }
 )
 # Settings added after some run folders were written: a saved config without one had this value.
-ADDED_SETTINGS = {"train.sync_batch_norm": True}
+ADDED_SETTINGS = {"train.sync_batch_norm": True, "data.channels": None}
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
@@ -64,6 +66,8 @@ class RunOptions:
     progress: bool | None = None  # None: a bar only on a terminal
     # Called with each step's record (the metrics.jsonl line) right after it is written.
     on_step: Callable[[dict[str, Any]], None] | None = None
+    # Called with a line for the user before training starts: a resume on another backend.
+    on_note: Callable[[str], None] | None = None
 
 
 class RunOutcome(str, Enum):
@@ -115,6 +119,12 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
 def _check_resumable(
     checkpoint: Checkpoint, experiment: Experiment, model: GanModel, folder: Path
 ) -> None:
+    if "imported_from" in checkpoint.state:  # weights from gx import: no training state to go on
+        raise GxError(
+            f"'{folder}' holds weights imported from {checkpoint.state['imported_from']}, not a "
+            "training run to continue. Fix: sample them with gx generate, strip, eval or export, "
+            f"or train the imported networks from the start: gx run {folder}/experiment.yaml"
+        )
     saved_name = checkpoint.state.get("experiment")
     if saved_name != experiment.name:
         raise GxError(
@@ -199,19 +209,27 @@ class RunArtifacts:
         self.folder, self.model = folder, model
         self.metrics_path = folder / "metrics.jsonl"
         self.tensorboard = TensorBoardLog(folder) if tensorboard else None
+        self.run_info: dict[str, Any] = {}
 
-    def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
+    def write_config(
+        self, experiment: Experiment, backend: Backend, options: RunOptions, segments: Segments
+    ) -> None:
         (self.folder / "config.yaml").write_text(
             yaml.safe_dump(experiment.to_dict(), sort_keys=False)
         )
-        info = {
+        self.run_info = {
             "backend": backend.describe(),
             "command": options.command,
-            "started": datetime.now().isoformat(timespec="seconds"),
+            "started": segments.started,
         }
-        (self.folder / "run.json").write_text(json.dumps(info, indent=1))
+        self.record_segments(segments.training())
         if self.tensorboard is not None:
             self.tensorboard.write_experiment(experiment.to_dict())
+
+    def record_segments(self, segments: list[Segment]) -> None:
+        """run.json with the run's segments: which backend trained which steps."""
+        self.run_info["segments"] = segments
+        (self.folder / "run.json").write_text(json.dumps(self.run_info, indent=1))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as stream:
@@ -247,7 +265,12 @@ class OtherRankArtifacts(RunArtifacts):
 
     writes = False
 
-    def write_config(self, experiment: Experiment, backend: Backend, options: RunOptions) -> None:
+    def write_config(
+        self, experiment: Experiment, backend: Backend, options: RunOptions, segments: Segments
+    ) -> None:
+        pass
+
+    def record_segments(self, segments: list[Segment]) -> None:
         pass
 
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -317,6 +340,9 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         # Step 0 on disk: if the first updates already diverge there is still a finite state.
         run.checkpoints.save(run.trainer.get_state())
     start = run.trainer.step_index
+    note = run.segments.continuation_note()
+    if note and start < run.total and options.on_note is not None and run.world.lead:
+        options.on_note(note)
     stopped, message = _train(run, options)
     return _finish_run(run, options, start, stopped, message)
 
@@ -335,6 +361,7 @@ class _Run:
     folder: Path
     artifacts: RunArtifacts | OtherRankArtifacts
     checkpoints: _Checkpoints
+    segments: Segments  # which backend trained which steps
     images: Any  # the whole dataset on the device, once; a step only gathers rows
     labels: Any
     total: int  # the step to stop at
@@ -353,10 +380,12 @@ class _Checkpoints:
         per_epoch: int,
         writes: bool,
         saved_step: int,
+        segments: Segments,
     ) -> None:
         self.folder, self.model, self.experiment = run_folder / "checkpoint", model, experiment
         self.backend, self.per_epoch, self.writes = backend, per_epoch, writes
         self.saved_step = saved_step  # a resumed run's folder already holds this checkpoint
+        self.segments = segments
 
     def save(self, state: dict[str, Any]) -> None:
         if not self.writes:
@@ -367,6 +396,7 @@ class _Checkpoints:
             "rng": state["rng"],
             "experiment": self.experiment.name,
             "backend": self.backend.describe(),
+            "segments": self.segments.until(state["step"]),
         }
         save_checkpoint(
             self.folder,
@@ -390,14 +420,16 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     world = current_world()
     world.check_batch(train.batch_size)
     resumed = load_checkpoint(options.resume) if options.resume else None
+    earlier: list[Segment] = []
     if resumed is not None and options.resume:
         _check_resumable(resumed, experiment, model, Path(options.resume))
+        earlier = recorded_segments(resumed.state, f"the checkpoint of '{options.resume}'")
     backend = get_backend(options.backend, options.device)  # before the data: fail fast
     if world.size > 1:
         backend.join(world, train.sync_batch_norm)
     if train.tensorboard:
         require_tensorboard()
-    images, labels = load_dataset(data.dataset, root, data.split, data.image_size, data.download)
+    images, labels = training_data(data, root, model)
     per_epoch = steps_per_epoch(len(images), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
@@ -406,15 +438,7 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
 
     if resumed is not None and options.resume:
         folder = Path(options.resume)
-        trainer.set_state(
-            resumed.generator,
-            resumed.discriminator,
-            resumed.optimizer_g,
-            resumed.optimizer_d,
-            resumed.state["rng"],
-            resumed.state["step"],
-            f"checkpoint of '{folder}'",
-        )
+        trainer.restore(resumed, f"checkpoint of '{folder}'")
     elif world.lead:
         folder = choose_folder(experiment, options)
         (folder / "samples").mkdir(parents=True, exist_ok=True)
@@ -427,14 +451,27 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
             _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
     else:
         artifacts = OtherRankArtifacts(folder, model)
-    artifacts.write_config(experiment, backend, options)
+    segments = Segments(
+        earlier,
+        backend.describe(),
+        first_step=trainer.step_index + 1,
+        started=datetime.now().isoformat(timespec="seconds"),
+    )
+    artifacts.write_config(experiment, backend, options, segments)
     checkpoints = _Checkpoints(
-        folder, model, experiment, backend, per_epoch, artifacts.writes, trainer.step_index
+        folder,
+        model,
+        experiment,
+        backend,
+        per_epoch,
+        artifacts.writes,
+        trainer.step_index,
+        segments,
     )
     return _Run(
         experiment, model, backend, world, root, resumed, trainer, folder, artifacts, checkpoints,
-        backend.tensor(images), backend.tensor(labels) if model.conditional else None, total,
-        sample_inputs(model, experiment.seed),
+        segments, backend.tensor(images), backend.tensor(labels) if model.conditional else None,
+        total, sample_inputs(model, experiment.seed),
     )  # fmt: skip
 
 
@@ -522,6 +559,7 @@ def _finish_run(
         trainer.step_index % train.sample_every != 0 or trainer.step_index == start
     ):
         artifacts.save_samples(trainer.step_index, trainer.sample(run.fixed))
+    artifacts.record_segments(run.segments.until(trainer.step_index))
     summary = _summary(artifacts.records(), run.experiment, run.backend, stopped, message)
     if train.eval_at_end and stopped == RunOutcome.FINISHED and artifacts.writes:
         from gx.evaluate import evaluate_run

@@ -47,7 +47,12 @@ class TorchRuleAdam(jt.optim.Optimizer):
 
 
 class TorchRuleSGD(jt.optim.Optimizer):
-    """SGD with optional momentum and no dampening: buf = momentum * buf + g; p -= lr * buf."""
+    """SGD with optional momentum and no dampening: buf = momentum * buf + g; p -= lr * buf.
+
+    The buffer starts at zero, so the first step's buffer is exactly g, as PyTorch's (a clone of
+    g). Nothing depends on the step count: PyTorch's SGD keeps none, so a checkpoint it wrote
+    records step 0, and continuing one here must still carry its momentum on.
+    """
 
     def __init__(self, params: list[jt.Var], lr: float, momentum: float) -> None:
         super().__init__(params, lr)
@@ -60,14 +65,13 @@ class TorchRuleSGD(jt.optim.Optimizer):
 
     def step(self, loss: jt.Var | None = None, retain_graph: bool = False) -> None:
         self.pre_step(loss, retain_graph)
-        first = self.steps_taken == 0
         self.steps_taken += 1
         for group in self.param_groups:
             for p, g, buffer in zip(group["params"], group["grads"], group["momentum_buffer"]):
                 if p.is_stop_grad():
                     continue
                 if self.momentum:
-                    buffer.update(g if first else buffer * self.momentum + g)
+                    buffer.update(buffer * self.momentum + g)
                     g = buffer
                 p.update(p - self.lr * g)
         self.post_step()

@@ -1,0 +1,95 @@
+"""The spec being built while the traced graph is walked: layers, their shapes, their names
+and which of the module's tensors each layer's weights come from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gx.errors import SpecError
+from gx.spec import LAYER_KINDS, ModelSpec, Node, Value
+from gx.spec.graph import valid_name
+
+
+class Unsupported(Exception):
+    """An operation gx cannot import; the message says why and what to write instead."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A traced value gx holds: a spec input or a layer's output, and its per-sample value."""
+
+    name: str
+    value: Value
+
+
+class SpecBuilder:
+    """Layers added in the traced order; each checked at once, so a problem names its line."""
+
+    def __init__(self, module_tensors: Mapping[str, tuple[int, ...]]) -> None:
+        self.module_tensors = module_tensors  # state_dict key -> shape, of the user's module
+        self.inputs: dict[str, Value] = {}
+        self.nodes: list[Node] = []
+        self.values: dict[str, Value] = {}
+        self.weight_keys: dict[str, str] = {}  # gx 'layer.param' -> the module's state_dict key
+
+    def add_input(self, name: str, value: Value) -> Tensor:
+        self.inputs[name] = self.values[name] = value
+        return Tensor(name, value)
+
+    def unique_name(self, wanted: str) -> str:
+        """A valid spec name close to ``wanted`` (an attribute path or an fx node name)."""
+        name = re.sub(r"[^A-Za-z0-9_]", "_", wanted).strip("_") or "layer"
+        if not name[0].isalpha():
+            name = f"layer_{name}"
+        if not valid_name(name):
+            name = f"{name}_layer"
+        candidate, suffix = name, 2
+        while candidate in self.values:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        return candidate
+
+    def add_layer(
+        self,
+        wanted_name: str,
+        kind: str,
+        sources: list[Tensor],
+        module_path: str = "",
+        **arguments: Any,
+    ) -> Tensor:
+        """Append a layer; ``module_path``: the nn.Module whose weights it takes."""
+        name = self.unique_name(wanted_name)
+        layer = LAYER_KINDS[kind](**arguments)
+        values = [source.value for source in sources]
+        for source in sources:
+            if source.value.is_label and not layer.accepts_labels and kind != "concat":
+                raise Unsupported(
+                    f"gets the integer labels '{source.name}', which {kind} cannot take; "
+                    "turn them into numbers first (F.one_hot(labels, classes).float() or an "
+                    "nn.Embedding)"
+                )
+        try:
+            layer.check(name)
+            output = layer.output(name, values)
+        except SpecError as error:
+            raise Unsupported(f"cannot be a gx {kind} layer: {error.problem}") from None
+        self._map_weights(name, module_path, {**layer.parameters(values), **layer.buffers(values)})
+        self.nodes.append(Node(name, layer, tuple(source.name for source in sources)))
+        self.values[name] = output
+        return Tensor(name, output)
+
+    def _map_weights(self, name: str, module_path: str, shapes: dict[str, tuple[int, ...]]) -> None:
+        for key, shape in shapes.items():
+            source = f"{module_path}.{key}"
+            held = self.module_tensors.get(source)
+            if held != shape:
+                raise Unsupported(
+                    f"holds '{key}' of shape {held}, but its input here makes gx's "
+                    f"{key} {shape}; check the --input shapes"
+                )
+            self.weight_keys[f"{name}.{key}"] = source
+
+    def spec(self, output: Tensor) -> ModelSpec:
+        return ModelSpec(inputs=dict(self.inputs), nodes=tuple(self.nodes), output=output.name)

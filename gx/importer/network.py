@@ -1,0 +1,83 @@
+"""An imported network: its spec, where its weights come from in the module, and the inputs
+that run both side by side."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from gx.errors import GxError
+from gx.importer.inputs import InputSpec, one_hot_code
+from gx.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ImportedNetwork:
+    name: str  # what the user called it: the class or object name
+    spec: ModelSpec
+    inputs: tuple[InputSpec, ...]
+    weight_keys: dict[str, str]  # gx 'layer.param' -> the module's state_dict key
+    module_parameters: int  # trainable values the module holds (gx summary counts the spec's)
+
+    def weights(self, state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The module's ``state_dict()`` (or one read from a file) keyed as gx keys it."""
+        return {
+            key: state[source].detach().cpu().to(torch.float32).numpy()
+            for key, source in self.weight_keys.items()
+        }
+
+
+def example_inputs(
+    inputs: tuple[InputSpec, ...] | list[InputSpec], count: int, seed: int = 0
+) -> tuple[list[torch.Tensor], dict[str, np.ndarray]]:
+    """Random inputs of one batch, twice: the module's forward arguments (one-hot codes where
+    declared so), and gx's inputs (the labels those codes encode)."""
+    rng = np.random.default_rng(seed)
+    arguments: list[torch.Tensor] = []
+    gx_inputs: dict[str, np.ndarray] = {}
+    for declared in inputs:
+        if declared.kind == "tensor":
+            values = rng.standard_normal((count, *declared.shape), dtype=np.float32)
+            arguments.append(torch.from_numpy(values))
+            gx_inputs[declared.name] = values
+            continue
+        labels = rng.integers(0, declared.classes, count)
+        gx_inputs[declared.name] = labels
+        code = labels if declared.kind == "class" else one_hot_code(labels, declared.shape)
+        arguments.append(torch.from_numpy(code))
+    return arguments, gx_inputs
+
+
+def unset_arguments(module: nn.Module, name: str, inputs: list[InputSpec]) -> dict[str, object]:
+    """forward's arguments after the declared ones, each at its default (what tracing binds).
+
+    Inputs bind to forward's arguments in order; a name that is another argument's is the sign
+    of a mix-up, refused rather than bound by position.
+    """
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    named = [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    if len(named) != len(parameters):
+        raise GxError(f"{name}.forward takes *args or **kwargs; gx needs named arguments")
+    wanted = f"one --input per argument of {name}.forward ({', '.join(named)}), in that order"
+    if len(inputs) > len(named):
+        raise GxError(f"{len(inputs)} inputs declared; give {wanted}")
+    for position, declared in enumerate(inputs):
+        if declared.name in named and named.index(declared.name) != position:
+            raise GxError(
+                f"input '{declared.name}' is declared at position {position + 1} but is "
+                f"argument {named.index(declared.name) + 1} of {name}.forward; give {wanted}"
+            )
+    rest = parameters[len(inputs) :]
+    missing = [p.name for p in rest if p.default is inspect.Parameter.empty]
+    if missing:
+        raise GxError(f"no input declared for '{missing[0]}'; give {wanted}")
+    return {p.name: p.default for p in rest}

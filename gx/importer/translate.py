@@ -1,0 +1,182 @@
+"""The walk over a traced graph: every node becomes a gx layer, a view of an earlier value, or
+a value that only feeds others (a shape, a one-hot code), in the order PyTorch ran them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from gx.importer.builder import SpecBuilder, Tensor, Unsupported
+from gx.importer.inputs import InputSpec
+from gx.importer.modules import module_layer
+from gx.importer.operations import FUNCTION_RULES, METHOD_RULES, OneHotCode
+from gx.importer.tracing import autograd_function_call, import_error, node_place
+from gx.spec import ModelSpec, Value
+
+
+def operation_name(node: fx.Node, module: nn.Module | None = None) -> str:
+    """How a traced node reads in the source: nn.Linear, F.leaky_relu, torch.cat, Tensor.view."""
+    if module is not None:
+        cls = type(module)
+        return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__name__
+    if node.op == "call_method":
+        return f"Tensor.{node.target}()"
+    if node.op == "get_attr":
+        return f"self.{node.target}"
+    if node.op == "output":
+        return "the value forward returns"
+    target = node.target
+    name = getattr(target, "__name__", str(target))
+    home = getattr(target, "__module__", None) or ""
+    if home.startswith(("torch.nn.functional", "torch._C._nn")):
+        return f"F.{name}"
+    if home.startswith("torch"):
+        return f"torch.{name}"
+    return f"{home.lstrip('_')}.{name}" if home else name
+
+
+class Translator:
+    """Translates one traced graph of ``module`` into a spec (one instance per import)."""
+
+    def __init__(self, network: str, module: nn.Module, eval_graph: fx.Graph) -> None:
+        self.network = network
+        self.modules = dict(module.named_modules())
+        self.builder = SpecBuilder(
+            {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
+        )
+        self.values: dict[fx.Node, Any] = {}
+        self.called: set[str] = set()  # modules with weights, each may run once
+        self.codes: dict[tuple[str, tuple[int, ...]], Tensor] = {}  # one layer per one-hot code
+        # functional dropouts of the eval-mode trace, by node name: still active there?
+        self.eval_dropouts = {
+            node.name: bool(
+                node.kwargs.get("training", node.args[2] if len(node.args) > 2 else True)
+            )
+            for node in eval_graph.nodes
+            if node.op == "call_function" and node.target is torch.nn.functional.dropout
+        }
+
+    @property
+    def weight_keys(self) -> dict[str, str]:
+        return self.builder.weight_keys
+
+    # -- the Context the rules of gx.importer.operations use --------------------------------------
+    def layer(self, node: fx.Node, kind: str, sources: list[Tensor], **arguments: Any) -> Tensor:
+        stack = node.meta.get("nn_module_stack") or {}
+        owner = next(reversed(stack), "") if stack else ""
+        wanted = f"{owner}_{node.name}" if owner else node.name
+        return self.builder.add_layer(wanted, kind, sources, **arguments)
+
+    def tensor(self, value: Any) -> Tensor:
+        if isinstance(value, Tensor):
+            return value
+        if isinstance(value, OneHotCode):
+            return self._one_hot_layer(value)
+        raise Unsupported(f"needs a tensor here, got {value!r}")
+
+    def dropout_in_eval(self, node: fx.Node) -> bool:
+        return self.eval_dropouts.get(node.name, False)
+
+    # -- the walk -----------------------------------------------------------------------------
+    def translate(self, graph: fx.Graph, inputs: list[InputSpec]) -> ModelSpec:
+        placeholders = [node for node in graph.nodes if node.op == "placeholder"]
+        for node, declared in zip(placeholders, inputs):
+            self.values[node] = self._input(declared)
+        for node in placeholders[len(inputs) :]:
+            self.values[node] = None  # an argument left at its default, traced as that value
+        for node in graph.nodes:
+            if node.op == "placeholder" or node.target is fx._symbolic_trace._assert_is_none:
+                continue
+            module = self.modules.get(str(node.target)) if node.op == "call_module" else None
+            try:
+                if node.op == "output":
+                    return self._output(fx.node.map_aggregate(node.args[0], self._value))
+                self.values[node] = self._node(node, module)
+            except Unsupported as problem:
+                raise import_error(
+                    self.network, operation_name(node, module), node_place(node), str(problem)
+                ) from None
+        raise AssertionError("an fx graph always ends with its output node")
+
+    def _input(self, declared: InputSpec) -> Any:
+        if declared.kind == "tensor":
+            return self.builder.add_input(declared.name, Value(declared.shape))
+        labels = self.builder.add_input(declared.name, Value((), declared.classes))
+        return labels if declared.kind == "class" else OneHotCode(labels, declared.shape)
+
+    def _node(self, node: fx.Node, module: nn.Module | None) -> Any:
+        function = autograd_function_call(node)
+        if function is not None:
+            raise import_error(
+                self.network,
+                "a custom torch.autograd.Function",
+                function,
+                "cannot be imported: the tracer runs its forward as plain code and never sees "
+                "its backward; write it with layers gx knows",
+            )
+        args, kwargs = fx.node.map_aggregate((node.args, node.kwargs), self._value)
+        if node.op == "call_module":
+            assert module is not None  # fx names only the module's own submodules
+            return self._module(node, module, args)
+        if node.op == "call_function" and node.target in FUNCTION_RULES:
+            return FUNCTION_RULES[node.target](self, node, args, kwargs)
+        if node.op == "call_method" and node.target in METHOD_RULES:
+            return METHOD_RULES[str(node.target)](self, node, args, kwargs)
+        if node.op == "get_attr":
+            raise Unsupported(
+                "is a tensor the forward reads directly; gx layers hold every weight: use a "
+                "layer module (nn.Linear, nn.Embedding, ...)"
+            )
+        raise Unsupported(
+            "has no gx layer kind; gx imports layer modules, F.relu / F.leaky_relu / "
+            "torch.tanh / torch.sigmoid / F.dropout, torch.cat, F.one_hot and reshapes"
+        )
+
+    def _value(self, argument: Any) -> Any:
+        return self.values[argument] if isinstance(argument, fx.Node) else argument
+
+    def _module(self, node: fx.Node, module: nn.Module, args: tuple) -> Any:
+        if len(args) != 1:
+            raise Unsupported("is called with several arguments; gx layers take one tensor")
+        if type(module) is nn.Identity:
+            return args[0]
+        kind, arguments = module_layer(module)
+        path = str(node.target)
+        if path in self.called:
+            raise Unsupported(
+                "runs a second time; its weights would be shared, and each gx layer holds "
+                "its own: make a second module"
+            )
+        if any(True for _ in module.parameters()):
+            self.called.add(path)
+        return self.builder.add_layer(
+            node.name, kind, [self.tensor(args[0])], module_path=path, **arguments
+        )
+
+    def _one_hot_layer(self, code: OneHotCode) -> Tensor:
+        key = (code.label.name, code.shape)
+        if key not in self.codes:
+            label = code.label
+            if len(code.shape) == 1:
+                made = self.builder.add_layer(f"{label.name}_one_hot", "one_hot", [label])
+            elif len(code.shape) == 3:
+                made = self.builder.add_layer(
+                    f"{label.name}_map", "label_map", [label], size=tuple(code.shape[1:])
+                )
+            else:
+                raise Unsupported(
+                    f"reads the one-hot code of '{label.name}' as {code.shape}; gx makes it "
+                    "(classes,) or (classes, height, width)"
+                )
+            self.codes[key] = made
+        return self.codes[key]
+
+    def _output(self, result: Any) -> ModelSpec:
+        if isinstance(result, (tuple, list, dict)):
+            raise Unsupported("returns several values; a gx network returns one tensor")
+        output = self.tensor(result)
+        if output.name in self.builder.inputs:
+            raise Unsupported("returns its input unchanged; there is nothing to import")
+        return self.builder.spec(output)

@@ -1,0 +1,74 @@
+"""The import checks itself: the spec, compiled in gx's PyTorch backend with the module's
+weights, must compute what the module computes, before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from gx.backends import compile_spec, get_backend, load_weights
+from gx.errors import GxError
+from gx.importer.inputs import InputSpec
+from gx.importer.network import ImportedNetwork, example_inputs
+
+CHECK_BATCH = 4
+# float32 through the same PyTorch kernels; differences are rounding in the order of 1e-7
+TOLERANCE = 1e-4
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode without gradients; every submodule's own mode restored after."""
+    modes = {submodule: submodule.training for submodule in module.modules()}
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for submodule, mode in modes.items():
+            submodule.training = mode
+
+
+def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.ndarray:
+    """The module's eval-mode output on a batch of example inputs (a wrong --input shows here)."""
+    arguments, _ = example_inputs(inputs, CHECK_BATCH)
+    try:
+        with eval_mode(module):
+            output = module(*arguments)
+    except Exception as error:  # the user's forward, on the inputs the user declared
+        raise GxError(
+            f"{name} fails on the declared inputs ({type(error).__name__}: {error}); check "
+            "the --input shapes against what forward expects"
+        ) from None
+    if not isinstance(output, torch.Tensor):
+        raise GxError(
+            f"{name}.forward returns a {type(output).__name__}; a gx network returns one tensor"
+        )
+    return output.detach().cpu().numpy()
+
+
+def check_same_output(network: ImportedNetwork, module: nn.Module, expected: np.ndarray) -> None:
+    backend = get_backend("torch", "cpu")
+    compiled = compile_spec(backend, network.spec, 0)
+    load_weights(backend, compiled, network.spec, network.weights(module.state_dict()))
+    backend.set_training(compiled, False)
+    _, gx_inputs = example_inputs(network.inputs, CHECK_BATCH)
+    with torch.no_grad():
+        output = compiled({key: backend.tensor(value) for key, value in gx_inputs.items()})
+    got = output.numpy()
+    if got.shape != expected.shape:
+        raise GxError(
+            f"{network.name}: the imported spec makes {got.shape[1:]} per sample, the module "
+            f"{expected.shape[1:]}; this is a gx bug, please report it with the module"
+        )
+    difference = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
+    if not difference <= TOLERANCE:
+        raise GxError(
+            f"{network.name}: the imported spec does not compute what forward computes in eval "
+            f"mode (relative difference {difference:.1e}); forward likely depends on the mode "
+            "in a way gx cannot express (e.g. branches on self.training)"
+        )

@@ -1,0 +1,42 @@
+"""An experiment's training images, loaded for its model and checked against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gx.config import DataConfig
+from gx.data import class_names, load_dataset
+from gx.errors import GxError
+from gx.models import GanModel
+
+
+def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of the experiment's split, in the model's channels, checked to fit it:
+    the image shape (a null data.image_size keeps the files' size) and, for a conditional model,
+    no more classes than it has."""
+    if model.conditional:
+        names = class_names(data.dataset, root)
+        if not names:
+            raise GxError(
+                f"model '{model.name}' is conditional but {root} has no class folders. "
+                "Fix: put the images in one subfolder per class, or use an unconditional model"
+            )
+        if len(names) > model.classes:
+            raise GxError(
+                f"{data.dataset} at {root} has {len(names)} classes but model '{model.name}' has "
+                f"{model.classes}. Fix: set the model's classes to {len(names)} (its label input's "
+                "classes, or model.options.classes), or train on fewer classes"
+            )
+    images, labels = load_dataset(
+        data.dataset, root, data.split, data.image_size, data.download, model.image_shape[0]
+    )
+    if images.shape[1:] != model.image_shape:
+        found = "x".join(str(side) for side in images.shape[2:])
+        height, width = model.image_shape[1:]
+        raise GxError(
+            f"the images at {root} are {found} but model '{model.name}' works on "
+            f"{height}x{width} images. Fix: set data.image_size: {height} so gx resizes them"
+        )
+    return images, labels

@@ -1,0 +1,406 @@
+"""gx import: hand-written PyTorch networks become specs that compute the same, on both backends.
+
+Each network is imported from its module with random weights (and random batch-norm running
+statistics), compiled in each backend with the module's weights, and compared with the module
+itself: outputs, gradients of sum(output * r) for a fixed random r with respect to every
+parameter and float input, and in training mode the updated running statistics.
+
+Differences are relative, ||a - b|| / ||b||: within 1e-6 in gx's PyTorch backend, which runs
+PyTorch's own kernels. Jittor sums in another order (PyTorch's CPU batch norm accumulates in
+float64, Jittor's in float32), so on the deep convolutional networks its float32 results differ
+from PyTorch's by rounding alone, up to about 1e-5 (cdcgan's discriminator: 8.6e-6; DCGAN's
+batch-norm gradients: 1.1e-6): the tolerance tests/test_parity.py gives the same comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from import_networks import (
+    HANDWRITTEN,
+    EmbeddingDiscriminator,
+    LabelMapDiscriminator,
+    OneHotGenerator,
+    TinyDiscriminator,
+    TinyGenerator,
+)
+from support import gx
+
+import gx as gx_api
+from gx.backends import get_backend, load_weights
+from gx.backends.base import MaskSource, state_tensors
+from gx.importer import import_network
+from gx.importer.network import ImportedNetwork, example_inputs
+from gx.parity import SeedRun
+from gx.parity.check import ParityCheck, SeedCrossings
+from gx.testing import assert_parity
+from gx.tools.generate import load_generator
+from gx.tools.summary import layer_rows
+
+TESTS = Path(__file__).resolve().parent
+NETWORKS_FILE = TESTS / "import_networks.py"
+# ||a - b|| / ||b|| over a tensor (over a layer's parameters together for their gradients: a
+# bias feeding training-mode batch norm has a gradient that is zero up to rounding)
+TOLERANCE = {"torch": 1e-6, "jittor": 1e-5}
+BATCH = 8
+
+NETWORKS = {
+    "dcgan_generator": (HANDWRITTEN.DcganGenerator, {"z": "100x1x1"}),
+    "dcgan_discriminator": (HANDWRITTEN.DcganDiscriminator, {"image": "1x28x28"}),
+    "cdcgan_generator": (HANDWRITTEN.CdcganGenerator, {"z": "100x1x1", "label": "onehot:10x1x1"}),
+    "cdcgan_discriminator": (
+        HANDWRITTEN.CdcganDiscriminator,
+        {"image": "1x28x28", "label": "onehot:10x28x28"},
+    ),
+    "cgan_generator": (HANDWRITTEN.CganGenerator, {"z": "100", "label": "class:10"}),
+    "cgan_discriminator": (
+        HANDWRITTEN.CganDiscriminator,
+        {"image": "1x32x32", "label": "class:10"},
+    ),
+    "gan_generator": (HANDWRITTEN.GanGenerator, {"z": "100"}),
+    "gan_discriminator": (HANDWRITTEN.GanDiscriminator, {"image": "1x28x28"}),
+    "one_hot_generator": (OneHotGenerator, {"z": "16", "label": "class:10"}),
+    "label_map_discriminator": (LabelMapDiscriminator, {"image": "1x8x8", "label": "class:10"}),
+    "embedding_discriminator": (EmbeddingDiscriminator, {"image": "1x8x8", "label": "class:10"}),
+}
+
+
+def randomized(cls: type) -> torch.nn.Module:
+    """The network with random weights and running statistics, so that every one matters."""
+    torch.manual_seed(0)
+    module = cls()
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.uniform_(0.5, 1.5)
+            elif tensor.is_floating_point():
+                tensor.normal_(0.0, 0.1 if name.endswith("weight") else 0.5)
+    return module
+
+
+def relative(got: np.ndarray, expected: np.ndarray) -> float:
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    scale = np.linalg.norm(expected)
+    return float(np.linalg.norm(got - expected) / scale) if scale > 0 else float(np.abs(got).max())
+
+
+class MaskedDropout:
+    """F.dropout with gx's masks (the same seed, drawn in the same layer order), so that the
+    module's training-mode dropout is comparable with gx's."""
+
+    def __init__(self, seed: int) -> None:
+        self.masks = MaskSource(seed)
+
+    def __call__(self, x, p=0.5, training=True, inplace=False):
+        if not training or p == 0:
+            return x
+        return x * torch.from_numpy(self.masks.mask(x.shape, p))
+
+
+def run_original(module, network: ImportedNetwork, training: bool, probe, monkeypatch):
+    """Output, gradients (keyed as gx keys them) and state after one forward of the module."""
+    arguments, _ = example_inputs(network.inputs, BATCH, seed=1)
+    floats = [i for i, declared in enumerate(network.inputs) if declared.kind == "tensor"]
+    for index in floats:
+        arguments[index].requires_grad_(True)
+    module.train(training)
+    with monkeypatch.context() as patch:
+        patch.setattr(F, "dropout", MaskedDropout(seed=5))
+        output = module(*arguments)
+    parameters = dict(module.named_parameters())
+    keys = [key for key, source in network.weight_keys.items() if source in parameters]
+    values = [parameters[network.weight_keys[key]] for key in keys] + [arguments[i] for i in floats]
+    grads = torch.autograd.grad((output * torch.from_numpy(probe)).sum(), values)
+    named = dict(zip(keys + [network.inputs[i].name for i in floats], grads))
+    state = module.state_dict()
+    return (
+        output.detach().numpy(),
+        {key: grad.numpy() for key, grad in named.items()},
+        {key: state[source].numpy() for key, source in network.weight_keys.items()},
+    )
+
+
+def run_gx(backend_name: str, network: ImportedNetwork, weights, training: bool, probe):
+    backend = get_backend(backend_name, "cpu")
+    module = backend.build(network.spec, MaskSource(5))
+    load_weights(backend, module, network.spec, weights)
+    backend.set_training(module, training)
+    _, inputs = example_inputs(network.inputs, BATCH, seed=1)
+    tensors = {name: backend.tensor(value) for name, value in inputs.items()}
+    if backend_name == "torch":
+        for name, declared in zip(tensors, network.inputs):
+            if declared.kind == "tensor":
+                tensors[name].requires_grad_(True)
+    output = module(tensors)
+    parameters = state_tensors(module, network.spec, trainable_only=True)
+    floats = [declared.name for declared in network.inputs if declared.kind == "tensor"]
+    values = list(parameters.values()) + [tensors[name] for name in floats]
+    grads = backend.gradients((output * backend.tensor(probe)).sum(), values)
+    named = dict(zip(list(parameters) + floats, grads))
+    state = state_tensors(module, network.spec)
+    return (
+        backend.numpy(output),
+        {key: backend.numpy(grad) for key, grad in named.items()},
+        {key: backend.numpy(tensor) for key, tensor in state.items()},
+    )
+
+
+def by_layer(grads: dict[str, np.ndarray], inputs: list[str]) -> dict[str, np.ndarray]:
+    """Parameter gradients joined per layer; input gradients as they are."""
+    joined: dict[str, list[np.ndarray]] = {}
+    for key, grad in grads.items():
+        joined.setdefault(key if key in inputs else key.split(".")[0], []).append(grad.ravel())
+    return {key: np.concatenate(parts) for key, parts in joined.items()}
+
+
+def check(backend: str, mode: str, what: str, values, reference) -> None:
+    error = relative(values, reference)
+    assert error <= TOLERANCE[backend], (mode, what, error)
+
+
+def check_network(name: str, backend: str, monkeypatch) -> None:
+    cls, inputs = NETWORKS[name]
+    module = randomized(cls)
+    network = import_network(module, inputs)
+    counted = sum(row.parameters for row in layer_rows(network.spec))  # as gx summary counts
+    assert counted == sum(p.numel() for p in module.parameters()) == network.module_parameters
+    weights = network.weights(module.state_dict())
+    float_inputs = [d.name for d in network.inputs if d.kind == "tensor"]
+    for training in (True, False):
+        mode = "training" if training else "eval"
+        probe = (
+            np.random.default_rng(2)
+            .standard_normal((BATCH, *network.spec.output_value.shape))
+            .astype(np.float32)
+        )
+        got = run_gx(backend, network, weights, training, probe)
+        expected = run_original(module, network, training, probe, monkeypatch)
+        module.load_state_dict(  # undo the running statistics the forward updated
+            {source: torch.from_numpy(weights[key]) for key, source in network.weight_keys.items()},
+            strict=False,
+        )
+
+        assert got[0].shape == expected[0].shape
+        check(backend, mode, "output", got[0], expected[0])
+        grads = [by_layer(result[1], float_inputs) for result in (got, expected)]
+        assert set(grads[0]) == set(grads[1])
+        for key in grads[1]:
+            check(backend, mode, f"gradient of {key}", grads[0][key], grads[1][key])
+        for key in expected[2]:  # batch-norm running statistics after the forward
+            check(backend, mode, key, got[2][key], expected[2][key])
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_imported_network_computes_the_module_in_torch(name, monkeypatch):
+    check_network(name, "torch", monkeypatch)
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize("name", NETWORKS)
+def test_imported_network_computes_the_module_in_jittor(name, monkeypatch):
+    check_network(name, "jittor", monkeypatch)
+
+
+def test_import_names_layers_after_attribute_paths():
+    spec = gx_api.import_module(HANDWRITTEN.CganGenerator(), {"z": "100", "label": "class:10"})
+    layers = {node.name: node.layer.kind for node in spec.nodes}
+    assert layers["label_emb"] == "embedding" and layers["model_0"] == "linear"
+    assert layers["model_3"] == "batch_norm" and spec.infos[5].layer.eps == 0.8
+    assert layers["cat"] == "concat" and layers["view"] == "reshape"
+    assert spec.output_value.shape == (1, 32, 32)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def import_command(tmp_path: Path, network: str, *options: str) -> tuple[int, str]:
+    return gx("import", f"{NETWORKS_FILE}:{network}", *options)
+
+
+def test_cli_writes_one_spec_and_its_weights(tmp_path):
+    module = randomized(OneHotGenerator)
+    torch.save(module.state_dict(), tmp_path / "G.pt")
+    out = tmp_path / "generator.yaml"
+    status, output = import_command(
+        tmp_path, "OneHotGenerator", "--input", "z=16", "--input", "label=class:10",
+        "--weights", tmp_path / "G.pt", "--out", out,
+    )  # fmt: skip
+    assert status == 0, output
+    count = sum(parameter.numel() for parameter in module.parameters())
+    assert f"imported OneHotGenerator: 13 layers, {count:,} parameters" in output
+    import yaml
+    from safetensors.numpy import load_file
+
+    written = yaml.safe_load(out.read_text())
+    assert written["inputs"] == {"z": [16], "label": {"classes": 10}}
+    assert [layer["name"] for layer in written["layers"]][:3] == [
+        "label_one_hot", "cat", "stem_0"
+    ]  # fmt: skip
+    weights = load_file(str(tmp_path / "generator.safetensors"))
+    np.testing.assert_array_equal(weights["stem_0.weight"], module.stem[0].weight.detach().numpy())
+    np.testing.assert_array_equal(weights["norm.running_var"], module.norm.running_var.numpy())
+
+
+def test_cli_import_folder_makes_an_experiment_and_a_checkpoint_gx_samples(tmp_path):
+    generator, discriminator = randomized(OneHotGenerator), randomized(LabelMapDiscriminator)
+    torch.save(generator.state_dict(), tmp_path / "G.pt")
+    from safetensors.torch import save_file
+
+    save_file(discriminator.state_dict(), str(tmp_path / "D.safetensors"))
+    folder = tmp_path / "imported"
+    status, output = import_command(
+        tmp_path, "OneHotGenerator", "--input", "z=16", "--input", "label=class:10",
+        "--weights", tmp_path / "G.pt", "--out", folder,
+    )  # fmt: skip
+    assert status == 0 and "experiment.yaml" not in output, output
+    status, output = import_command(
+        tmp_path, "LabelMapDiscriminator", "--input", "image=1x8x8", "--input", "label=class:10",
+        "--weights", tmp_path / "D.safetensors", "--out", folder,
+    )  # fmt: skip
+    assert status == 0, output
+    assert f"wrote {folder / 'experiment.yaml'}" in output
+    assert f"wrote {folder / 'checkpoint'}" in output
+    state = json.loads((folder / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 0 and state["experiment"] == "imported"
+    # the checkpoint's generator is the module: the same images from the same noise and labels
+    backend, sampler, model = load_generator(folder, "torch", "cpu")
+    noise = np.random.default_rng(0).standard_normal((6, 16), dtype=np.float32)
+    labels = np.arange(6)
+    with torch.no_grad():
+        images = backend.numpy(
+            sampler({"z": backend.tensor(noise), "label": backend.tensor(labels)})
+        )
+        generator.eval()
+        expected = generator(torch.from_numpy(noise), torch.from_numpy(labels)).numpy()
+    assert relative(images, expected) <= TOLERANCE["torch"]
+    status, output = gx("summary", folder / "experiment.yaml")
+    for network in (generator, discriminator):
+        count = sum(parameter.numel() for parameter in network.parameters())
+        assert status == 0 and f"total parameters: {count:,}" in output
+    # imported weights carry no training state: resuming them is one error, nothing written
+    before = sorted(path.name for path in folder.rglob("*"))
+    status, output = gx("run", folder / "experiment.yaml", "--backend", "torch", "--resume", folder)
+    assert status == 2 and output.startswith("error: ") and len(output.splitlines()) == 1, output
+    assert "holds weights imported from" in output and "gx run " in output
+    assert sorted(path.name for path in folder.rglob("*")) == before
+
+
+# -- what gx cannot import: one error line, exit 2, nothing written -------------------------------
+
+
+def source_line(text: str) -> int:
+    """The line of import_networks.py that holds ``text``."""
+    lines = NETWORKS_FILE.read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
+
+
+@pytest.mark.parametrize(
+    "network, operation, module, code",
+    [
+        ("WithElu", "nn.ELU", "module 'main.1'", "return self.main(z)"),
+        ("WithAutogradFunction", "custom torch.autograd.Function", "the network's own forward",
+         "return Doubled.apply(self.fc(z))"),
+        ("WithBranch", "tracing stopped", "the network's own forward", "if x.mean() > 0:"),
+        ("WithDropoutAlwaysOn", "F.dropout", "the network's own forward",
+         "return F.dropout(self.fc(z), 0.5)"),
+    ],
+)  # fmt: skip
+def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(
+    tmp_path, network, operation, module, code
+):
+    out = tmp_path / "spec.yaml"
+    status, output = import_command(tmp_path, network, "--input", "z=8", "--out", out)
+    assert status == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {network}: "), output
+    assert operation in lines[0] and module in lines[0]
+    assert f"import_networks.py:{source_line(code)} `{code}`" in lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--input", "z=7"], "fails on the declared inputs"),
+        (["--input", "z=8x"], "cannot read '8x'"),
+        (["--input", "noise=8", "--input", "z=4"], "2 inputs declared"),
+        (["--input", "z=8", "--args", "{bad"], "--args is not valid JSON"),
+        (["--input", "z=8", "--weights", "missing.pt"], "no such file"),
+    ],
+)
+def test_bad_command_lines_are_one_error_and_nothing_written(tmp_path, arguments, message):
+    out = tmp_path / "spec.yaml"
+    status, output = import_command(tmp_path, "WithElu", *arguments, "--out", out)
+    assert status == 2 and message in output, output
+    assert output.count("error:") == 1 and not out.exists()
+
+
+def test_weights_of_another_network_are_refused_and_nothing_written(tmp_path):
+    torch.save(TinyDiscriminator().state_dict(), tmp_path / "D.pt")
+    folder = tmp_path / "imported"
+    status, output = import_command(
+        tmp_path, "TinyGenerator", "--input", "z=8", "--weights", tmp_path / "D.pt",
+        "--out", folder,
+    )  # fmt: skip
+    assert status == 2 and "does not fit TinyGenerator" in output, output
+    assert not folder.exists()
+
+
+def test_a_pickled_object_is_not_unpickled(tmp_path):
+    torch.save({"net": TinyGenerator()}, tmp_path / "G.pt")  # a module, not a state_dict
+    status, output = import_command(
+        tmp_path, "TinyGenerator", "--input", "z=8", "--weights", tmp_path / "G.pt",
+        "--out", tmp_path / "g.yaml",
+    )  # fmt: skip
+    assert status == 2 and "cannot be read as tensors" in output, output
+
+
+# -- parity of an imported GAN --------------------------------------------------------------------
+
+
+@pytest.mark.jittor
+def test_imported_gan_trains_the_same_on_both_backends(tmp_path, mnist_root):
+    folder = tmp_path / "tiny"
+    for network, declaration in (("TinyGenerator", "z=8"), ("TinyDiscriminator", "image=1x8x8")):
+        status, output = import_command(tmp_path, network, "--input", declaration, "--out", folder)
+        assert status == 0, output
+    check = assert_parity(
+        folder / "experiment.yaml",
+        steps=6,
+        seeds=3,
+        data_root=str(mnist_root),
+        overrides=["data.split=test", "train.batch_size=16"],
+    )
+    assert check.within and "tiny: WITHIN the float32 rounding floor over 6 steps" in check.verdict
+    assert [seed.seed for seed in check.seeds] == [0, 1, 2]
+    for seed in check.seeds:
+        assert set(seed.cross) == {"0.0001", "0.001", "0.01"}
+        assert all(1 <= step <= 7 for step in seed.cross.values())
+
+
+def test_assert_parity_failure_shows_each_seed_against_its_floor(monkeypatch):
+    def outside(seed: int) -> SeedRun:
+        cross = [1e-5, 5e-4, 2e-3, 0.02]
+        floor = [1e-7, 1e-6, 1e-5, 1e-5]
+        return SeedRun(seed, 4, {}, cross, {"torch_float64": floor}, floor)
+
+    seeds = [outside(0), outside(1)]
+    check = ParityCheck(
+        False, "tiny: OUTSIDE the floor", [SeedCrossings.of(s) for s in seeds], None
+    )
+    monkeypatch.setattr("gx.testing.check_parity", lambda *args: check)
+    with pytest.raises(AssertionError) as failure:
+        assert_parity("tiny.yaml", steps=4, seeds=2)
+    lines = str(failure.value).splitlines()
+    assert lines == [
+        "tiny: OUTSIDE the floor",
+        "seed 0: torch vs jittor over 0.0001 / 0.001 / 0.01 at steps 2 / 3 / 4; "
+        "floor 5 / 5 / 5, allowed from 3 / 3 / 3: OUTSIDE",
+        "seed 1: torch vs jittor over 0.0001 / 0.001 / 0.01 at steps 2 / 3 / 4; "
+        "floor 5 / 5 / 5, allowed from 3 / 3 / 3: OUTSIDE",
+    ]
