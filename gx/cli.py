@@ -59,8 +59,8 @@ data_root_option = click.option(
     "--data-root",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder with the dataset's idx files (else $GX_DATA_ROOT, the experiment's "
-    "data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
+    help="Folder with the dataset's files, or the image folder (else $GX_DATA_ROOT, the "
+    "experiment's data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
 )
 device_option = click.option(
     "--device",
