@@ -710,10 +710,10 @@ def classifier() -> None:
 @data_root_option
 @click.option(
     "--dataset",
-    type=click.Choice(DATASET_NAMES),
     default="mnist",
     show_default=True,
-    help="A dataset gx knows, or 'folder': class folders of images in --data-root.",
+    help=f"A dataset gx knows ({', '.join(DATASET_NAMES)}; folder: class folders of images "
+    "in --data-root).",
 )
 @click.option(
     "--channels",
