@@ -6,6 +6,7 @@ A checkpoint folder holds::
     discriminator.safetensors
     optimizer_g.safetensors    optimizer slots keyed 'layer.param.slot', and 'step'
     optimizer_d.safetensors
+    generator_ema.safetensors  only when the run keeps an average of G's weights (gx.train.ema)
     state.json                 the model specs, step, epoch, RNG states, which backend wrote it
 
 Loading reads arrays and JSON only; nothing in a checkpoint is ever executed. Any backend can
@@ -30,6 +31,7 @@ from gx.models import GanModel, model_from_dict
 
 FORMAT = "gx-checkpoint-1"
 _ARRAY_FILES = ("generator", "discriminator", "optimizer_g", "optimizer_d")
+_OPTIONAL_ARRAY_FILES = ("generator_ema",)
 
 
 @dataclass
@@ -40,6 +42,12 @@ class Checkpoint:
     optimizer_g: dict[str, np.ndarray]
     optimizer_d: dict[str, np.ndarray]
     state: dict[str, Any]  # step, epoch, rng states, experiment name, backend, ...
+    generator_ema: dict[str, np.ndarray] | None = None  # the average of G's weights, if kept
+
+    @property
+    def sampling_generator(self) -> dict[str, np.ndarray]:
+        """The weights to draw images with: the average when the run kept one."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
 
 def staging_folder(folder: Path) -> Path:
@@ -65,7 +73,9 @@ def save_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> None:
     staging, previous = staging_folder(folder), previous_folder(folder)
     _finish_interrupted_save(folder, staging, previous)
     staging.mkdir(parents=True)
-    for name in _ARRAY_FILES:
+    for name in _ARRAY_FILES + _OPTIONAL_ARRAY_FILES:
+        if getattr(checkpoint, name) is None:
+            continue
         # np.require, not np.ascontiguousarray: that turns a 0-d array (the optimizer's step)
         # into shape (1,)
         arrays = {
@@ -126,6 +136,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise ValueError(f"format {document.get('format')!r}")
         model = model_from_dict(document.pop("model"))
         arrays = {name: load_file(str(folder / f"{name}.safetensors")) for name in _ARRAY_FILES}
+        optional = {
+            name: load_file(str(folder / f"{name}.safetensors"))
+            for name in _OPTIONAL_ARRAY_FILES
+            if (folder / f"{name}.safetensors").is_file()
+        }
     # A truncated weights file raises SafetensorError; a state.json with missing or mistyped
     # entries raises KeyError or TypeError. All mean the same to the user: a damaged checkpoint.
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as error:
@@ -140,4 +155,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         arrays["optimizer_g"],
         arrays["optimizer_d"],
         document,
+        optional.get("generator_ema"),
     )

@@ -555,7 +555,8 @@ def bench(
     """Training and generation speed (images/s) and peak memory, on synthetic data.
 
     The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
-    steps, warmup, compile, warmup_s, train_images_per_s, train_step_ms_median,
+    steps, warmup, compile, warmup_s, train_images_per_s, train_step_ms_median, step_gflop
+    (the step's matrix-product and convolution work, counted from the spec), train_gflop_per_s,
     generate_images_per_s, generate_batch_ms_median, peak_host_rss_mb, peak_device_mb (null
     off CUDA), onednn (Jittor only) and backend_info.
     """

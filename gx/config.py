@@ -86,7 +86,8 @@ class TrainConfig:
     max_steps: Optional[int] = _setting(None, min=1)
     batch_size: int = _setting(64, min=1)
     order: str = _setting("d_then_g", choices=("d_then_g", "g_then_d"))
-    loss: str = _setting("bce", choices=("bce", "mse"))
+    # bce and mse score D's probabilities; hinge scores raw scores (a D without a final sigmoid)
+    loss: str = _setting("bce", choices=("bce", "mse", "hinge"))
     d_steps: int = _setting(1, min=1)
     real_label: float = _setting(1.0, gt=0, max=1)
     sample_every: int = _setting(200, min=1)
@@ -96,6 +97,10 @@ class TrainConfig:
     # With --nproc N: batch norm over the global batch (false: over each process's share, a
     # different computation whose results depend on N).
     sync_batch_norm: bool = True
+    # An exponential moving average of G's weights for sampling, grids, strips, eval and export
+    # (gx.train.ema); null: sample G's own weights.
+    ema_decay: Optional[float] = _setting(None, gt=0, lt=1)
+    ema_start: int = _setting(0, min=0)  # until this step the average is G's weights themselves
 
 
 @dataclass(frozen=True)
@@ -118,10 +123,21 @@ class Milestone:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """Per-step factors on both learning rates (gx.train.schedule), times the milestones'."""
+
+    warmup_steps: int = _setting(0, min=0)
+    decay: str = _setting("none", choices=("none", "linear", "cosine"))
+    decay_steps: Optional[int] = _setting(None, min=1)  # where the decay ends; null: the run's end
+    final_factor: float = _setting(0.0, min=0, max=1)
+
+
+@dataclass(frozen=True)
 class OptimizerConfig:
     generator: OptimizerSettings = field(default_factory=OptimizerSettings)
     discriminator: OptimizerSettings = field(default_factory=OptimizerSettings)
     milestones: tuple[Milestone, ...] = ()
+    schedule: Schedule = field(default_factory=Schedule)
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ def experiment_from_dict(data: Mapping[str, Any], source: str) -> Experiment:
     experiment = _build(Experiment, data, "", source)
     _check_model(experiment.model, source)
     _check_milestones(experiment.optimizer.milestones, source)
+    _check_schedule(experiment.optimizer.schedule, source)
     return experiment
 
 
@@ -428,6 +445,15 @@ def _check_milestones(milestones: Sequence[Milestone], source: str) -> None:
                 f"the previous milestone's epoch ({previous}), got {epoch}; list "
                 f"milestones in increasing epoch order"
             )
+
+
+def _check_schedule(schedule: Schedule, source: str) -> None:
+    if schedule.decay_steps is not None and schedule.decay_steps <= schedule.warmup_steps:
+        raise GxError(
+            f"{source}: 'optimizer.schedule.decay_steps' ({schedule.decay_steps}) must be "
+            f"greater than 'optimizer.schedule.warmup_steps' ({schedule.warmup_steps}); "
+            "the decay starts where the warm-up ends"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -167,8 +167,19 @@ LABELS = {"label": {"classes": 5}}
 LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
     "linear": (single_layer({"x": [6]}, layer("linear", out=5)), 1.0),
     "linear_no_bias": (single_layer({"x": [6]}, layer("linear", out=5, bias=False)), 1.0),
+    "linear_spectral_norm": (
+        single_layer({"x": [6]}, layer("linear", out=5, spectral_norm=True)),
+        1.0,
+    ),
     "conv2d": (
         single_layer({"x": [3, 9, 9]}, layer("conv2d", out=4, kernel=3, stride=2, padding=1)),
+        1.0,
+    ),
+    "conv2d_spectral_norm": (
+        single_layer(
+            {"x": [3, 9, 9]},
+            layer("conv2d", out=4, kernel=3, stride=2, padding=1, spectral_norm=True),
+        ),
         1.0,
     ),
     "conv2d_same_k5": (
@@ -228,6 +239,14 @@ LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
         1.0,
     ),
     "concat_features": (single_layer({"a": [4], "b": [3]}, layer("concat", input=["a", "b"])), 1.0),
+    "add": (
+        single_layer({"a": [2, 3], "b": [2, 3], "c": [2, 3]}, layer("add", input=["a", "b", "c"])),
+        1.0,
+    ),
+    "projection": (
+        single_layer({"h": [6], **LABELS}, layer("projection", input=["h", "label"])),
+        1.0,
+    ),
 }
 
 

@@ -42,8 +42,12 @@ def check_figures(figures: dict, backend: str, batch: int, steps: int, warmup: i
         "generate_images_per_s",
         "generate_batch_ms_median",
         "peak_host_rss_mb",
+        "train_gflop_per_s",
     ):
         assert math.isfinite(figures[key]) and figures[key] > 0, key
+    # the step's arithmetic over its time: GFLOP a step x steps a second
+    steps_per_s = figures["train_images_per_s"] / batch
+    assert figures["train_gflop_per_s"] == pytest.approx(figures["step_gflop"] * steps_per_s)
     assert math.isfinite(figures["warmup_s"]) and figures["warmup_s"] >= 0
     assert figures["peak_device_mb"] is None  # only CUDA has a device peak
     assert figures["backend_info"]["backend"] == backend
@@ -71,6 +75,14 @@ def test_torch_bench_prints_a_table_then_one_json_line():
     table = "\n".join(lines[:-1])
     assert "torch on cpu" in table and "8 / 2 / 1" in table
     assert f"{figures['train_images_per_s']:,.1f} images/s" in table
+    # the gan reference at batch 8, multiply-adds per image: G 100-128-256-512-1024-784, D
+    # 784-512-256-1. G's update: G forward and backward (no gradient for the noise), D forward
+    # and input gradients; D's update on real and fake images: forward and weight gradients, and
+    # input gradients except for the images. Two FLOPs a multiply-add.
+    g = 100 * 128 + 128 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784
+    d = 784 * 512 + 512 * 256 + 256 * 1
+    expected = 2 * 8 * (3 * g - 100 * 128 + 2 * d + 2 * (3 * d - 784 * 512))
+    assert figures["step_gflop"] * 1e9 == pytest.approx(expected)
 
 
 @pytest.mark.jittor
@@ -142,6 +154,8 @@ def test_report_shows_missing_figures_as_n_a():
         "warmup_s": 0.0,
         "train_images_per_s": 1234.5,
         "train_step_ms_median": 3.2,
+        "step_gflop": 0.5,
+        "train_gflop_per_s": 156.25,
         "generate_images_per_s": 98765.4,
         "generate_batch_ms_median": 0.1,
         "peak_host_rss_mb": 300.0,
@@ -154,5 +168,6 @@ def test_report_shows_missing_figures_as_n_a():
     assert rows["backend"] == "torch on cpu (torch.compile)"
     assert rows["train"].startswith("1,234.5 images/s")
     assert rows["generate"].startswith("98,765.4 images/s")
+    assert rows["arithmetic"] == "0.5 GFLOP a step, 156.2 GFLOP/s"
     assert rows["peak device memory"] == "n/a"
     assert rows["Jittor oneDNN"] == "n/a"

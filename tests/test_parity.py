@@ -65,6 +65,28 @@ def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
             assert value is None or value <= LAYER_TOLERANCE, (row.layer, value)
 
 
+# Every training feature beside the reference recipes at once: the projection term, raw scores
+# under the hinge loss, a warm-up into a cosine decay, and the average of G's weights.
+FEATURES = [
+    "model.options.d_projection=true",
+    "model.options.d_output=logit",
+    "train.loss=hinge",
+    "train.ema_decay=0.9",
+    "optimizer.schedule={warmup_steps: 2, decay: cosine, decay_steps: 6, final_factor: 0.1}",
+]
+
+
+@pytest.mark.jittor
+def test_training_features_stay_within_the_floor(mnist_root):
+    experiment = load_experiment(experiment_file("cdcgan"), SMALL + FEATURES)
+    result = run_parity(experiment, 6, "cpu", str(mnist_root), TEST_SEEDS)
+    assert result.within, result.verdict_line()
+    compared = {(row.network, row.kind) for row in result.layers}
+    assert {("discriminator", "projection"), ("discriminator", "add")} <= compared
+    for row in result.layers:
+        assert row.output_rel <= LAYER_TOLERANCE, (row.layer, row.output_rel)
+
+
 def cli_parity(name: str, steps: int, mnist_root, out, *options: str) -> Result:
     return CliRunner().invoke(
         main,

@@ -40,6 +40,8 @@ class Case:
     d_steps: int = 1
     real_label: float = 1.0
     epoch: int = 0  # 1: after the learning-rate milestone
+    schedule: tuple[tuple[str, Any], ...] = ()  # optimizer.schedule settings
+    factors: tuple[float, ...] = (1.0,) * STEPS  # what that schedule does to the rates, by hand
 
 
 CASES = {
@@ -53,6 +55,37 @@ CASES = {
     "bce-g_then_d-real0.9": Case("bce", "g_then_d", real_label=0.9),
     "mse-d_then_g-real0.8": Case("mse", "d_then_g", real_label=0.8),
     "bce-g_then_d-milestone": Case("bce", "g_then_d", epoch=1),
+    "hinge-d_then_g": Case("hinge", "d_then_g"),
+    "hinge-g_then_d-d_steps2": Case("hinge", "g_then_d", d_steps=2),
+    "bce-d_then_g-warmup": Case(
+        "bce", "d_then_g", schedule=(("warmup_steps", 3),), factors=(1 / 3, 2 / 3, 1.0)
+    ),
+    # warm-up over step 0, then half a cosine from 1 at step 1 to 0.2 at step 3
+    "mse-g_then_d-cosine-milestone": Case(
+        "mse",
+        "g_then_d",
+        epoch=1,
+        schedule=(
+            ("warmup_steps", 1),
+            ("decay", "cosine"),
+            ("decay_steps", 3),
+            ("final_factor", 0.2),
+        ),
+        factors=(1.0, 1.0, 0.6),
+    ),
+    "bce-d_then_g-linear": Case(
+        "bce",
+        "d_then_g",
+        schedule=(("decay", "linear"), ("decay_steps", 4)),
+        factors=(1.0, 0.75, 0.5),
+    ),
+    # without decay_steps the factor reaches final_factor as the run ends (after step 2 of 3)
+    "hinge-d_then_g-linear-to-the-end": Case(
+        "hinge",
+        "d_then_g",
+        schedule=(("decay", "linear"), ("final_factor", 0.2)),
+        factors=(1.0, 1 - 0.8 / 3, 1 - 1.6 / 3),
+    ),
 }
 
 
@@ -98,6 +131,7 @@ def tiny_experiment(case: Case) -> Experiment:
                 "generator": {"kind": "sgd", "lr": LR_G},
                 "discriminator": {"kind": "sgd", "lr": LR_D},
                 "milestones": [{"epoch": 1, "factor": MILESTONE_FACTOR}],
+                "schedule": dict(case.schedule),
             },
         },
         "test",
@@ -115,8 +149,7 @@ class ReferenceGan:
         self.d = {
             key: torch.tensor(value, dtype=torch.float64) for key, value in discriminator.items()
         }
-        factor = MILESTONE_FACTOR if case.epoch >= 1 else 1.0
-        self.lr_g, self.lr_d = LR_G * factor, LR_D * factor
+        self.milestone = MILESTONE_FACTOR if case.epoch >= 1 else 1.0
         # gx's contract: noise, then labels, from numpy's generator seeded [seed, STREAM_NOISE]
         self.noise = np.random.default_rng([SEED, STREAM_NOISE])
         self.steps = 0
@@ -139,9 +172,20 @@ class ReferenceGan:
         score = joined @ d["score.weight"].T + d["score.bias"]
         return torch.sigmoid(score) if self.case.loss == "bce" else score
 
+    @property
+    def lr_g(self) -> float:
+        return LR_G * self.milestone * self.case.factors[self.steps]
+
+    @property
+    def lr_d(self) -> float:
+        return LR_D * self.milestone * self.case.factors[self.steps]
+
     def loss(self, prediction: torch.Tensor, target: float) -> torch.Tensor:
         if self.case.loss == "mse":
             return ((prediction - target) ** 2).mean()
+        if self.case.loss == "hinge":  # D's side: real images above +1, fakes below -1
+            margin = 1 - prediction if target == 1.0 else 1 + prediction
+            return torch.clamp(margin, min=0).mean()
         return -(target * torch.log(prediction) + (1 - target) * torch.log(1 - prediction)).mean()
 
     @staticmethod
@@ -158,10 +202,13 @@ class ReferenceGan:
         return self.descend(
             self.g,
             self.lr_g,
-            lambda g: self.loss(
-                self.discriminate(self.d, self.generate(g, z, labels), labels), 1.0
+            lambda g: self.generator_loss(
+                self.discriminate(self.d, self.generate(g, z, labels), labels)
             ),
         )
+
+    def generator_loss(self, on_fakes: torch.Tensor) -> torch.Tensor:
+        return -on_fakes.mean() if self.case.loss == "hinge" else self.loss(on_fakes, 1.0)
 
     def step(self, real: torch.Tensor, real_labels: torch.Tensor) -> dict[str, Any]:
         train_g = self.steps % self.case.d_steps == self.case.d_steps - 1
@@ -219,10 +266,10 @@ def test_step_matches_a_hand_written_gan_step(backend_name: str, case_id: str) -
     )
     start = trainer.get_state()
     reference = ReferenceGan(case, start["generator"], start["discriminator"])
-    trainer.set_epoch(case.epoch)
     images, labels = fixed_batch()
 
     for step in range(STEPS):
+        trainer.set_rates(step, case.epoch, STEPS)
         result = trainer.step(backend.tensor(images), backend.tensor(labels))
         expected = reference.step(torch.tensor(images, dtype=torch.float64), torch.tensor(labels))
         for key in ("d_loss", "d_real", "d_fake"):

@@ -56,8 +56,16 @@ def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
     # Any: each kind's fields are its own layer class's (gx.spec.layers)
     layer: Any = info.layer
     kind, channels = info.kind, info.in_shape[0] if info.in_shape else None
+    # spectral_norm (linear, conv2d) is passed only where it is on: the plain layers are the
+    # frameworks' own classes, which do not take it
+    normalized = {"spectral_norm": True} if getattr(layer, "spectral_norm", False) else {}
     if kind == "linear":
-        return {"in_features": channels, "out_features": layer.out, "bias": layer.bias}
+        return {
+            "in_features": channels,
+            "out_features": layer.out,
+            "bias": layer.bias,
+            **normalized,
+        }
     if kind == "conv2d":
         return {
             "in_channels": channels,
@@ -66,6 +74,7 @@ def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
             "stride": layer.stride,
             "padding": layer.pad(),
             "bias": layer.bias,
+            **normalized,
         }
     if kind == "conv_transpose2d":
         padding, output_padding = layer.pads()
@@ -92,6 +101,8 @@ def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
         return {"p": layer.p, "masks": masks}
     if kind == "reshape":
         return {"shape": layer.shape}
+    if kind == "projection":
+        return {"classes": info.classes, "features": channels}
     return {}
 
 
@@ -205,7 +216,11 @@ class Backend(abc.ABC):
 
     # -- training -------------------------------------------------------------------------------
     def loss(self, kind: str, prediction: Tensor, target: float) -> Tensor:
-        """Mean 'bce' or 'mse' of predictions (any shape (N, ...)) against a constant target.
+        """Mean 'bce', 'mse' or 'hinge' of D's outputs (any shape (N, ...)) against a constant
+        target: 1 for real images, 0 for fakes (bce and mse take any target in [0, 1]).
+
+        The hinge loss (Lim and Ye, 2017) scores D's raw outputs: mean(relu(1 - d)) on real
+        images and mean(relu(1 + d)) on fakes.
 
         gx's BCE is -mean(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), differentiated
         through those operations, in both backends. Both reduce a per-element value against a
@@ -213,6 +228,9 @@ class Backend(abc.ABC):
         """
         if kind == "mse":
             return ((prediction - target) ** 2).mean()
+        if kind == "hinge":
+            sign = -1.0 if target == 1.0 else 1.0
+            return self.relu(1.0 + sign * prediction).mean()
         # A term weighted by exactly 0 adds exactly 0 to the value and to every gradient, so for
         # the usual targets 1 and 0 it is skipped: the same numbers, without the unused floored
         # log (forward and backward about 3% of an MLP GAN's training step on CPU).
@@ -224,6 +242,16 @@ class Backend(abc.ABC):
             target * self.floored_log(prediction)
             + (1.0 - target) * self.floored_log(1.0 - prediction)
         ).mean()
+
+    def generator_loss(self, kind: str, on_fakes: Tensor) -> Tensor:
+        """G's loss from D's outputs on its fakes: bce and mse against the target 1, hinge's
+        -mean(d)."""
+        if kind == "hinge":
+            return -on_fakes.mean()
+        return self.loss(kind, on_fakes, 1.0)
+
+    @abc.abstractmethod
+    def relu(self, value: Tensor) -> Tensor: ...
 
     @abc.abstractmethod
     def floored_log(self, value: Tensor) -> Tensor:

@@ -161,4 +161,22 @@ def model_for(experiment: Experiment) -> GanModel:
             f"model '{config.name}' works on {channels}-channel images but data.channels is "
             f"{wanted_channels}; set data.channels: {channels}, or null to follow the model"
         )
+    _check_loss(experiment, model)
     return model
+
+
+def _check_loss(experiment: Experiment, model: GanModel) -> None:
+    """The hinge loss scores D's raw outputs: a final sigmoid would bound them to (0, 1)."""
+    if experiment.train.loss != "hinge":
+        return
+    last = model.discriminator.infos[-1].kind
+    if last == "sigmoid":
+        fix = "d_output: logit" if experiment.model.name == "cdcgan" else "no final sigmoid"
+        raise GxError(
+            f"train.loss hinge needs D's raw scores, but '{experiment.model.name}' ends D in a "
+            f"sigmoid; give it {fix}, or use train.loss bce"
+        )
+    if experiment.train.real_label != 1.0:
+        raise GxError(
+            "train.real_label only applies to the bce and mse losses; remove it for hinge"
+        )

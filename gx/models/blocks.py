@@ -22,10 +22,14 @@ def conv(
     padding: int,
     bias: bool = True,
     source: str | None = None,
+    spectral_norm: bool = False,
 ) -> Entry:
-    return layer(
+    entry = layer(
         name, "conv2d", source, out=out, kernel=kernel, stride=stride, padding=padding, bias=bias
     )
+    if spectral_norm:
+        entry["spectral_norm"] = True
+    return entry
 
 
 def deconv(

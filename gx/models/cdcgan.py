@@ -8,7 +8,13 @@ tuned flagship (experiments/cdcgan.yaml) changes; each default is the seed's val
 - ``d_width``: channels of the first convolution behind the concat; the next has twice as many
   (seed: 64, so 64 and 128);
 - ``d_dropout``: dropout probability after each of those two LeakyReLUs (seed: 0, none);
-- ``g_bn_eps``: eps of the generator's batch norms (seed: PyTorch's default 1e-5).
+- ``g_bn_eps``: eps of the generator's batch norms (seed: PyTorch's default 1e-5);
+- ``d_projection``: add a projection term (the ``projection`` layer: the inner product of a
+  learned class vector with D's last features, flattened) to D's score, so the label conditions
+  D twice: early through the label maps and at the end through the projection (seed: false);
+- ``d_spectral_norm``: spectral normalization of every D convolution (seed: false);
+- ``d_output``: ``probability`` (a final sigmoid, for the bce and mse losses; the seed) or
+  ``logit`` (D's raw score, for the hinge loss).
 
 ``channels`` (1: grayscale, as the seed; 3: RGB) is the images' channel count, for training on
 colour data.
@@ -16,6 +22,7 @@ colour data.
 
 from __future__ import annotations
 
+from gx.errors import GxError
 from gx.models.blocks import Entry, conv, deconv, layer
 
 
@@ -28,7 +35,14 @@ def build(
     d_dropout: float = 0.0,
     g_bn_eps: float = 1e-5,
     channels: int = 1,
+    d_projection: bool = False,
+    d_spectral_norm: bool = False,
+    d_output: str = "probability",
 ) -> tuple[dict, dict]:
+    if d_output not in ("probability", "logit"):
+        raise GxError(
+            f"model 'cdcgan': option 'd_output' must be probability or logit, got {d_output!r}"
+        )
     generator = {
         "inputs": {"z": [noise_dim, 1, 1], "label": {"classes": classes}},
         "init": "dcgan",
@@ -54,7 +68,7 @@ def build(
 
     def behind_concat(index: int, out: int, kernel: int) -> list[Entry]:
         """conv -> [batch norm] -> LeakyReLU -> [dropout]: the discriminator after the concat."""
-        entries = [conv(f"conv{index}", out, kernel, 2, 1)]
+        entries = [conv(f"conv{index}", out, kernel, 2, 1, spectral_norm=d_spectral_norm)]
         if d_batch_norm:
             entries.append(layer(f"bn{index}", "batch_norm"))
         entries.append(layer(f"lrelu{index}", "leaky_relu", slope=leaky_slope))
@@ -62,20 +76,30 @@ def build(
             entries.append(layer(f"dropout{index}", "dropout", p=d_dropout))
         return entries
 
+    layers: list[Entry] = [
+        conv("x_conv", 64, 4, 2, 1, source="image", spectral_norm=d_spectral_norm),
+        layer("x_lrelu", "leaky_relu", slope=leaky_slope),
+        layer("y_map", "label_map", "label", size=[28, 28]),
+        conv("y_conv", 64, 4, 2, 1, spectral_norm=d_spectral_norm),
+        layer("y_lrelu", "leaky_relu", slope=leaky_slope),
+        layer("joined", "concat", ["x_lrelu", "y_lrelu"]),
+        *behind_concat(2, d_width, 4),
+        *behind_concat(3, 2 * d_width, 3),
+        conv("conv4", 1, 4, 2, 0, spectral_norm=d_spectral_norm),
+    ]
+    if d_projection:
+        features = layers[-2]["name"]  # the last LeakyReLU (or its dropout)
+        layers += [
+            layer("score", "flatten", "conv4"),
+            layer("features", "flatten", features),
+            layer("class_term", "projection", ["features", "label"]),
+            layer("logit", "add", ["score", "class_term"]),
+        ]
+    if d_output == "probability":
+        layers.append(layer("probability", "sigmoid"))
     discriminator = {
         "inputs": {"image": [channels, 28, 28], "label": {"classes": classes}},
         "init": "dcgan",
-        "layers": [
-            conv("x_conv", 64, 4, 2, 1, source="image"),
-            layer("x_lrelu", "leaky_relu", slope=leaky_slope),
-            layer("y_map", "label_map", "label", size=[28, 28]),
-            conv("y_conv", 64, 4, 2, 1),
-            layer("y_lrelu", "leaky_relu", slope=leaky_slope),
-            layer("joined", "concat", ["x_lrelu", "y_lrelu"]),
-            *behind_concat(2, d_width, 4),
-            *behind_concat(3, 2 * d_width, 3),
-            conv("conv4", 1, 4, 2, 0),
-            layer("probability", "sigmoid"),
-        ],
+        "layers": layers,
     }
     return generator, discriminator

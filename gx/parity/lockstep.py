@@ -273,9 +273,8 @@ def train_in_lockstep(
     training = LockstepTraining({name: {"d": [], "g": []} for name in runs}, 0)
     seed, batch_size = experiment.seed, experiment.train.batch_size
     for step_batch in batches(len(images), batch_size, seed, first, steps):
-        if step_batch.starts_epoch:
-            for trainer in trainers.values():
-                trainer.set_epoch(step_batch.epoch)
+        for trainer in trainers.values():
+            trainer.set_rates(step_batch.step, step_batch.epoch, steps)
         indices = step_batch.indices
         try:
             for name, trainer in trainers.items():

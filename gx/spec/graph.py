@@ -100,8 +100,8 @@ class LayerInfo:
 
     @property
     def classes(self) -> int:
-        """Class count of a label input (label layers only)."""
-        return self.input_values[0].classes
+        """Class count of the label input (label layers only)."""
+        return next(value.classes for value in self.input_values if value.is_label)
 
     @property
     def parameter_count(self) -> int:
@@ -279,6 +279,12 @@ def _parse_layers(where: str, raw: Any, inputs: dict[str, Value]) -> list[Node]:
             )
         if layer.arity == 0 and len(sources) < 2:
             raise SpecError(name, f"{kind} needs two or more inputs", "list them: input: [a, b]")
+        if layer.arity > 1 and len(sources) != layer.arity:
+            raise SpecError(
+                name,
+                f"{kind} takes {layer.arity} inputs, got {len(sources)}",
+                "list them in input:",
+            )
         nodes.append(Node(name, layer, sources))
         defined.add(name)
     return nodes

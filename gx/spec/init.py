@@ -83,5 +83,9 @@ def initial_state(
                 np.asarray(draw(info, key, shape, rng), np.float64)
             )
         for key, shape in info.buffers.items():
-            state[f"{info.name}.{key}"] = np.full(shape, _BUFFER_START[key], np.float32)
+            if key == "sn_u":  # spectral normalization's unit vector (gx.spec.layers)
+                vector = rng.standard_normal(shape)
+                state[f"{info.name}.{key}"] = (vector / np.linalg.norm(vector)).astype(np.float32)
+            else:
+                state[f"{info.name}.{key}"] = np.full(shape, _BUFFER_START[key], np.float32)
     return state

@@ -62,7 +62,13 @@ class Layer:
         """Refuse impossible arguments before any shape is computed."""
 
     def arguments(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The layer's fields, for spec files; spectral_norm only where it is on, so specs
+        written before it existed read back unchanged."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "spectral_norm" or getattr(self, f.name)
+        }
 
 
 def _need_rank(name: str, kind: str, shape: Shape, ranks: tuple[int, ...], fix: str) -> None:
@@ -91,14 +97,31 @@ def _non_negative(name: str, **values: int) -> None:
             )
 
 
+def _power_iteration_vector(spectral_norm: bool, out: int) -> dict[str, Shape]:
+    """Spectral normalization (Miyato et al., 2018), gx's one definition for both backends.
+
+    The weight W, viewed as a matrix (out, everything else), is used as W / sigma, where sigma
+    estimates W's largest singular value with the buffer u (out,), a unit vector drawn from the
+    spec's seeded initialisation. In training mode every forward pass first takes one power
+    iteration, without gradients: v = normalize(W^T u), then u = normalize(W v) is stored. Then
+    sigma = u . (W v), differentiated through W only. In eval mode u is not updated:
+    v = normalize(W^T u) and sigma = u . (W v). normalize(x) = x / max(|x|, 1e-12).
+    """
+    return {"sn_u": (out,)} if spectral_norm else {}
+
+
 @dataclass(frozen=True)
 class Linear(Layer):
     kind: ClassVar[str] = "linear"
     out: int
     bias: bool = True
+    spectral_norm: bool = False  # the weight divided by its largest singular value (see below)
 
     def check(self, name: str) -> None:
         _positive(name, out=self.out)
+
+    def buffers(self, inputs: list[Value]) -> dict[str, Shape]:
+        return _power_iteration_vector(self.spectral_norm, self.out)
 
     def output_shape(self, name: str, shape: Shape) -> Shape:
         _need_rank(name, "linear", shape, (1,), "add a 'flatten' layer before it")
@@ -122,6 +145,10 @@ class Conv2d(Layer):
     stride: int = 1
     padding: Padding = 0  # an integer, or "same" (stride 1, odd kernel)
     bias: bool = True
+    spectral_norm: bool = False
+
+    def buffers(self, inputs: list[Value]) -> dict[str, Shape]:
+        return _power_iteration_vector(self.spectral_norm, self.out)
 
     def check(self, name: str) -> None:
         _positive(name, out=self.out, kernel=self.kernel, stride=self.stride)
@@ -442,6 +469,49 @@ class Concat(Layer):
         return Value((sum(v.shape[0] for v in inputs),) + first[1:])
 
 
+@dataclass(frozen=True)
+class Add(Layer):
+    """The elementwise sum of two or more inputs of one shape (e.g. two scores of a head)."""
+
+    kind: ClassVar[str] = "add"
+    arity: ClassVar[int] = 0
+
+    def output(self, name: str, inputs: list[Value]) -> Value:
+        if any(value.shape != inputs[0].shape for value in inputs):
+            shapes = ", ".join(value.describe() for value in inputs)
+            raise SpecError(name, f"add needs inputs of one shape, got {shapes}", "reshape them")
+        return Value(inputs[0].shape)
+
+
+@dataclass(frozen=True)
+class Projection(Layer):
+    """The projection discriminator's class term (Miyato and Koyama, 2018): the inner product
+    of the features h (C,) with a learned vector for the sample's class, <W[label], h>, shape (1,).
+
+    Inputs: [features, label]. Its weight (classes, C) is initialised as a linear layer's
+    (not as an embedding's N(0, 1), which would swamp the score it is added to).
+    """
+
+    kind: ClassVar[str] = "projection"
+    arity: ClassVar[int] = 2
+    accepts_labels: ClassVar[bool] = True
+
+    def output(self, name: str, inputs: list[Value]) -> Value:
+        features, label = inputs
+        if features.is_label or len(features.shape) != 1:
+            raise SpecError(
+                name,
+                f"projection's first input must be features (C,), got {features.describe()}",
+                "flatten the features first; write input: [features, label]",
+            )
+        _label_input(name, "projection's second input", label)
+        return Value((1,))
+
+    def parameters(self, inputs: list[Value]) -> dict[str, Shape]:
+        features, label = inputs
+        return {"weight": (label.classes, features.shape[0])}
+
+
 LAYER_KINDS: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (
@@ -460,5 +530,7 @@ LAYER_KINDS: dict[str, type[Layer]] = {
         Flatten,
         Reshape,
         Concat,
+        Add,
+        Projection,
     )
 }

@@ -29,6 +29,7 @@ from gx.config import Experiment
 from gx.data import batches
 from gx.errors import GxError
 from gx.models import GanModel, model_for
+from gx.spec.flops import step_flops
 from gx.train.gan import GanTrainer
 
 # Rows of synthetic data held on the device; batches are random gathers from them, as in a run.
@@ -47,6 +48,8 @@ RESULT_KEYS = (
     "warmup_s",
     "train_images_per_s",
     "train_step_ms_median",
+    "step_gflop",
+    "train_gflop_per_s",
     "generate_images_per_s",
     "generate_batch_ms_median",
     "peak_host_rss_mb",
@@ -185,6 +188,9 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     ]
 
     described = backend.describe()
+    train = experiment.train
+    flops = step_flops(model.generator, model.discriminator, batch, train.order, train.d_steps)
+    step_gflop = flops.per_step / 1e9
     return {
         "experiment": experiment.name,
         "model": model.name,
@@ -197,6 +203,8 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
         "warmup_s": warmup_s,
         "train_images_per_s": batch * len(step_seconds) / sum(step_seconds),
         "train_step_ms_median": 1000 * statistics.median(step_seconds),
+        "step_gflop": step_gflop,
+        "train_gflop_per_s": step_gflop * len(step_seconds) / sum(step_seconds),
         "generate_images_per_s": batch * len(generate_seconds) / sum(generate_seconds),
         "generate_batch_ms_median": 1000 * statistics.median(generate_seconds),
         "peak_host_rss_mb": _host_peak_rss_mb(),
@@ -225,6 +233,11 @@ def format_report(result: dict[str, Any]) -> str:
             "train",
             f"{figure(result['train_images_per_s'], 'images/s')}   "
             f"(median step {figure(result['train_step_ms_median'], 'ms')})",
+        ),
+        (
+            "arithmetic",
+            f"{figure(result['step_gflop'], 'GFLOP')} a step, "
+            f"{figure(result['train_gflop_per_s'], 'GFLOP/s')}",
         ),
         (
             "generate",

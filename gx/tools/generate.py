@@ -29,7 +29,8 @@ def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
 def load_generator(
     checkpoint_path: str | Path, backend_name: str | None = None, device: str = "auto"
 ) -> tuple[Backend, Any, GanModel]:
-    """The checkpoint's generator compiled in ``backend_name``, in eval mode.
+    """The checkpoint's generator compiled in ``backend_name``, in eval mode, with the average of
+    its weights when the run kept one (train.ema_decay).
 
     None: the backend that trained the checkpoint when installed, else the installed one.
     """
@@ -40,7 +41,7 @@ def load_generator(
         backend,
         generator,
         checkpoint.model.generator,
-        checkpoint.generator,
+        checkpoint.sampling_generator,
         f"checkpoint '{find_checkpoint(checkpoint_path)}'",
     )
     backend.set_training(generator, False)

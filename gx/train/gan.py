@@ -27,6 +27,8 @@ from gx.config import Experiment, OptimizerSettings
 from gx.distributed import World
 from gx.errors import GxError
 from gx.models import GanModel
+from gx.train.ema import WeightAverage
+from gx.train.schedule import learning_rate
 
 # Independent numpy streams derived from the experiment seed: np.random.default_rng([seed, n]).
 STREAM_G_INIT, STREAM_D_INIT, STREAM_NOISE, STREAM_G_MASKS, STREAM_D_MASKS, STREAM_SAMPLES = range(
@@ -44,14 +46,6 @@ class StepResult:
     d_real: float
     d_fake: float
     g_loss: float | None  # None on steps where G did not train (d_steps > 1)
-
-
-def learning_rate(base: float, experiment: Experiment, epoch: int) -> float:
-    """The base rate times every milestone factor whose epoch has been reached."""
-    for milestone in experiment.optimizer.milestones:
-        if epoch >= milestone.epoch:
-            base *= milestone.factor
-    return base
 
 
 class GanTrainer:
@@ -83,6 +77,20 @@ class GanTrainer:
             self.discriminator, model.discriminator, experiment.optimizer.discriminator
         )
         self.step_index = 0
+        self.rates: tuple[float, float] | None = None  # what the optimizers were last given
+        self.average: WeightAverage | None = None
+        if train.ema_decay is not None:
+            self.average = WeightAverage(
+                train.ema_decay,
+                train.ema_start,
+                set(state_tensors(self.generator, model.generator, trainable_only=True)),
+                self.generator_weights(),
+            )
+            # A second generator, evaluated with the average's weights, for the sample grids.
+            self.average_generator = compile_spec(backend, model.generator, 0)
+
+    def generator_weights(self) -> dict[str, np.ndarray]:
+        return get_weights(self.backend, self.generator, self.model.generator)
 
     def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
         parameters = state_tensors(module, spec, trainable_only=True)
@@ -156,10 +164,12 @@ class GanTrainer:
         return StepResult(d_loss, d_real, d_fake, g_loss)
 
     def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
-        loss = self.backend.loss(self.loss_kind, self._discriminate(fakes, labels), 1.0)
+        loss = self.backend.generator_loss(self.loss_kind, self._discriminate(fakes, labels))
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "generator")
         self.backend.minimize(self.g_optimizer, loss)
+        if self.average is not None:
+            self.average.update(self.generator_weights(), self.step_index + 1)
         return value
 
     def _discriminator_update(
@@ -183,14 +193,19 @@ class GanTrainer:
         return value, d_real, d_fake
 
     # -- learning rates -------------------------------------------------------------------------
-    def set_epoch(self, epoch: int) -> tuple[float, float]:
-        """Apply the milestone schedule for ``epoch``; return (lr_g, lr_d)."""
-        settings = self.experiment.optimizer
-        lr_g = learning_rate(settings.generator.lr, self.experiment, epoch)
-        lr_d = learning_rate(settings.discriminator.lr, self.experiment, epoch)
-        self.backend.set_learning_rate(self.g_optimizer, lr_g)
-        self.backend.set_learning_rate(self.d_optimizer, lr_d)
-        return lr_g, lr_d
+    def set_rates(self, step: int, epoch: int, total: int) -> tuple[float, float]:
+        """Give the optimizers the rates of 0-based ``step`` in ``epoch`` of a run of ``total``
+        steps (gx.train.schedule), when they changed; return (lr_g, lr_d)."""
+        settings, experiment = self.experiment.optimizer, self.experiment
+        rates = (
+            learning_rate(settings.generator.lr, experiment, step, epoch, total),
+            learning_rate(settings.discriminator.lr, experiment, step, epoch, total),
+        )
+        if rates != self.rates:
+            self.backend.set_learning_rate(self.g_optimizer, rates[0])
+            self.backend.set_learning_rate(self.d_optimizer, rates[1])
+            self.rates = rates
+        return rates
 
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -199,10 +214,15 @@ class GanTrainer:
         Eval mode leaves the training state alone: no batch-norm statistics are updated and no
         dropout masks are drawn, so sampling never changes the trajectory.
         """
-        backend = self.backend
-        backend.set_training(self.generator, False)
+        backend, generator = self.backend, self.generator
+        if self.average is not None:
+            generator = self.average_generator
+            load_weights(
+                backend, generator, self.model.generator, self.average.weights, "the average"
+            )
+        backend.set_training(generator, False)
         with backend.no_grad():
-            images = backend.numpy(self.generator(self._tensors(inputs)))
+            images = backend.numpy(generator(self._tensors(inputs)))
         backend.set_training(self.generator, True)
         return images
 
@@ -214,6 +234,7 @@ class GanTrainer:
             "discriminator": get_weights(backend, self.discriminator, self.model.discriminator),
             "optimizer_g": backend.get_optimizer_state(self.g_optimizer),
             "optimizer_d": backend.get_optimizer_state(self.d_optimizer),
+            "generator_ema": None if self.average is None else dict(self.average.weights),
             "rng": {
                 "noise": self.noise_rng.bit_generator.state,
                 "g_masks": self.g_masks.get_state(),
@@ -232,6 +253,9 @@ class GanTrainer:
         )
         backend.load_optimizer_state(self.g_optimizer, checkpoint.optimizer_g)
         backend.load_optimizer_state(self.d_optimizer, checkpoint.optimizer_d)
+        if self.average is not None:
+            # A checkpoint written without an average (a run that kept none) starts it from G.
+            self.average.load(checkpoint.generator_ema or checkpoint.generator)
         self.noise_rng.bit_generator.state = state["rng"]["noise"]
         self.g_masks.set_state(state["rng"]["g_masks"])
         self.d_masks.set_state(state["rng"]["d_masks"])

@@ -50,7 +50,16 @@ RESUME_MAY_CHANGE = frozenset(
     }
 )
 # Settings added after some run folders were written: a saved config without one had this value.
-ADDED_SETTINGS = {"train.sync_batch_norm": True, "data.channels": None}
+ADDED_SETTINGS = {
+    "train.sync_batch_norm": True,
+    "data.channels": None,
+    "train.ema_decay": None,
+    "train.ema_start": 0,
+    "optimizer.schedule.warmup_steps": 0,
+    "optimizer.schedule.decay": "none",
+    "optimizer.schedule.decay_steps": None,
+    "optimizer.schedule.final_factor": 0.0,
+}
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
@@ -407,6 +416,7 @@ class _Checkpoints:
                 state["optimizer_g"],
                 state["optimizer_d"],
                 meta,
+                state["generator_ema"],
             ),
         )
         self.saved_step = state["step"]
@@ -489,14 +499,12 @@ def _train(run: _Run, options: RunOptions) -> tuple[RunOutcome, str]:
     )
     rows = len(run.images)
     stopped, message = RunOutcome.FINISHED, ""
-    lrs = (0.0, 0.0)
     with _interrupt_flag() as interrupt:
         for step_batch in batches(
             rows, train.batch_size, run.experiment.seed, trainer.step_index, run.total
         ):
             step, epoch = step_batch.step, step_batch.epoch
-            if step_batch.starts_epoch:
-                lrs = trainer.set_epoch(epoch)
+            lrs = trainer.set_rates(step, epoch, run.total)
             batch = world.take(step_batch.indices)
             began = time.perf_counter()
             try:

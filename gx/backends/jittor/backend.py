@@ -100,6 +100,9 @@ class JittorBackend(Backend):
     def gradients(self, loss: jt.Var, values: Sequence[jt.Var]) -> list[jt.Var]:
         return list(jt.grad(loss, list(values), retain_graph=True))
 
+    def relu(self, value: jt.Var) -> jt.Var:
+        return jt.nn.relu(value)
+
     def floored_log(self, value: jt.Var) -> jt.Var:
         positive = value > 0
         safe_log = jt.maximum(jt.log(jt.ternary(positive, value, jt.ones_like(value))), -100.0)

@@ -12,7 +12,7 @@ Differences neutralised here (see docs/semantics.md):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jittor as jt
 from jittor import nn
@@ -228,9 +228,75 @@ class Concat(jt.Module):
         return jt.concat(list(parts), dim=1)
 
 
+def _normalize(vector: jt.Var) -> jt.Var:
+    return vector / jt.maximum(jt.sqrt((vector * vector).sum()), 1e-12)
+
+
+def _spectrally_normalized(weight: jt.Var, u: jt.Var, training: bool) -> jt.Var:
+    """weight / sigma, gx's spectral normalization (gx.spec.layers): one power iteration per
+    training forward pass, stored in ``u``."""
+    matrix = weight.reshape(weight.shape[0], -1)
+    frozen = matrix.detach()  # stop_grad() would stop the gradient of matrix itself
+    v = _normalize(jt.matmul(u.reshape(1, -1), frozen).reshape(-1)).stop_grad()
+    if training:
+        updated = _normalize(jt.matmul(frozen, v.reshape(-1, 1)).reshape(-1)).stop_grad()
+        u.update(updated)
+        u = updated
+    sigma = (u * jt.matmul(matrix, v.reshape(-1, 1)).reshape(-1)).sum()
+    return weight / sigma
+
+
+class SpectralLinear(nn.Linear):
+    def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
+        super().__init__(in_features, out_features, bias)
+        self.sn_u = jt.zeros(out_features).stop_grad()
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        weight = _spectrally_normalized(self.weight, self.sn_u, self.is_train)
+        y = nn.matmul_transpose(x, weight)
+        return y if self.bias is None else y + self.bias
+
+
+class SpectralConv2d(nn.Conv2d):
+    def __init__(self, out_channels: int, **arguments: object) -> None:
+        super().__init__(out_channels=out_channels, **arguments)
+        self.sn_u = jt.zeros(out_channels).stop_grad()
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        weight = _spectrally_normalized(self.weight, self.sn_u, self.is_train)
+        return nn.conv2d(x, weight, self.bias, self.stride, self.padding)
+
+
+def _linear(spectral_norm: bool = False, **arguments: Any) -> jt.Module:
+    return (SpectralLinear if spectral_norm else nn.Linear)(**arguments)
+
+
+def _conv2d(spectral_norm: bool = False, **arguments: Any) -> jt.Module:
+    return (SpectralConv2d if spectral_norm else nn.Conv2d)(**arguments)
+
+
+class Add(jt.Module):
+    def execute(self, *parts: jt.Var) -> jt.Var:
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+
+class Projection(jt.Module):
+    """<weight[label], features> per sample, shape (N, 1)."""
+
+    def __init__(self, classes: int, features: int) -> None:
+        self.weight = jt.zeros((classes, features))
+
+    def execute(self, features: jt.Var, labels: jt.Var) -> jt.Var:
+        _require_integer(labels)
+        return (self.weight[labels] * features).sum(1, keepdims=True)
+
+
 LAYER_CLASSES: dict[str, Callable[..., jt.Module]] = {
-    "linear": nn.Linear,
-    "conv2d": nn.Conv2d,
+    "linear": _linear,
+    "conv2d": _conv2d,
     "conv_transpose2d": nn.ConvTranspose2d,
     "batch_norm": BatchNorm,
     "embedding": Embedding,
@@ -244,6 +310,8 @@ LAYER_CLASSES: dict[str, Callable[..., jt.Module]] = {
     "flatten": Flatten,
     "reshape": Reshape,
     "concat": Concat,
+    "add": Add,
+    "projection": Projection,
 }
 
 

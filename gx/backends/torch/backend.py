@@ -157,6 +157,9 @@ class TorchBackend(Backend):
     def gradients(self, loss: torch.Tensor, values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch.autograd.grad(loss, list(values), retain_graph=True, allow_unused=True))
 
+    def relu(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.relu(value)
+
     def floored_log(self, value: torch.Tensor) -> torch.Tensor:
         return _FlooredLog.apply(value)
 
@@ -185,9 +188,13 @@ class TorchBackend(Backend):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-    def minimize(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def minimize(self, optimizer: Any, loss: torch.Tensor) -> None:
+        # Gradients of this optimizer's parameters only: loss.backward() would also compute
+        # D's weight gradients in G's update, which nothing uses (5% of a cdcgan step's FLOPs).
+        parameters = list(optimizer.gx_parameters.values())
+        gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
+        for parameter, gradient in zip(parameters, gradients):
+            parameter.grad = gradient
         if self.world.size > 1:
             self._average_gradients(optimizer)
         optimizer.step()

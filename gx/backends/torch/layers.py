@@ -59,6 +59,75 @@ class Concat(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class Add(nn.Module):
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+
+class Projection(nn.Module):
+    """<weight[label], features> per sample, shape (N, 1)."""
+
+    def __init__(self, classes: int, features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, features))
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return (self.weight[labels] * features).sum(1, keepdim=True)
+
+
+def _normalize(vector: torch.Tensor) -> torch.Tensor:
+    return vector / torch.clamp(torch.linalg.vector_norm(vector), min=1e-12)
+
+
+def _spectrally_normalized(weight: torch.Tensor, u: torch.Tensor, training: bool) -> torch.Tensor:
+    """weight / sigma, gx's spectral normalization (gx.spec.layers): one power iteration per
+    training forward pass, stored in ``u``."""
+    matrix = weight.reshape(weight.shape[0], -1)
+    with torch.no_grad():
+        v = _normalize(matrix.t() @ u)
+        if training:
+            u.copy_(_normalize(matrix @ v))
+        # a copy: the next forward pass updates u in place before this one's backward runs
+        u = u.clone()
+    sigma = torch.dot(u, matrix @ v)
+    return weight / sigma
+
+
+class SpectralLinear(nn.Linear):
+    sn_u: torch.Tensor
+
+    def __init__(self, in_features: int, out_features: int, bias: bool) -> None:
+        super().__init__(in_features, out_features, bias)
+        self.register_buffer("sn_u", torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = _spectrally_normalized(self.weight, self.sn_u, self.training)
+        return F.linear(x, weight, self.bias)
+
+
+class SpectralConv2d(nn.Conv2d):
+    sn_u: torch.Tensor
+
+    def __init__(self, out_channels: int, **arguments: object) -> None:
+        super().__init__(out_channels=out_channels, **arguments)  # type: ignore[arg-type]
+        self.register_buffer("sn_u", torch.zeros(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = _spectrally_normalized(self.weight, self.sn_u, self.training)
+        return self._conv_forward(x, weight, self.bias)
+
+
+def _linear(spectral_norm: bool = False, **arguments: object) -> nn.Module:
+    return (SpectralLinear if spectral_norm else nn.Linear)(**arguments)  # type: ignore[arg-type]
+
+
+def _conv2d(spectral_norm: bool = False, **arguments: object) -> nn.Module:
+    return (SpectralConv2d if spectral_norm else nn.Conv2d)(**arguments)  # type: ignore[arg-type]
+
+
 def _batch_norm(
     num_features: int, eps: float, momentum: float, images: bool, synced: bool = False
 ) -> nn.Module:
@@ -107,8 +176,8 @@ class SyncBatchNorm(nn.BatchNorm1d):
 
 
 LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
-    "linear": nn.Linear,
-    "conv2d": nn.Conv2d,
+    "linear": _linear,
+    "conv2d": _conv2d,
     "conv_transpose2d": nn.ConvTranspose2d,
     "batch_norm": _batch_norm,
     "embedding": nn.Embedding,
@@ -122,6 +191,8 @@ LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
     "flatten": nn.Flatten,
     "reshape": Reshape,
     "concat": Concat,
+    "add": Add,
+    "projection": Projection,
 }
 
 
