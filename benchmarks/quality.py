@@ -17,6 +17,7 @@ least 98% of generated digits read as requested, every strip digit read back cor
 
     python benchmarks/quality.py --models cdcgan --backends torch --epochs cdcgan=10
     python benchmarks/quality.py                      # cdcgan and cgan, torch and jittor
+    python benchmarks/quality.py --runs RUN [RUN ...] --best-of 1   # finished runs, no training
 
 The last line printed is one JSON object with every figure (also written to WORK/quality.json).
 """
@@ -82,6 +83,12 @@ def train(
     return seconds, result.steps
 
 
+def finished_run(folder: Path) -> tuple[str, str, Path, int]:
+    """(experiment, backend, folder, epochs) of a run ``gx run`` finished."""
+    summary = json.loads((folder / "summary.json").read_text())
+    return summary["experiment"], summary["backend"]["backend"], folder, summary["epoch"]
+
+
 def random_numbers(count: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     return ["".join(str(d) for d in rng.integers(0, 10, DIGITS_PER_NUMBER)) for _ in range(count)]
@@ -139,6 +146,9 @@ def main() -> None:
     )
     parser.add_argument("--work", default="runs/quality", help="run folders go here")
     parser.add_argument("--strip-image", default=str(REPO / "docs" / "strip.png"))
+    parser.add_argument(
+        "--runs", nargs="*", default=[], help="finished run folders to measure instead of training"
+    )
     args = parser.parse_args()
 
     data_root = resolve_data_root(
@@ -149,34 +159,37 @@ def main() -> None:
     work = Path(args.work)
     figures = []
     save_first: Path | None = Path(args.strip_image)
-    for model in args.models:
-        for backend in args.backends:
-            run = work / f"{model}-{backend}-{epochs[model]}ep"
-            seconds, steps = train(model, backend, args.device, epochs[model], data_root, run)
-            began = time.perf_counter()
-            evaluation = evaluate_run(run, args.n, backend, args.device, 0, data_root)
-            eval_seconds = time.perf_counter() - began
-            read_back = strips(
-                run, backend, args.device, data_root, numbers, args.best_of, save_first
-            )
-            save_first = None
-            figures.append(
-                {
-                    "model": model,
-                    "backend": backend,
-                    "epochs": epochs[model],
-                    "steps": steps,
-                    "train_seconds": round(seconds, 1),
-                    "eval_seconds": round(eval_seconds, 1),
-                    "agreement": evaluation["agreement"],
-                    "agreement_per_class": evaluation["agreement_per_class"],
-                    "frechet_distance": evaluation["frechet_distance"],
-                    "diversity": evaluation["diversity"],
-                    "classifier_held_out_accuracy": evaluation["classifier"]["held_out_accuracy"],
-                    **read_back,
-                }
-            )
-            print(report_line(figures[-1]), flush=True)
+    planned = [
+        (model, backend, work / f"{model}-{backend}-{epochs[model]}ep", epochs[model])
+        for model in args.models
+        for backend in args.backends
+    ]
+    if args.runs:
+        planned = [finished_run(Path(run)) for run in args.runs]
+    for model, backend, run, model_epochs in planned:
+        seconds, steps = train(model, backend, args.device, model_epochs, data_root, run)
+        began = time.perf_counter()
+        evaluation = evaluate_run(run, args.n, backend, args.device, 0, data_root)
+        eval_seconds = time.perf_counter() - began
+        read_back = strips(run, backend, args.device, data_root, numbers, args.best_of, save_first)
+        save_first = None
+        figures.append(
+            {
+                "model": model,
+                "backend": backend,
+                "epochs": model_epochs,
+                "steps": steps,
+                "train_seconds": round(seconds, 1),
+                "eval_seconds": round(eval_seconds, 1),
+                "agreement": evaluation["agreement"],
+                "agreement_per_class": evaluation["agreement_per_class"],
+                "frechet_distance": evaluation["frechet_distance"],
+                "diversity": evaluation["diversity"],
+                "classifier_held_out_accuracy": evaluation["classifier"]["held_out_accuracy"],
+                **read_back,
+            }
+        )
+        print(report_line(figures[-1]), flush=True)
     print()
     print(table(figures, args.best_of))
     work.mkdir(parents=True, exist_ok=True)

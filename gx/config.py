@@ -101,6 +101,8 @@ class TrainConfig:
     # (gx.train.ema); null: sample G's own weights.
     ema_decay: Optional[float] = _setting(None, gt=0, lt=1)
     ema_start: int = _setting(0, min=0)  # until this step the average is G's weights themselves
+    # AC-GAN (gx.train.gan): the weight of D's class cross-entropy; 0: D scores real/fake only
+    class_loss: float = _setting(0.0, min=0)
 
 
 @dataclass(frozen=True)

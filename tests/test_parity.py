@@ -65,12 +65,16 @@ def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
             assert value is None or value <= LAYER_TOLERANCE, (row.layer, value)
 
 
-# Every training feature beside the reference recipes at once: the projection term, raw scores
-# under the hinge loss, a warm-up into a cosine decay, and the average of G's weights.
+# Every training feature beside the reference recipes at once: the projection term, spectral
+# norm, raw scores under the hinge loss with the class loss, a warm-up into a cosine decay, and
+# the average of G's weights.
 FEATURES = [
     "model.options.d_projection=true",
+    "model.options.d_spectral_norm=true",
+    "model.options.d_classifier=true",
     "model.options.d_output=logit",
     "train.loss=hinge",
+    "train.class_loss=1.0",
     "train.ema_decay=0.9",
     "optimizer.schedule={warmup_steps: 2, decay: cosine, decay_steps: 6, final_factor: 0.1}",
 ]

@@ -223,6 +223,39 @@ def test_hinge_refuses_a_discriminator_that_ends_in_a_sigmoid(
         )
 
 
+def test_cdcgan_classifier_option_gives_score_and_class_logits() -> None:
+    both = build_model("cdcgan", {"d_projection": True, "d_classifier": True, "d_output": "logit"})
+    assert both.discriminator.output_value.shape == (11,)
+    assert both.discriminator.infos[-1].inputs == ("logit", "class_logits")
+    alone = build_model("cdcgan", {"d_classifier": True, "d_output": "logit"})
+    assert alone.discriminator.infos[-1].inputs == ("score", "class_logits")
+
+
+@pytest.mark.parametrize(
+    "options, train, message",
+    [
+        (
+            {"d_output": "logit"},
+            {"loss": "hinge", "class_loss": 1.0},
+            "train.class_loss needs a conditional D whose output is its score and one logit per "
+            "class (11 values), but 'cdcgan' gives (1, 1, 1); give it d_classifier: true, or set "
+            "train.class_loss: 0",
+        ),
+        (
+            {"d_classifier": True},
+            {"class_loss": 1.0},
+            "train.class_loss reads D's raw class logits, so D cannot end in a sigmoid nor use "
+            "train.loss bce; use train.loss hinge or mse with D's raw output",
+        ),
+    ],
+)
+def test_class_loss_needs_class_logits(options: dict, train: dict, message: str) -> None:
+    settings = {"name": "x", "model": {"name": "cdcgan", "options": options}, "train": train}
+    with pytest.raises(GxError) as error:
+        model_for(experiment_from_dict(settings, "test"))
+    assert str(error.value) == message
+
+
 @pytest.mark.parametrize(
     "schedule, message",
     [

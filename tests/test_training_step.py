@@ -42,6 +42,7 @@ class Case:
     epoch: int = 0  # 1: after the learning-rate milestone
     schedule: tuple[tuple[str, Any], ...] = ()  # optimizer.schedule settings
     factors: tuple[float, ...] = (1.0,) * STEPS  # what that schedule does to the rates, by hand
+    class_loss: float = 0.0  # AC-GAN: D's output is its score and CLASSES logits
 
 
 CASES = {
@@ -57,6 +58,8 @@ CASES = {
     "bce-g_then_d-milestone": Case("bce", "g_then_d", epoch=1),
     "hinge-d_then_g": Case("hinge", "d_then_g"),
     "hinge-g_then_d-d_steps2": Case("hinge", "g_then_d", d_steps=2),
+    "hinge-d_then_g-class_loss": Case("hinge", "d_then_g", class_loss=0.7),
+    "mse-g_then_d-class_loss": Case("mse", "g_then_d", class_loss=1.5),
     "bce-d_then_g-warmup": Case(
         "bce", "d_then_g", schedule=(("warmup_steps", 3),), factors=(1 / 3, 2 / 3, 1.0)
     ),
@@ -89,7 +92,7 @@ CASES = {
 }
 
 
-def tiny_model(loss: str) -> dict[str, Any]:
+def tiny_model(loss: str, class_loss: float = 0.0) -> dict[str, Any]:
     generator = {
         "inputs": {"z": [NOISE], "label": {"classes": CLASSES}},
         "layers": [
@@ -106,7 +109,7 @@ def tiny_model(loss: str) -> dict[str, Any]:
             {"name": "flat", "kind": "flatten", "input": "image"},
             {"name": "hot", "kind": "one_hot", "input": "label"},
             {"name": "joined", "kind": "concat", "input": ["flat", "hot"]},
-            {"name": "score", "kind": "linear", "out": 1},
+            {"name": "score", "kind": "linear", "out": 1 + CLASSES if class_loss else 1},
         ],
     }
     if loss == "bce":
@@ -119,13 +122,14 @@ def tiny_experiment(case: Case) -> Experiment:
         {
             "name": "tiny",
             "seed": SEED,
-            "model": tiny_model(case.loss),
+            "model": tiny_model(case.loss, case.class_loss),
             "train": {
                 "batch_size": BATCH,
                 "order": case.order,
                 "loss": case.loss,
                 "d_steps": case.d_steps,
                 "real_label": case.real_label,
+                "class_loss": case.class_loss,
             },
             "optimizer": {
                 "generator": {"kind": "sgd", "lr": LR_G},
@@ -168,9 +172,21 @@ class ReferenceGan:
         return torch.tanh(joined @ g["fc.weight"].T + g["fc.bias"]).reshape(-1, 1, 2, 2)
 
     def discriminate(self, d: Weights, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """D's score (probability for BCE) of each image: column 0 of its output."""
+        return self.d_output(d, images, labels)[:, :1]
+
+    def d_output(self, d: Weights, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         joined = torch.cat([images.reshape(len(images), -1), self.one_hot(labels)], dim=1)
         score = joined @ d["score.weight"].T + d["score.bias"]
         return torch.sigmoid(score) if self.case.loss == "bce" else score
+
+    def class_term(self, d: Weights, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """class_loss x the cross-entropy of D's class logits (columns 1..) against labels."""
+        if not self.case.class_loss:
+            return torch.zeros((), dtype=torch.float64)
+        logits = self.d_output(d, images, labels)[:, 1:]
+        picked = torch.log_softmax(logits, dim=1)[torch.arange(len(labels)), labels]
+        return -self.case.class_loss * picked.mean()
 
     @property
     def lr_g(self) -> float:
@@ -202,8 +218,9 @@ class ReferenceGan:
         return self.descend(
             self.g,
             self.lr_g,
-            lambda g: self.generator_loss(
-                self.discriminate(self.d, self.generate(g, z, labels), labels)
+            lambda g: (
+                self.generator_loss(self.discriminate(self.d, self.generate(g, z, labels), labels))
+                + self.class_term(self.d, self.generate(g, z, labels), labels)
             ),
         )
 
@@ -228,6 +245,8 @@ class ReferenceGan:
                 * (
                     self.loss(self.discriminate(d, real, real_labels), self.case.real_label)
                     + self.loss(self.discriminate(d, fakes, labels), 0.0)
+                    + self.class_term(d, real, real_labels)
+                    + self.class_term(d, fakes, labels)
                 )
             ),
         )

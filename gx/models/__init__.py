@@ -166,7 +166,10 @@ def model_for(experiment: Experiment) -> GanModel:
 
 
 def _check_loss(experiment: Experiment, model: GanModel) -> None:
-    """The hinge loss scores D's raw outputs: a final sigmoid would bound them to (0, 1)."""
+    """The hinge loss scores D's raw outputs: a final sigmoid would bound them to (0, 1). The
+    class loss reads class logits after D's score."""
+    if experiment.train.class_loss:
+        _check_class_output(experiment, model)
     if experiment.train.loss != "hinge":
         return
     last = model.discriminator.infos[-1].kind
@@ -179,4 +182,20 @@ def _check_loss(experiment: Experiment, model: GanModel) -> None:
     if experiment.train.real_label != 1.0:
         raise GxError(
             "train.real_label only applies to the bce and mse losses; remove it for hinge"
+        )
+
+
+def _check_class_output(experiment: Experiment, model: GanModel) -> None:
+    name, output = experiment.model.name, model.discriminator.output_value.shape
+    fix = "d_classifier: true" if name == "cdcgan" else "a D that ends in score and class logits"
+    if not model.conditional or output != (1 + model.classes,):
+        raise GxError(
+            f"train.class_loss needs a conditional D whose output is its score and one logit per "
+            f"class ({1 + model.classes} values), but '{name}' gives {output}; give it {fix}, "
+            "or set train.class_loss: 0"
+        )
+    if model.discriminator.infos[-1].kind == "sigmoid" or experiment.train.loss == "bce":
+        raise GxError(
+            "train.class_loss reads D's raw class logits, so D cannot end in a sigmoid nor use "
+            "train.loss bce; use train.loss hinge or mse with D's raw output"
         )

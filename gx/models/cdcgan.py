@@ -13,6 +13,8 @@ tuned flagship (experiments/cdcgan.yaml) changes; each default is the seed's val
   learned class vector with D's last features, flattened) to D's score, so the label conditions
   D twice: early through the label maps and at the end through the projection (seed: false);
 - ``d_spectral_norm``: spectral normalization of every D convolution (seed: false);
+- ``d_classifier``: class logits from D's last features, after its score (D's output: 1 + classes
+  values), for the auxiliary-classifier loss (``train.class_loss``; seed: false);
 - ``d_output``: ``probability`` (a final sigmoid, for the bce and mse losses; the seed) or
   ``logit`` (D's raw score, for the hinge loss).
 
@@ -37,6 +39,7 @@ def build(
     channels: int = 1,
     d_projection: bool = False,
     d_spectral_norm: bool = False,
+    d_classifier: bool = False,
     d_output: str = "probability",
 ) -> tuple[dict, dict]:
     if d_output not in ("probability", "logit"):
@@ -87,13 +90,18 @@ def build(
         *behind_concat(3, 2 * d_width, 3),
         conv("conv4", 1, 4, 2, 0, spectral_norm=d_spectral_norm),
     ]
-    if d_projection:
+    if d_projection or d_classifier:
         features = layers[-2]["name"]  # the last LeakyReLU (or its dropout)
+        layers += [layer("score", "flatten", "conv4"), layer("features", "flatten", features)]
+    if d_projection:
         layers += [
-            layer("score", "flatten", "conv4"),
-            layer("features", "flatten", features),
             layer("class_term", "projection", ["features", "label"]),
             layer("logit", "add", ["score", "class_term"]),
+        ]
+    if d_classifier:
+        layers += [
+            layer("class_logits", "linear", "features", out=classes),
+            layer("scores", "concat", ["logit" if d_projection else "score", "class_logits"]),
         ]
     if d_output == "probability":
         layers.append(layer("probability", "sigmoid"))

@@ -7,6 +7,12 @@ Two step orders, as in the reference experiments:
 - ``g_then_d`` (cgan, gan): G on fresh noise (target 1); then D on the real batch and on the same
   fakes, detached, d_loss = (real + fake) / 2.
 
+With ``train.class_loss`` = w > 0 (AC-GAN, Odena et al. 2017), D's output holds 1 + classes
+values per image: its score, then class logits. D adds w times the cross-entropy of its class
+logits on the real images (their labels) and on the fakes (the labels they were drawn for), halved
+with the rest of its loss in ``g_then_d``; G adds w times the cross-entropy on its fakes. The score alone goes into the adversarial loss and the
+logged D(x) and D(G(z)).
+
 With ``d_steps`` = k, D trains on every batch and G on every k-th. Noise and labels come from
 gx's seeded numpy RNG, so every backend sees the same numbers. In a run of several processes
 (gx.distributed) each draws the global batch's noise and keeps its own slice, and the losses
@@ -61,6 +67,7 @@ class GanTrainer:
         seed, train = experiment.seed, experiment.train
         self.order, self.loss_kind = train.order, train.loss
         self.real_label, self.d_steps = train.real_label, train.d_steps
+        self.class_loss = train.class_loss
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
         self.g_masks = MaskSource([seed, STREAM_G_MASKS], world)
         self.d_masks = MaskSource([seed, STREAM_D_MASKS], world)
@@ -116,11 +123,16 @@ class GanTrainer:
         drawn = self.draw_inputs(count * self.world.size)
         return self._tensors({key: self.world.take(value) for key, value in drawn.items()})
 
-    def _discriminate(self, images: Tensor, labels: Tensor | None) -> Tensor:
+    def _discriminate(self, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
+        """D's scores, and the class cross-entropy (0 without train.class_loss)."""
         inputs = {"image": images}
         if labels is not None:
             inputs["label"] = labels
-        return self.discriminator(inputs)
+        output = self.discriminator(inputs)
+        if not self.class_loss:
+            return output, 0.0
+        scores, logits = output[:, :1], output[:, 1:]
+        return scores, self.class_loss * self.backend.cross_entropy(logits, labels)
 
     def _global_means(self, *values: Tensor) -> list[float]:
         """Means of the processes' scalars: each is a mean over an equal share of the batch."""
@@ -164,7 +176,10 @@ class GanTrainer:
         return StepResult(d_loss, d_real, d_fake, g_loss)
 
     def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
-        loss = self.backend.generator_loss(self.loss_kind, self._discriminate(fakes, labels))
+        scores, class_loss = self._discriminate(fakes, labels)
+        loss = self.backend.generator_loss(self.loss_kind, scores)
+        if self.class_loss:
+            loss = loss + class_loss
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "generator")
         self.backend.minimize(self.g_optimizer, loss)
@@ -180,11 +195,13 @@ class GanTrainer:
         fake_labels: Tensor | None,
     ) -> tuple[float, float, float]:
         backend = self.backend
-        on_real = self._discriminate(real_images, real_labels)
-        on_fake = self._discriminate(fakes, fake_labels)
+        on_real, real_class_loss = self._discriminate(real_images, real_labels)
+        on_fake, fake_class_loss = self._discriminate(fakes, fake_labels)
         loss = backend.loss(self.loss_kind, on_real, self.real_label) + backend.loss(
             self.loss_kind, on_fake, 0.0
         )
+        if self.class_loss:
+            loss = loss + real_class_loss + fake_class_loss
         if self.order == "g_then_d":
             loss = loss / 2
         value, d_real, d_fake = self._global_means(loss, on_real.mean(), on_fake.mean())

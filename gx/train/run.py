@@ -55,6 +55,7 @@ ADDED_SETTINGS = {
     "data.channels": None,
     "train.ema_decay": None,
     "train.ema_start": 0,
+    "train.class_loss": 0.0,
     "optimizer.schedule.warmup_steps": 0,
     "optimizer.schedule.decay": "none",
     "optimizer.schedule.decay_steps": None,
