@@ -9,9 +9,9 @@ Two step orders, as in the reference experiments:
 
 With ``train.class_loss`` = w > 0 (AC-GAN, Odena et al. 2017), D's output holds 1 + classes
 values per image: its score, then class logits. D adds w times the cross-entropy of its class
-logits on the real images (their labels) and on the fakes (the labels they were drawn for), halved
-with the rest of its loss in ``g_then_d``; G adds w times the cross-entropy on its fakes. The score alone goes into the adversarial loss and the
-logged D(x) and D(G(z)).
+logits on the real images (their labels) and on the fakes (the labels they were drawn for),
+halved with the rest of its loss in ``g_then_d``; G adds w times the cross-entropy on its fakes.
+The score alone goes into the adversarial loss and the logged D(x) and D(G(z)).
 
 With ``d_steps`` = k, D trains on every batch and G on every k-th. Noise and labels come from
 gx's seeded numpy RNG, so every backend sees the same numbers. In a run of several processes
