@@ -9,9 +9,12 @@ the classifier's features and diversity.
     python benchmarks/cdcgan_ablation.py --backend torch --threads 1
     python benchmarks/cdcgan_ablation.py --variants seed,+bn --steps 250,500 --n 2000
 
-The variants are the rows of the README's ablation table: the seed network under the common
-recipe (Adam 2e-4, betas (0.5, 0.999), batch 64), the discriminator changes, the changes tried on
-top of them, and the flagship (experiments/cdcgan.yaml as it is). The last line printed is one JSON
+The variants are the rows of the ablation tables (docs/recipes.md, docs/training-features.md):
+the seed network under the common recipe (Adam 2e-4, betas (0.5, 0.999), batch 64), the
+discriminator changes, the changes tried on top of them, the flagship before its projection term
+and weight average, the flagship (experiments/cdcgan.yaml as it is), and the training features
+tried on top of it. A variant with a decay to the run's end (``+decay``) must be measured at one
+step only: each checkpoint step is a run of that length. The last line printed is one JSON
 object with every figure (also written to WORK/ablation-BACKEND.json).
 """
 
@@ -26,14 +29,17 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The flagship before its time-to-quality changes (docs/training-features.md).
+BEFORE_PROJECTION = ["model.options.d_projection=false", "train.ema_decay=null"]
 # The seed network (models.md) under the common recipe: what the flagship changes, undone.
-SEED = [
+SEED = BEFORE_PROJECTION + [
     "model.options.d_batch_norm=false",
     "model.options.leaky_slope=0.01",
     "model.options.g_bn_eps=0.00001",
     "optimizer.generator.lr=0.0002",
     "optimizer.discriminator.lr=0.0002",
 ]
+HINGE = ["model.options.d_output=logit", "train.loss=hinge"]
 BN_SLOPE = SEED + ["model.options.d_batch_norm=true", "model.options.leaky_slope=0.2"]
 VARIANTS: dict[str, list[str]] = {
     "seed": SEED,
@@ -48,7 +54,12 @@ VARIANTS: dict[str, list[str]] = {
     "+bn+slope+eps0.2": BN_SLOPE + ["model.options.g_bn_eps=0.2"],
     "+bn+slope+eps0.8": BN_SLOPE + ["model.options.g_bn_eps=0.8"],
     "+bn+slope+eps0.5": BN_SLOPE + ["model.options.g_bn_eps=0.5"],
+    "before-projection": BEFORE_PROJECTION,
     "flagship": [],
+    "+hinge": HINGE,
+    "+hinge+class_loss": HINGE + ["model.options.d_classifier=true", "train.class_loss=1.0"],
+    "+decay": ["optimizer.schedule.decay=linear"],
+    "+decay2500": ["optimizer.schedule.decay=linear", "optimizer.schedule.decay_steps=2500"],
 }
 
 

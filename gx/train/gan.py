@@ -97,7 +97,10 @@ class GanTrainer:
             self.average_generator = compile_spec(backend, model.generator, 0)
 
     def generator_weights(self) -> dict[str, np.ndarray]:
-        return get_weights(self.backend, self.generator, self.model.generator)
+        """G's parameters and buffers as numpy, read at once: on torch they are views of the
+        live tensors (no copy), which the next update overwrites."""
+        tensors = state_tensors(self.generator, self.model.generator)
+        return {key: self.backend.numpy(tensor) for key, tensor in tensors.items()}
 
     def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
         parameters = state_tensors(module, spec, trainable_only=True)
