@@ -6,9 +6,9 @@ itself: outputs, gradients of sum(output * r) for a fixed random r with respect 
 parameter and float input, and in training mode the updated running statistics.
 
 Differences are relative, ||a - b|| / ||b||: within 1e-6 in gx's PyTorch backend, which runs
-PyTorch's own kernels. Jittor sums in another order (PyTorch's CPU batch norm accumulates in
-float64, Jittor's in float32), so on the deep convolutional networks its float32 results differ
-from PyTorch's by rounding alone, up to about 1e-5 (cdcgan's discriminator: 8.6e-6; DCGAN's
+PyTorch's own kernels. Jittor's kernels (its convolutions, its reductions) sum in another order,
+so on the deep convolutional networks its float32 results differ from PyTorch's by rounding
+alone, up to about 1e-5 (cdcgan's discriminator: 8.6e-6; DCGAN's
 batch-norm gradients: 1.1e-6): the tolerance tests/test_parity.py gives the same comparison.
 """
 
