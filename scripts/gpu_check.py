@@ -23,7 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(path.stem for path in (REPO / "experiments").glob("*.yaml"))
 BACKENDS = ("torch", "jittor")
-MAIN_COMMAND_STEPS = 1400  # the README's main command
+MAIN_COMMAND_STEPS = 800  # the README's main command
 
 
 def run_gx(arguments: list[str], limit: float, log: Path) -> tuple[int | str, float, str]:
@@ -150,6 +150,8 @@ def main_command_row(options: argparse.Namespace, folder: Path) -> dict[str, Any
             "data.split=test",
             "--max-steps",
             str(options.main_steps),
+            "--set",
+            "optimizer.schedule.decay=linear",
             "--out",
             str(run),
         ],
