@@ -75,7 +75,10 @@ class Projection(nn.Module):
         self.weight = nn.Parameter(torch.empty(classes, features))
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return (self.weight[labels] * features).sum(1, keepdim=True)
+        # F.embedding, not weight[labels]: indexing's backward accumulates the class vectors'
+        # gradients in another order under torch.use_deterministic_algorithms (gx parity's strict
+        # math), so a run and its parity check would differ in the last bits
+        return (F.embedding(labels, self.weight) * features).sum(1, keepdim=True)
 
 
 def _normalize(vector: torch.Tensor) -> torch.Tensor:
