@@ -229,7 +229,8 @@ class GanTrainer:
 
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """Images from fixed inputs, in eval mode (running statistics, no dropout), as numpy.
+        """Images from fixed inputs, in eval mode (running statistics, no dropout), as numpy,
+        from the average of G's weights when the run keeps one.
 
         Eval mode leaves the training state alone: no batch-norm statistics are updated and no
         dropout masks are drawn, so sampling never changes the trajectory.
@@ -243,7 +244,8 @@ class GanTrainer:
         backend.set_training(generator, False)
         with backend.no_grad():
             images = backend.numpy(generator(self._tensors(inputs)))
-        backend.set_training(self.generator, True)
+        if generator is self.generator:  # back to training; the average's module stays in eval
+            backend.set_training(generator, True)
         return images
 
     # -- state ----------------------------------------------------------------------------------
