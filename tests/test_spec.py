@@ -269,7 +269,13 @@ def test_model_options_of_the_wrong_kind_are_refused(options: dict, expected: st
 
 def test_cdcgan_experiments_are_the_flagship_and_the_seed_recipe() -> None:
     flagship = load_experiment(REPO_ROOT / "experiments" / "cdcgan.yaml")
-    assert flagship.model.options == {"d_batch_norm": True, "leaky_slope": 0.2, "g_bn_eps": 0.8}
+    assert flagship.model.options == {
+        "d_batch_norm": True,
+        "leaky_slope": 0.2,
+        "g_bn_eps": 0.8,
+        "d_projection": True,
+    }
+    assert flagship.train.ema_decay == 0.995 and flagship.optimizer.schedule.decay == "none"
     seed = load_experiment(REPO_ROOT / "experiments" / "cdcgan_seed.yaml")
     assert seed.model.options == {} and seed.model.init == "default"
     assert (seed.train.batch_size, seed.train.epochs, seed.train.order, seed.train.loss) == (
