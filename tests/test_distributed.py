@@ -242,6 +242,41 @@ def test_jittor_without_mpirun_is_one_error(
     assert not (tmp_path / "run").exists()
 
 
+# Joins as `gx run --nproc` does, exchanges a few sums, and ends without any further clean-up.
+EXIT_AFTER_JOINING = """
+import numpy as np
+from gx.backends import get_backend
+from gx.distributed import current_world
+
+world = current_world()
+backend = get_backend("torch", "cpu")
+backend.join(world, sync_batch_norm=False)
+for _ in range(20):
+    total = backend.all_reduce_sum(np.ones(1000))
+assert total[0] == world.size, total[0]
+"""
+
+
+def test_processes_end_cleanly_after_a_torch_run(tmp_path: Path) -> None:
+    """A process that leaves its gloo process group to the interpreter's exit aborts there in
+    about 2 of 5 launches of 2 processes (measured on 2 cores); gx leaves it itself. Five
+    launches of 4 processes: 20 exits, every one clean."""
+    script = tmp_path / "exit_after_joining.py"
+    script.write_text(EXIT_AFTER_JOINING)
+    for _ in range(5):
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+             "4", str(script)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "terminate called" not in result.stderr, result.stderr[-3000:]
+
+
 def test_ctrl_c_stops_every_process_and_resume_continues_exactly(
     mnist_root: Path, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import warnings
 from collections import Counter
@@ -20,6 +21,11 @@ from gx.spec import ModelSpec
 from gx.spec.layers import LeakyReLU
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _leave_process_group() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 class _FlooredLog(torch.autograd.Function):
@@ -234,6 +240,11 @@ class TorchBackend(Backend):
                 rank=world.rank,
                 world_size=world.size,
             )
+            # Left to the interpreter's exit, gloo's worker threads can still hold tensors while
+            # Python tears down, and the process aborts ("terminate called without an active
+            # exception") after a run that went well. atexit runs while Python is whole, on
+            # every way out: a finished run, an error, Ctrl-C.
+            atexit.register(_leave_process_group)
         # Synced batch norm needs an all-reduce that autograd differentiates: in torch 2.13 that
         # is still torch.distributed.nn.functional's, whose suggested successor (the private
         # _functional_collectives.all_reduce) has no backward. Its deprecation notice would print
