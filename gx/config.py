@@ -130,6 +130,7 @@ class Schedule:
 
     warmup_steps: int = _setting(0, min=0)
     decay: str = _setting("none", choices=("none", "linear", "cosine"))
+    decay_start: int = _setting(0, min=0)  # where the decay begins, at the warm-up's end or later
     decay_steps: Optional[int] = _setting(None, min=1)  # where the decay ends; null: the run's end
     final_factor: float = _setting(0.0, min=0, max=1)
 
@@ -450,11 +451,19 @@ def _check_milestones(milestones: Sequence[Milestone], source: str) -> None:
 
 
 def _check_schedule(schedule: Schedule, source: str) -> None:
-    if schedule.decay_steps is not None and schedule.decay_steps <= schedule.warmup_steps:
+    if schedule.decay_steps is None:
+        return
+    if schedule.decay_steps <= schedule.warmup_steps:
         raise GxError(
             f"{source}: 'optimizer.schedule.decay_steps' ({schedule.decay_steps}) must be "
             f"greater than 'optimizer.schedule.warmup_steps' ({schedule.warmup_steps}); "
             "the decay starts where the warm-up ends"
+        )
+    if schedule.decay_steps <= schedule.decay_start:
+        raise GxError(
+            f"{source}: 'optimizer.schedule.decay_steps' ({schedule.decay_steps}) must be "
+            f"greater than 'optimizer.schedule.decay_start' ({schedule.decay_start}); "
+            "the decay ends after it begins"
         )
 
 

@@ -138,6 +138,13 @@ def test_schedule_factors_rise_then_fall_as_defined() -> None:
         [1.0, 0.875, 0.75, 0.625]
     )
     assert schedule_factor(Schedule(), 10**6, 10) == 1.0
+    # a late decay: 1 until decay_start (even after a shorter warm-up), then down to 0.2
+    late = Schedule(warmup_steps=2, decay="linear", decay_start=6, decay_steps=10, final_factor=0.2)
+    factors = [schedule_factor(late, step, 100) for step in range(12)]
+    assert factors == pytest.approx([0.5, 1.0, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2, 0.2])
+    # decay_start past a short run's end: no decay at all
+    beyond = Schedule(decay="cosine", decay_start=50)
+    assert [schedule_factor(beyond, step, 20) for step in range(20)] == [1.0] * 20
 
 
 def test_a_run_logs_the_scheduled_rates(tmp_path: Path, data_root: Path) -> None:
@@ -266,6 +273,11 @@ def test_class_loss_needs_class_logits(options: dict, train: dict, message: str)
         (
             {"warmup_steps": 10, "decay": "linear", "decay_steps": 10},
             "'optimizer.schedule.decay_steps' (10) must be greater than",
+        ),
+        (
+            {"decay": "linear", "decay_start": 20, "decay_steps": 20},
+            "'optimizer.schedule.decay_steps' (20) must be greater than "
+            "'optimizer.schedule.decay_start' (20)",
         ),
     ],
 )

@@ -58,6 +58,7 @@ ADDED_SETTINGS = {
     "train.class_loss": 0.0,
     "optimizer.schedule.warmup_steps": 0,
     "optimizer.schedule.decay": "none",
+    "optimizer.schedule.decay_start": 0,
     "optimizer.schedule.decay_steps": None,
     "optimizer.schedule.final_factor": 0.0,
 }

@@ -4,8 +4,9 @@ The rate of step s (0-based) of epoch e is ``base * milestones(e) * schedule(s)`
 
 - milestones: the product of every milestone factor whose epoch has been reached;
 - warm-up: ``(s + 1) / warmup_steps`` while s < warmup_steps, so the first step already moves;
-- decay, from the end of the warm-up to ``decay_steps`` (default: the run's last step): linear or
-  half a cosine from 1 down to ``final_factor``, which then holds.
+- decay, from ``decay_start`` (or the end of the warm-up, whichever is later; until then the
+  factor is 1) to ``decay_steps`` (default: the run's last step): linear or half a cosine from 1
+  down to ``final_factor``, which then holds.
 
 Everything is computed in Python floats, once per step, and handed to both backends' optimizers
 as the same number.
@@ -30,9 +31,10 @@ def schedule_factor(schedule: Schedule, step: int, total: int) -> float:
     """The factor for 0-based ``step`` of a run of ``total`` steps."""
     if step < schedule.warmup_steps:
         return (step + 1) / schedule.warmup_steps
-    if schedule.decay == "none":
+    start = max(schedule.warmup_steps, schedule.decay_start)
+    if schedule.decay == "none" or step < start:
         return 1.0
-    start, end = schedule.warmup_steps, schedule.decay_steps or total
+    end = schedule.decay_steps or total
     progress = 1.0 if end <= start else min(1.0, (step - start) / (end - start))
     remaining = (
         1.0 - progress if schedule.decay == "linear" else (1 + math.cos(math.pi * progress)) / 2
