@@ -13,8 +13,9 @@ The variants are the rows of the ablation tables (docs/recipes.md, docs/training
 the seed network under the common recipe (Adam 2e-4, betas (0.5, 0.999), batch 64), the
 discriminator changes, the changes tried on top of them, the flagship before its projection term
 and weight average, the flagship (experiments/cdcgan.yaml as it is), and the training features
-tried on top of it. A variant with a decay to the run's end (``+decay``) must be measured at one
-step only: each checkpoint step is a run of that length. The last line printed is one JSON
+tried on top of it. A variant whose decay ends with the run (``+decay``, ``+hinge+decay``,
+``+hinge+decay400``) must be measured at one step only: each checkpoint step is a run of that
+length. The last line printed is one JSON
 object with every figure (also written to WORK/ablation-BACKEND.json).
 """
 
@@ -60,6 +61,15 @@ VARIANTS: dict[str, list[str]] = {
     "+hinge+class_loss": HINGE + ["model.options.d_classifier=true", "train.class_loss=1.0"],
     "+decay": ["optimizer.schedule.decay=linear"],
     "+decay2500": ["optimizer.schedule.decay=linear", "optimizer.schedule.decay_steps=2500"],
+    "+latedecay": [
+        "optimizer.schedule.decay=linear",
+        "optimizer.schedule.decay_start=1700",
+        "optimizer.schedule.decay_steps=2500",
+    ],
+    "+ema0.998from1000": ["train.ema_decay=0.998", "train.ema_start=1000"],
+    "+hinge+decay": HINGE + ["optimizer.schedule.decay=linear"],
+    "+hinge+decay400": HINGE
+    + ["optimizer.schedule.decay=linear", "optimizer.schedule.decay_start=400"],
 }
 
 

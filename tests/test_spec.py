@@ -7,6 +7,7 @@ gx's inference or in a reference model shows up here as a number that no longer 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,18 @@ def test_cdcgan_experiments_are_the_flagship_and_the_seed_recipe() -> None:
     for settings in (seed.optimizer.generator, seed.optimizer.discriminator):
         assert (settings.kind, settings.lr, settings.betas) == ("adam", 1e-5, (0.9, 0.999))
     assert [(m.epoch, m.factor) for m in seed.optimizer.milestones] == [(8, 0.2)]
+
+
+def test_cdcgan_hinge_is_the_flagship_with_raw_scores_and_the_hinge_loss() -> None:
+    flagship = load_experiment(REPO_ROOT / "experiments" / "cdcgan.yaml")
+    hinge = load_experiment(REPO_ROOT / "experiments" / "cdcgan_hinge.yaml")
+    assert hinge.model.options == {**flagship.model.options, "d_output": "logit"}
+    assert hinge.train == replace(flagship.train, loss="hinge")
+    assert (hinge.data, hinge.optimizer, hinge.seed) == (
+        flagship.data,
+        flagship.optimizer,
+        flagship.seed,
+    )
 
 
 def test_state_shapes_use_pytorch_layouts() -> None:
