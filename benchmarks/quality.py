@@ -145,7 +145,9 @@ def main() -> None:
         help="MNIST folder (else $GX_DATA_ROOT or ../shared/data/mnist)",
     )
     parser.add_argument("--work", default="runs/quality", help="run folders go here")
-    parser.add_argument("--strip-image", default=str(REPO / "docs" / "strip.png"))
+    parser.add_argument(
+        "--strip-image", default=None, help="save the first strip measured here as a PNG"
+    )
     parser.add_argument(
         "--runs", nargs="*", default=[], help="finished run folders to measure instead of training"
     )
@@ -158,7 +160,7 @@ def main() -> None:
     numbers = random_numbers(args.numbers, seed=2024)
     work = Path(args.work)
     figures = []
-    save_first: Path | None = Path(args.strip_image)
+    save_first = Path(args.strip_image) if args.strip_image else None
     planned = [
         (model, backend, work / f"{model}-{backend}-{epochs[model]}ep", epochs[model])
         for model in args.models
