@@ -15,8 +15,8 @@ discriminator changes, the changes tried on top of them, the flagship before its
 and weight average, the flagship (experiments/cdcgan.yaml as it is), and the training features
 tried on top of it. A variant whose decay ends with the run (``+decay``, ``+hinge+decay``,
 ``+hinge+decay400``) must be measured at one step only: each checkpoint step is a run of that
-length. The last line printed is one JSON
-object with every figure (also written to WORK/ablation-BACKEND.json).
+length. The last line printed is one JSON object with every figure (also written to
+WORK/ablation-BACKEND.json).
 """
 
 from __future__ import annotations
