@@ -505,9 +505,10 @@ def export(checkpoint: str, out: str) -> None:
         f"{name} {kind} {list(shape)}" for name, (kind, shape) in result.inputs.items()
     )
     click.echo(f"wrote {result.path} (ONNX opset {result.opset}); inputs: {inputs}")
+    verdict = "agrees" if result.agrees else "OUTSIDE it"
     click.echo(
         f"onnxruntime vs gx on {result.check_batch} images: max abs difference "
-        f"{result.max_abs_difference:.2e}"
+        f"{result.max_abs_difference:.2e} (float32's rounding floor {result.floor:.2e}: {verdict})"
     )
 
 

@@ -101,6 +101,20 @@ def clearest_digits(classifier: Classifier, data_root: Path) -> np.ndarray:
     return split.held_out_images[picks]
 
 
+def float64_images(run: Path, noise: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """The run's generator in PyTorch float64 on ``noise`` and ``labels``: the reference a float32
+    sample's rounding floor is measured against (gx.parity.agreement)."""
+    from gx.tools.generate import generate, load_generator
+
+    backend, generator, _ = load_generator(run, "torch", "cpu", "float64")
+    return generate(backend, generator, noise, labels)
+
+
+def max_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| in float64: for images in [-1, 1], a difference relative to their range."""
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
 def gx(*arguments: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(argument) for argument in arguments])
     if result.exception is not None and not isinstance(result.exception, SystemExit):

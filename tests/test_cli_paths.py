@@ -153,6 +153,7 @@ def test_generate_errors_exit_2_and_write_nothing(gan_run, cgan_run, tmp_path, c
 
 
 @pytest.mark.jittor
+@pytest.mark.cross_framework
 def test_eval_on_jittor_agrees_with_torch(gan_run, classifier28, data_root, tmp_path):
     figures = {}
     for backend in ("torch", "jittor"):
@@ -174,6 +175,9 @@ def test_eval_on_jittor_agrees_with_torch(gan_run, classifier28, data_root, tmp_
         figures[backend] = json.loads((run / "eval.json").read_text())
     assert figures["jittor"]["backend"]["backend"] == "jittor"
     # The same weights, noise and images: only float32 rounding differs between the backends.
+    # The distance is a float64 statistic of 500 images' features, which differ by about 1e-6
+    # relative between the backends; its matrix square root amplifies that by the covariances'
+    # conditioning, which the fixed images decide, not the CPU: 1e-3 leaves room for 1,000x.
     assert figures["jittor"]["frechet_distance"] == pytest.approx(
         figures["torch"]["frechet_distance"], rel=1e-3
     )

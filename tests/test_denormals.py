@@ -29,6 +29,8 @@ def test_jittor_ops_keep_denormals_in_jittor_pytorch_and_numpy() -> None:
     # used to switch the mode, and its own arithmetic then flushed the result to 0.
     product = jittor.numpy(jittor.tensor(np.full(8, TINY)) * jittor.tensor(np.full(8, 1e-2)))
     assert np.all(product > 0)  # first: under denormals-are-zero, allclose would read 0 as equal
+    # one IEEE multiplication, correctly rounded on every CPU; rtol only absorbs the reference's
+    # own rounding of the float64 product to float32
     np.testing.assert_allclose(product, np.float32(TINY * np.float32(1e-2)), rtol=1e-6)
     assert not denormals_flushed()
     torch = get_backend("torch", "cpu")

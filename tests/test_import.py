@@ -5,15 +5,18 @@ statistics), compiled in each backend with the module's weights, and compared wi
 itself: outputs, gradients of sum(output * r) for a fixed random r with respect to every
 parameter and float input, and in training mode the updated running statistics.
 
-Differences are relative, ||a - b|| / ||b||: within 1e-6 in gx's PyTorch backend, which runs
-PyTorch's own kernels. Jittor's kernels (its convolutions, its reductions) sum in another order,
-so on the deep convolutional networks its float32 results differ from PyTorch's by rounding
-alone, up to about 1e-5 (cdcgan's discriminator: 8.6e-6; DCGAN's
-batch-norm gradients: 1.1e-6): the tolerance tests/test_parity.py gives the same comparison.
+Differences are relative, ||a - b|| / ||b||. gx's PyTorch backend runs PyTorch's own kernels on
+the same numbers, so it agrees to 1e-6 (measured: exactly, on every network here). Jittor's
+kernels round differently, by an amount that depends on the network's depth and on the kernels
+the CPU picks (cdcgan's discriminator: 8.6e-6 on an AMD Zen 3, 1.2e-5 on an Intel Xeon with
+AVX-512), so each Jittor value is judged against its own rounding floor, measured in the same
+test: how far the module's float32 result is from gx's PyTorch backend in float64
+(gx.parity.agreement).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -37,16 +40,19 @@ from gx.backends.base import MaskSource, state_tensors
 from gx.importer import import_network
 from gx.importer.network import ImportedNetwork, example_inputs
 from gx.parity import SeedRun
+from gx.parity.agreement import agrees, allowed_difference, relative_norm
 from gx.parity.check import ParityCheck, SeedCrossings
 from gx.testing import assert_parity
 from gx.tools.generate import load_generator
 from gx.tools.summary import layer_rows
 
+pytestmark = pytest.mark.cross_framework
+
 TESTS = Path(__file__).resolve().parent
 NETWORKS_FILE = TESTS / "import_networks.py"
 # ||a - b|| / ||b|| over a tensor (over a layer's parameters together for their gradients: a
 # bias feeding training-mode batch norm has a gradient that is zero up to rounding)
-TOLERANCE = {"torch": 1e-6, "jittor": 1e-5}
+TORCH_TOLERANCE = 1e-6
 BATCH = 8
 
 NETWORKS = {
@@ -83,12 +89,6 @@ def randomized(cls: type) -> torch.nn.Module:
     return module
 
 
-def relative(got: np.ndarray, expected: np.ndarray) -> float:
-    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
-    scale = np.linalg.norm(expected)
-    return float(np.linalg.norm(got - expected) / scale) if scale > 0 else float(np.abs(got).max())
-
-
 class MaskedDropout:
     """F.dropout with gx's masks (the same seed, drawn in the same layer order), so that the
     module's training-mode dropout is comparable with gx's."""
@@ -121,12 +121,14 @@ def run_original(module, network: ImportedNetwork, training: bool, probe, monkey
     return (
         output.detach().numpy(),
         {key: grad.numpy() for key, grad in named.items()},
-        {key: state[source].numpy() for key, source in network.weight_keys.items()},
+        {key: state[source].numpy().copy() for key, source in network.weight_keys.items()},
     )
 
 
-def run_gx(backend_name: str, network: ImportedNetwork, weights, training: bool, probe):
-    backend = get_backend(backend_name, "cpu")
+def run_gx(
+    backend_name: str, network: ImportedNetwork, weights, training: bool, probe, dtype="float32"
+):
+    backend = get_backend(backend_name, "cpu", dtype)
     module = backend.build(network.spec, MaskSource(5))
     load_weights(backend, module, network.spec, weights)
     backend.set_training(module, training)
@@ -158,18 +160,43 @@ def by_layer(grads: dict[str, np.ndarray], inputs: list[str]) -> dict[str, np.nd
     return {key: np.concatenate(parts) for key, parts in joined.items()}
 
 
-def check(backend: str, mode: str, what: str, values, reference) -> None:
-    error = relative(values, reference)
-    assert error <= TOLERANCE[backend], (mode, what, error)
+def compared(result, float_inputs: list[str]) -> dict[str, np.ndarray]:
+    """Every value one run is judged on: output, gradients per layer, parameters and buffers
+    after the forward (running statistics move in training mode)."""
+    output, grads, state = result
+    return {
+        "output": output,
+        **{f"gradient of {key}": grad for key, grad in by_layer(grads, float_inputs).items()},
+        **state,
+    }
 
 
-def check_network(name: str, backend: str, monkeypatch) -> None:
+def check(backend: str, mode: str, got, expected, exact) -> None:
+    """gx's values ``got`` against the module's ``expected``; for Jittor, each within the floor
+    of the module's float32 value (its distance from gx's PyTorch backend in float64, ``exact``)."""
+    assert set(got) == set(expected)
+    for what, reference in expected.items():
+        assert got[what].shape == reference.shape, (mode, what)
+        error = relative_norm(got[what], reference)
+        if backend == "torch":
+            assert error <= TORCH_TOLERANCE, (mode, what, error)
+        else:
+            floor = relative_norm(reference, exact[what])
+            assert agrees(error, floor), (
+                f"{mode} {what}: {error:.2e} from PyTorch, allowed {allowed_difference(floor):.2e}"
+            )
+
+
+def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
+    """Import ``name`` and compare gx's ``backend`` with the module; ``tamper(network,
+    weights)`` returns another network and weights for gx to compile (the negative controls)."""
     cls, inputs = NETWORKS[name]
     module = randomized(cls)
     network = import_network(module, inputs)
     counted = sum(row.parameters for row in layer_rows(network.spec))  # as gx summary counts
     assert counted == sum(p.numel() for p in module.parameters()) == network.module_parameters
     weights = network.weights(module.state_dict())
+    compiled, compiled_weights = (network, weights) if tamper is None else tamper(network, weights)
     float_inputs = [d.name for d in network.inputs if d.kind == "tensor"]
     for training in (True, False):
         mode = "training" if training else "eval"
@@ -178,21 +205,18 @@ def check_network(name: str, backend: str, monkeypatch) -> None:
             .standard_normal((BATCH, *network.spec.output_value.shape))
             .astype(np.float32)
         )
-        got = run_gx(backend, network, weights, training, probe)
+        got = run_gx(backend, compiled, compiled_weights, training, probe)
+        exact = run_gx("torch", network, weights, training, probe, "float64")
         expected = run_original(module, network, training, probe, monkeypatch)
         module.load_state_dict(  # undo the running statistics the forward updated
             {source: torch.from_numpy(weights[key]) for key, source in network.weight_keys.items()},
             strict=False,
         )
-
-        assert got[0].shape == expected[0].shape
-        check(backend, mode, "output", got[0], expected[0])
-        grads = [by_layer(result[1], float_inputs) for result in (got, expected)]
-        assert set(grads[0]) == set(grads[1])
-        for key in grads[1]:
-            check(backend, mode, f"gradient of {key}", grads[0][key], grads[1][key])
-        for key in expected[2]:  # batch-norm running statistics after the forward
-            check(backend, mode, key, got[2][key], expected[2][key])
+        check(
+            backend,
+            mode,
+            *(compared(result, float_inputs) for result in (got, expected, exact)),
+        )
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -204,6 +228,33 @@ def test_imported_network_computes_the_module_in_torch(name, monkeypatch):
 @pytest.mark.parametrize("name", NETWORKS)
 def test_imported_network_computes_the_module_in_jittor(name, monkeypatch):
     check_network(name, "jittor", monkeypatch)
+
+
+def changed_weight(network: ImportedNetwork, weights):
+    """conv2's weights, where Jittor's rounding in cdcgan's discriminator starts, off by 1e-4."""
+    return network, {**weights, "conv2.weight": weights["conv2.weight"] * np.float32(1 + 1e-4)}
+
+
+def changed_slope(network: ImportedNetwork, weights):
+    """The LeakyReLU after conv2 with a slope of 0.21 instead of 0.2."""
+    nodes = tuple(
+        dataclasses.replace(node, layer=dataclasses.replace(node.layer, slope=0.21))
+        if node.name == "leaky_relu_2"
+        else node
+        for node in network.spec.nodes
+    )
+    assert nodes != network.spec.nodes
+    spec = dataclasses.replace(network.spec, nodes=nodes)
+    return dataclasses.replace(network, spec=spec), weights
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize("tamper", [changed_weight, changed_slope])
+def test_the_floor_still_catches_a_wrong_weight_or_layer_in_jittor(tamper, monkeypatch):
+    """The network whose comparison needed the floor (a fixed 1e-5 failed it on a Xeon) must
+    still fail it when gx computes something else."""
+    with pytest.raises(AssertionError, match="training output: .* from PyTorch, allowed"):
+        check_network("cdcgan_discriminator", "jittor", monkeypatch, tamper)
 
 
 def test_import_names_layers_after_attribute_paths():
@@ -277,7 +328,7 @@ def test_cli_import_folder_makes_an_experiment_and_a_checkpoint_gx_samples(tmp_p
         )
         generator.eval()
         expected = generator(torch.from_numpy(noise), torch.from_numpy(labels)).numpy()
-    assert relative(images, expected) <= TOLERANCE["torch"]
+    assert relative_norm(images, expected) <= TORCH_TOLERANCE
     status, output = gx("summary", folder / "experiment.yaml")
     for network in (generator, discriminator):
         count = sum(parameter.numel() for parameter in network.parameters())

@@ -18,6 +18,8 @@ from gx.backends import compile_spec, get_backend
 from gx.backends.base import MaskSource
 from gx.spec import ModelSpec
 
+pytestmark = pytest.mark.cross_framework
+
 torch = pytest.importorskip("torch")
 
 BATCH = 64
@@ -79,5 +81,8 @@ def test_batch_norm_gives_the_same_numbers_for_a_numpy_batch_as_in_training() ->
     exact.set_training(reference, True)
     with exact.no_grad():
         truth = exact.numpy(reference({"image": exact.tensor(images[indices])}))
-    # NCHW kernel: float32 rounding of unit-scale outputs; the channels-last one was ~1e-4 off
+    # NCHW kernel: float32 rounding of unit-scale outputs (7.9e-7 measured); the channels-last
+    # one was ~1e-4 off. A channel's statistics sum 8 x 14 x 14 values, which PyTorch's CPU
+    # kernel accumulates in float64 on every instruction set, so the bound does not move with
+    # the CPU; 1e-5 tells the two layouts apart with 10x room on each side.
     assert np.max(np.abs(from_numpy - truth)) < 1e-5

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import clearest_digits, gx, lookup_run, png
+from support import clearest_digits, gx, lookup_run, max_difference, png
 
 from gx.errors import GxError
 from gx.evaluate.sampler import Sampler
+from gx.parity.agreement import agrees
+from gx.tools.generate import load_generator
 from gx.tools.strip import compose, make_strip, parse_number, quantize, strip_noise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -122,12 +124,15 @@ def test_best_of_never_reads_worse_than_the_first_draw(cdcgan_run, classifier28)
     best = make_strip(sampler, NUMBER, seed=3, best_of=8, classifier=classifier28)
     positions = np.arange(len(NUMBER))
     assert best.confidence.shape == (8, len(NUMBER))
-    # candidate 0 is the plain strip's draw, and the kept one is read at least as confidently
+    # candidate 0 is the plain strip's draw, and the kept one is read at least as confidently;
+    # the same networks on 8 candidates at once instead of 1: another batch size may block the
+    # kernels' sums differently, float32 rounding of a few layers (1e-5 is 160 units of it)
     np.testing.assert_allclose(best.confidence[0], plain.confidence[0], rtol=1e-5, atol=1e-7)
     assert np.all(best.confidence[best.chosen, positions] >= best.confidence[0])
     np.testing.assert_array_equal(best.chosen, best.confidence.argmax(axis=0))
     assert np.any(best.chosen > 0)
     kept_first = best.chosen == 0
+    # images in [-1, 1] from the same generator at another batch size (as above)
     np.testing.assert_allclose(best.images[kept_first], plain.images[kept_first], atol=1e-6)
 
 
@@ -212,10 +217,15 @@ def test_errors_exit_2_and_leave_files_alone(case, number, message, request, tmp
 
 
 @pytest.mark.jittor
+@pytest.mark.cross_framework
 def test_torch_checkpoint_sampled_on_jittor_gives_the_same_strip(cgan_run):
     strips = [
         make_strip(Sampler.from_run(cgan_run, backend, "cpu"), NUMBER, seed=11)
         for backend in ("torch", "jittor")
     ]
-    np.testing.assert_allclose(compose(strips[1].images), compose(strips[0].images), atol=2e-5)
+    # PyTorch float64 draws the same strip: the floor of the float32 images (gx.parity.agreement)
+    exact = make_strip(Sampler(*load_generator(cgan_run, "torch", "cpu", "float64"), 0), NUMBER, 11)
+    torch_images, jittor_images = (compose(strip.images) for strip in strips)
+    floor = max_difference(torch_images, compose(exact.images))
+    assert agrees(max_difference(jittor_images, torch_images), floor)
     assert np.abs(strips[1].pixels.astype(int) - strips[0].pixels.astype(int)).max() <= 1

@@ -25,9 +25,10 @@ class ImportedNetwork:
     module_parameters: int  # trainable values the module holds (gx summary counts the spec's)
 
     def weights(self, state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        """The module's ``state_dict()`` (or one read from a file) keyed as gx keys it."""
+        """Copies of the module's ``state_dict()`` tensors (or of one read from a file), keyed
+        as gx keys them: later updates of the module (running statistics) leave them alone."""
         return {
-            key: state[source].detach().cpu().to(torch.float32).numpy()
+            key: state[source].detach().cpu().to(torch.float32).numpy().copy()
             for key, source in self.weight_keys.items()
         }
 

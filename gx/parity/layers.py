@@ -2,7 +2,9 @@
 
 Each network is compiled afresh in both backends (so the probe never touches the training
 state), fed the same inputs, and a scalar probe sum(output * r) with a fixed random r is
-differentiated with respect to every layer output and every parameter.
+differentiated with respect to every layer output and every parameter. PyTorch float64 runs the
+same probe: its distance from PyTorch float32 is each value's rounding floor, and a layer agrees
+when the backends differ by no more than gx.parity.agreement allows for that floor.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from gx.backends import compile_spec
 from gx.backends.base import Backend, MaskSource, state_tensors
+from gx.parity.agreement import agrees
 from gx.spec import ModelSpec, example_inputs
 
 PROBE_BATCH = 8
@@ -32,9 +35,27 @@ class LayerDiff:
     grad_rel: float | None
     param_grad_abs: float | None  # gradients of the layer's parameters (None: no parameters)
     param_grad_rel: float | None
+    # PyTorch float32's relative distance from float64 for each of the three (None as above)
+    output_floor: float
+    grad_floor: float | None
+    param_grad_floor: float | None
+
+    @property
+    def agrees(self) -> bool:
+        """Every relative difference within what its floor allows (gx.parity.agreement)."""
+        pairs = [
+            (self.output_rel, self.output_floor),
+            (self.grad_rel, self.grad_floor),
+            (self.param_grad_rel, self.param_grad_floor),
+        ]
+        return all(
+            agrees(difference, floor)
+            for difference, floor in pairs
+            if difference is not None and floor is not None
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "agrees": self.agrees}
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -78,10 +99,32 @@ def _probe(
     return result
 
 
+def _differences(
+    reference: dict[str, Any], others: list[dict[str, Any]]
+) -> dict[str, tuple[float, float] | None]:
+    """The worst (absolute, relative) difference of output, output gradient and parameter
+    gradients between one layer's reference probe and the others' (None: not compared)."""
+    worst: dict[str, Any] = {"output": (0.0, 0.0), "grad": None, "params": None}
+    for other in others:
+        worst["output"] = max(worst["output"], difference(reference["output"], other["output"]))
+        if reference["grad"] is not None and other["grad"] is not None:
+            worst["grad"] = max(
+                worst["grad"] or (0.0, 0.0), difference(reference["grad"], other["grad"])
+            )
+        if reference["params"]:
+            # One comparison per layer: a bias feeding training-mode batch norm has a
+            # gradient that is zero up to rounding, so its own relative error means nothing.
+            mine = np.concatenate([g.reshape(-1) for g in reference["params"]])
+            theirs = np.concatenate([g.reshape(-1) for g in other["params"]])
+            worst["params"] = max(worst["params"] or (0.0, 0.0), difference(mine, theirs))
+    return worst
+
+
 def compare_layers(
-    backends: list[Backend], network: str, spec: ModelSpec, seed: int
+    backends: list[Backend], network: str, spec: ModelSpec, seed: int, float64: Backend
 ) -> list[LayerDiff]:
-    """The first backend is the reference; differences are the worst over the others."""
+    """The first backend is the reference; differences are the worst over the others, and each
+    floor is the reference's relative distance from ``float64`` (PyTorch in float64)."""
     inputs = example_inputs(spec, PROBE_BATCH, seed)
     weights = (
         np.random.default_rng(seed + 1)
@@ -91,6 +134,7 @@ def compare_layers(
     probes: dict[str, dict[str, Any]] = {
         backend.name: _probe(backend, spec, seed, inputs, weights) for backend in backends
     }
+    exact = _probe(float64, spec, seed, inputs, weights)
     reference = probes[backends[0].name]
     rows = []
     for info in spec.infos:
@@ -98,21 +142,9 @@ def compare_layers(
         shapes = {
             name: tuple(probe[info.name]["output"].shape[1:]) for name, probe in probes.items()
         }
-        worst: dict[str, Any] = {"output": (0.0, 0.0), "grad": None, "params": None}
-        for probe in list(probes.values())[1:]:
-            other: dict[str, Any] = probe[info.name]
-            worst["output"] = max(worst["output"], difference(row["output"], other["output"]))
-            if row["grad"] is not None and other["grad"] is not None:
-                worst["grad"] = max(
-                    worst["grad"] or (0.0, 0.0), difference(row["grad"], other["grad"])
-                )
-            if row["params"]:
-                # One comparison per layer: a bias feeding training-mode batch norm has a
-                # gradient that is zero up to rounding, so its own relative error means nothing.
-                mine = np.concatenate([g.reshape(-1) for g in row["params"]])
-                theirs = np.concatenate([g.reshape(-1) for g in other["params"]])
-                worst["params"] = max(worst["params"] or (0.0, 0.0), difference(mine, theirs))
-        grad, params = worst["grad"] or (None, None), worst["params"] or (None, None)
+        worst = _differences(row, [probe[info.name] for probe in list(probes.values())[1:]])
+        floors = _differences(row, [exact[info.name]])
+        output, grad, params = (worst[key] or (None, None) for key in ("output", "grad", "params"))
         rows.append(
             LayerDiff(
                 network,
@@ -120,9 +152,10 @@ def compare_layers(
                 info.kind,
                 info.output.shape,
                 shapes,
-                *worst["output"],
+                *output,
                 *grad,
                 *params,
+                *(None if floor is None else floor[1] for floor in floors.values()),
             )
         )
     return rows

@@ -418,9 +418,13 @@ def run_parity(
     model = model_for(experiment)
     runs, threads = lockstep_runs(device)
     reference, other = runs["torch"], runs["jittor"]
-    layers = compare_layers(
-        [reference, other], "generator", model.generator, experiment.seed
-    ) + compare_layers([reference, other], "discriminator", model.discriminator, experiment.seed)
+    float64 = runs["torch_float64"]
+    layers = [
+        *compare_layers([reference, other], "generator", model.generator, experiment.seed, float64),
+        *compare_layers(
+            [reference, other], "discriminator", model.discriminator, experiment.seed, float64
+        ),
+    ]
     data = experiment.data
     root = str(resolve_data_root(data.dataset, data_root, data.root))
     seed_runs: list[SeedRun] = []

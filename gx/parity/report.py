@@ -30,8 +30,10 @@ def layer_table(result: ParityResult) -> str:
         "jittor",
         "out abs",
         "out rel",
+        "out floor",
         "grad rel",
         "param grad rel",
+        "agrees",
     )
     rows: list[tuple[str, ...]] = [header]
     for row in result.layers:
@@ -44,8 +46,10 @@ def layer_table(result: ParityResult) -> str:
                 *["x".join(map(str, s)) if s is not None else "?" for s in shapes],
                 _number(row.output_abs),
                 _number(row.output_rel),
+                _number(row.output_floor),
                 _number(row.grad_rel),
                 _number(row.param_grad_rel),
+                "yes" if row.agrees else "NO",
             )
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]

@@ -4,7 +4,8 @@ A checkpoint is backend-neutral, so whichever backend trained it, the generator 
 PyTorch and traced from there (gx/backends/torch/export.py). The file has the spec's inputs by
 name (``z`` float32 of the noise shape, ``label`` int64 for conditional models), one output
 ``image`` in [-1, 1], and a dynamic batch dimension on all of them. After writing, onnxruntime
-runs it on seeded inputs of another batch size and is compared with gx's own generator.
+runs it on seeded inputs of another batch size and is compared with gx's own generator, and the
+difference is judged against the float32 rounding floor of those images (gx.parity.agreement).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from gx.errors import GxError
 from gx.outputs import written_atomically
+from gx.parity.agreement import agrees
 from gx.spec import example_inputs
 from gx.tools.generate import generate, load_generator
 
@@ -37,6 +39,11 @@ class ExportResult:
     inputs: dict[str, tuple[str, tuple[int | str, ...]]]  # name -> (ONNX type, shape)
     check_batch: int
     max_abs_difference: float  # onnxruntime against gx's own generator on the same inputs
+    floor: float  # gx's float32 images against the same generator in float64
+
+    @property
+    def agrees(self) -> bool:
+        return agrees(self.max_abs_difference, self.floor)
 
 
 def require_onnx() -> None:
@@ -76,7 +83,18 @@ def export_generator(checkpoint: str | Path, out: str | Path = "generator.onnx")
     check = example_inputs(spec, CHECK_BATCH, seed=1)
     (onnx_images,) = session.run([OUTPUT_NAME], check)
     gx_images = generate(backend, generator, check["z"], check.get("label"))
+    exact_backend, exact_generator, _ = load_generator(checkpoint, "torch", "cpu", "float64")
+    exact = generate(exact_backend, exact_generator, check["z"], check.get("label"))
     inputs = {item.name: (item.type, tuple(item.shape)) for item in session.get_inputs()}
     return ExportResult(
-        Path(out), OPSET, inputs, CHECK_BATCH, float(np.abs(onnx_images - gx_images).max())
+        Path(out),
+        OPSET,
+        inputs,
+        CHECK_BATCH,
+        _max_difference(onnx_images, gx_images),
+        _max_difference(gx_images, exact),
     )
+
+
+def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - b)))

@@ -27,15 +27,20 @@ def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
 
 
 def load_generator(
-    checkpoint_path: str | Path, backend_name: str | None = None, device: str = "auto"
+    checkpoint_path: str | Path,
+    backend_name: str | None = None,
+    device: str = "auto",
+    dtype: str = "float32",
 ) -> tuple[Backend, Any, GanModel]:
     """The checkpoint's generator compiled in ``backend_name``, in eval mode, with the average of
     its weights when the run kept one (train.ema_decay).
 
     None: the backend that trained the checkpoint when installed, else the installed one.
+    ``dtype`` float64 (PyTorch only) computes the same images with almost no rounding: the
+    reference a float32 result's rounding floor is measured against (gx.parity.agreement).
     """
     checkpoint = load_checkpoint(checkpoint_path)
-    backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device)
+    backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device, dtype)
     generator = compile_spec(backend, checkpoint.model.generator, 0)
     load_weights(
         backend,
@@ -51,14 +56,15 @@ def load_generator(
 def generate(
     backend: Backend, generator: Any, noise: np.ndarray, labels: np.ndarray | None, batch: int = 500
 ) -> np.ndarray:
-    """Images (N, C, H, W) in [-1, 1] as float32 numpy, computed in batches without gradients."""
+    """Images (N, C, H, W) in [-1, 1] as numpy in the backend's float type (float32 unless
+    asked otherwise), computed in batches without gradients."""
     parts = []
     with backend.no_grad():
         for start in range(0, len(noise), batch):
             inputs = {"z": backend.tensor(noise[start : start + batch])}
             if labels is not None:
                 inputs["label"] = backend.tensor(labels[start : start + batch])
-            parts.append(backend.numpy(generator(inputs)).astype(np.float32))
+            parts.append(backend.numpy(generator(inputs)))
     return np.concatenate(parts)
 
 
