@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gx.backends import compile_spec, get_backend, get_weights
-from gx.backends.base import Backend, MaskSource, state_tensors
+from gx.backends import get_backend
+from gx.backends.base import Backend
 from gx.config import load_experiment
 from gx.models import build_model, model_for
 from gx.parity.agreement import agrees, allowed_difference
-from gx.spec import ModelSpec, example_inputs
+from gx.spec import MaskSource, ModelSpec, example_inputs
 
 pytestmark = pytest.mark.cross_framework
 
@@ -106,11 +106,11 @@ def probe(
     training: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
     """Arrays to compare, and every layer's real per-sample output shape, for one backend."""
-    module = compile_spec(backend, spec, WEIGHT_SEED, MaskSource(MASK_SEED))
+    module = backend.compile(spec, WEIGHT_SEED, MaskSource(MASK_SEED))
     with backend.no_grad():
         for batch in batches[:TRAINING_PASSES]:
             module({name: backend.tensor(array) for name, array in batch.items()})
-    results = {f"state.{key}": value for key, value in get_weights(backend, module, spec).items()}
+    results = {f"state.{key}": value for key, value in backend.get_weights(module, spec).items()}
 
     backend.set_training(module, training)
     floats = [name for name, value in spec.inputs.items() if not value.is_label]
@@ -121,7 +121,7 @@ def probe(
     }
     values = module(inputs, keep_all=True)
     output = values[spec.output]
-    parameters = state_tensors(module, spec, trainable_only=True)
+    parameters = backend.state_tensors(module, spec, trainable_only=True)
     targets = {
         **{f"grad.input.{name}": inputs[name] for name in floats},
         **{f"grad.{key}": tensor for key, tensor in parameters.items()},
@@ -307,7 +307,7 @@ def test_dropout_case_really_drops_in_training_only(backends: dict[str, Backend]
     spec, _ = LAYER_CASES["dropout"]
     x = np.ones((BATCH, 64), np.float32)
     for backend in backends.values():
-        module = compile_spec(backend, spec, WEIGHT_SEED, MaskSource(MASK_SEED))
+        module = backend.compile(spec, WEIGHT_SEED, MaskSource(MASK_SEED))
         dropped = backend.numpy(module({"x": backend.tensor(x)}))
         assert 0.2 < np.mean(dropped == 0) < 0.6
         backend.set_training(module, False)

@@ -81,7 +81,7 @@ HIDE = "import sys; sys.modules[{name!r}] = None  # as if {name} were not instal
 USE_OTHER_BACKEND = """
 import json, sys
 import numpy as np
-from gx.backends import compile_spec, get_backend
+from gx.backends import get_backend
 from gx.errors import BackendUnavailable
 from gx.spec import ModelSpec
 
@@ -95,7 +95,7 @@ backend = get_backend({other!r}, "cpu")
 spec = ModelSpec.from_dict({{"inputs": {{"x": [3]}}, "layers": [
     {{"name": "fc", "kind": "linear", "out": 2}},
     {{"name": "act", "kind": "leaky_relu", "slope": 0.5}}]}})
-module = compile_spec(backend, spec, 0)
+module = backend.compile(spec, 0)
 output = backend.numpy(module({{"x": backend.tensor(np.ones((2, 3), np.float32))}}))
 print(json.dumps({{"message": message, "output": output.tolist(),
                   "hidden_loaded": sys.modules.get({hidden!r}) is not None}}))

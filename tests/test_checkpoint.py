@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from gx.backends import compile_spec, get_backend, get_weights, load_weights
-from gx.backends.base import Backend, state_tensors
+from gx.backends import get_backend
+from gx.backends.base import Backend
 from gx.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel, build_model
@@ -68,7 +68,9 @@ def assert_agree(values: dict[str, np.ndarray]) -> None:
 
 def gx_weights(backend: Backend, module: Any, spec: Any) -> dict[str, np.ndarray]:
     """Every parameter and buffer in the backend's own float type (float64 kept as it is)."""
-    return {key: backend.numpy(tensor) for key, tensor in state_tensors(module, spec).items()}
+    return {
+        key: backend.numpy(tensor) for key, tensor in backend.state_tensors(module, spec).items()
+    }
 
 
 class Gan:
@@ -76,13 +78,14 @@ class Gan:
 
     def __init__(self, backend: Backend, model: GanModel) -> None:
         self.backend, self.model = backend, model
-        self.generator = compile_spec(backend, model.generator, [SEED, 0])
-        self.discriminator = compile_spec(backend, model.discriminator, [SEED, 1])
+        self.generator = backend.compile(model.generator, [SEED, 0])
+        self.discriminator = backend.compile(model.discriminator, [SEED, 1])
         self.opt_g = backend.optimizer(
-            state_tensors(self.generator, model.generator, trainable_only=True), **ADAM
+            backend.state_tensors(self.generator, model.generator, trainable_only=True), **ADAM
         )
         self.opt_d = backend.optimizer(
-            state_tensors(self.discriminator, model.discriminator, trainable_only=True), **ADAM
+            backend.state_tensors(self.discriminator, model.discriminator, trainable_only=True),
+            **ADAM,
         )
 
     def fake(self, z: np.ndarray) -> Any:
@@ -102,8 +105,8 @@ class Gan:
         b, m = self.backend, self.model
         return Checkpoint(
             m,
-            get_weights(b, self.generator, m.generator),
-            get_weights(b, self.discriminator, m.discriminator),
+            b.get_weights(self.generator, m.generator),
+            b.get_weights(self.discriminator, m.discriminator),
             b.get_optimizer_state(self.opt_g),
             b.get_optimizer_state(self.opt_d),
             {"step": step, "epoch": 0, "backend": b.name},
@@ -111,9 +114,9 @@ class Gan:
 
     def restore(self, checkpoint: Checkpoint) -> None:
         b, m = self.backend, self.model
-        load_weights(b, self.generator, m.generator, checkpoint.generator, "the checkpoint")
-        load_weights(
-            b, self.discriminator, m.discriminator, checkpoint.discriminator, "the checkpoint"
+        b.load_weights(self.generator, m.generator, checkpoint.generator, "the checkpoint")
+        b.load_weights(
+            self.discriminator, m.discriminator, checkpoint.discriminator, "the checkpoint"
         )
         b.load_optimizer_state(self.opt_g, checkpoint.optimizer_g)
         b.load_optimizer_state(self.opt_d, checkpoint.optimizer_d)
@@ -157,7 +160,7 @@ def test_checkpoint_moves_between_backends(
         (loaded.generator, target.generator, model.generator),
         (loaded.discriminator, target.discriminator, model.discriminator),
     ):
-        restored = get_weights(backends[reader], network, spec)
+        restored = backends[reader].get_weights(network, spec)
         assert restored.keys() == saved.keys()
         for key in saved:
             np.testing.assert_array_equal(restored[key], saved[key])
@@ -231,25 +234,25 @@ def test_files_are_plain_safetensors_and_json(torch_backend: Backend, tmp_path: 
 def test_weights_of_another_model_are_refused(torch_backend: Backend) -> None:
     backend = torch_backend
     model = build_model("gan")
-    generator = compile_spec(backend, model.generator, 0)
+    generator = backend.compile(model.generator, 0)
     wider = build_model("gan", {"image_size": 32})
-    wider_weights = get_weights(backend, compile_spec(backend, wider.generator, 0), wider.generator)
+    wider_weights = backend.get_weights(backend.compile(wider.generator, 0), wider.generator)
     with pytest.raises(GxError) as caught:
-        load_weights(backend, generator, model.generator, wider_weights, "checkpoint 'run'")
+        backend.load_weights(generator, model.generator, wider_weights, "checkpoint 'run'")
     message = str(caught.value)
     assert "checkpoint 'run' does not fit this model" in message
     assert "'fc5.weight' has shape (1024, 1024), the model needs (784, 1024)" in message
 
     other = build_model("dcgan")
-    other_weights = get_weights(backend, compile_spec(backend, other.generator, 0), other.generator)
+    other_weights = backend.get_weights(backend.compile(other.generator, 0), other.generator)
     with pytest.raises(GxError, match=r"does not fit this model \(missing fc1.weight\)"):
-        load_weights(backend, generator, model.generator, other_weights, "checkpoint 'run'")
+        backend.load_weights(generator, model.generator, other_weights, "checkpoint 'run'")
     extra = {
-        **get_weights(backend, generator, model.generator),
+        **backend.get_weights(generator, model.generator),
         "fc9.weight": np.zeros(3, np.float32),
     }
     with pytest.raises(GxError, match=r"unexpected fc9.weight"):
-        load_weights(backend, generator, model.generator, extra, "checkpoint 'run'")
+        backend.load_weights(generator, model.generator, extra, "checkpoint 'run'")
 
 
 @pytest.fixture

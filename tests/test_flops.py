@@ -12,8 +12,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gx.backends import compile_spec, get_backend
-from gx.backends.base import state_tensors
+from gx.backends import get_backend
 from gx.config import experiment_from_dict
 from gx.models import build_model, model_for
 from gx.spec.flops import step_flops
@@ -27,10 +26,12 @@ def counted_step(name: str, order: str) -> int:
     """FLOPs PyTorch counts in one step of ``order`` with G and D both trained."""
     model = build_model(name)
     backend = get_backend("torch", "cpu")
-    generator = compile_spec(backend, model.generator, 1)
-    discriminator = compile_spec(backend, model.discriminator, 2)
-    g_params = list(state_tensors(generator, model.generator, trainable_only=True).values())
-    d_params = list(state_tensors(discriminator, model.discriminator, trainable_only=True).values())
+    generator = backend.compile(model.generator, 1)
+    discriminator = backend.compile(model.discriminator, 2)
+    g_params = list(backend.state_tensors(generator, model.generator, trainable_only=True).values())
+    d_params = list(
+        backend.state_tensors(discriminator, model.discriminator, trainable_only=True).values()
+    )
     rng = np.random.default_rng(0)
 
     def inputs(shape_key: str, shape: tuple[int, ...]) -> dict[str, torch.Tensor]:

@@ -35,13 +35,13 @@ from import_networks import (
 from support import gx
 
 import gx as gx_api
-from gx.backends import get_backend, load_weights
-from gx.backends.base import MaskSource, state_tensors
+from gx.backends import get_backend
 from gx.importer import import_network
 from gx.importer.network import ImportedNetwork, example_inputs
 from gx.parity import SeedRun
 from gx.parity.agreement import agrees, allowed_difference, relative_norm
 from gx.parity.check import ParityCheck, SeedCrossings
+from gx.spec import MaskSource
 from gx.testing import assert_parity
 from gx.tools.generate import load_generator
 from gx.tools.summary import layer_rows
@@ -130,7 +130,7 @@ def run_gx(
 ):
     backend = get_backend(backend_name, "cpu", dtype)
     module = backend.build(network.spec, MaskSource(5))
-    load_weights(backend, module, network.spec, weights)
+    backend.load_weights(module, network.spec, weights)
     backend.set_training(module, training)
     _, inputs = example_inputs(network.inputs, BATCH, seed=1)
     tensors = {name: backend.tensor(value) for name, value in inputs.items()}
@@ -139,12 +139,12 @@ def run_gx(
             if declared.kind == "tensor":
                 tensors[name].requires_grad_(True)
     output = module(tensors)
-    parameters = state_tensors(module, network.spec, trainable_only=True)
+    parameters = backend.state_tensors(module, network.spec, trainable_only=True)
     floats = [declared.name for declared in network.inputs if declared.kind == "tensor"]
     values = list(parameters.values()) + [tensors[name] for name in floats]
     grads = backend.gradients((output * backend.tensor(probe)).sum(), values)
     named = dict(zip(list(parameters) + floats, grads))
-    state = state_tensors(module, network.spec)
+    state = backend.state_tensors(module, network.spec)
     return (
         backend.numpy(output),
         {key: backend.numpy(grad) for key, grad in named.items()},

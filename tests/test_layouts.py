@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gx.backends import compile_spec, get_backend
-from gx.backends.base import MaskSource
-from gx.spec import ModelSpec
+from gx.backends import get_backend
+from gx.spec import MaskSource, ModelSpec
 
 pytestmark = pytest.mark.cross_framework
 
@@ -67,7 +66,7 @@ def test_batch_norm_gives_the_same_numbers_for_a_numpy_batch_as_in_training() ->
     backend = get_backend("torch", "cpu")
     images = digit_like_images(200)
     indices = np.arange(BATCH) * 3
-    module = compile_spec(backend, conv_then_batch_norm(), 0, MaskSource(0))
+    module = backend.compile(conv_then_batch_norm(), 0, MaskSource(0))
     backend.set_training(module, True)
     with backend.no_grad():
         from_numpy = backend.numpy(module({"image": backend.tensor(images[indices])}))
@@ -77,7 +76,7 @@ def test_batch_norm_gives_the_same_numbers_for_a_numpy_batch_as_in_training() ->
     assert np.array_equal(from_numpy, in_training)
 
     exact = get_backend("torch", "cpu", "float64")
-    reference = compile_spec(exact, conv_then_batch_norm(), 0, MaskSource(0))
+    reference = exact.compile(conv_then_batch_norm(), 0, MaskSource(0))
     exact.set_training(reference, True)
     with exact.no_grad():
         truth = exact.numpy(reference({"image": exact.tensor(images[indices])}))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from gx.backends import compile_spec, get_backend, get_weights
+from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.evaluate import metrics
 from gx.spec import ModelSpec
@@ -36,11 +36,11 @@ def run_layer(
     spec = ModelSpec.from_dict(
         {"inputs": {name: input_shape}, "layers": [{"name": "layer", **layer}]}
     )
-    module = compile_spec(backend, spec, 5)
+    module = backend.compile(spec, 5)
     output = backend.numpy(module({name: backend.tensor(x)}))
     weights = {
         key.split(".", 1)[1]: value.astype(np.float64)
-        for key, value in get_weights(backend, module, spec).items()
+        for key, value in backend.get_weights(module, spec).items()
     }
     return output.astype(np.float64), weights
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gx.backends import compile_spec, get_backend, get_weights
-from gx.backends.base import Backend, MaskSource, state_tensors
+from gx.backends import get_backend
+from gx.backends.base import Backend
 from gx.errors import GxError
-from gx.spec import ModelSpec
+from gx.spec import MaskSource, ModelSpec
 from gx.tools.generate import check_labels
 
 pytestmark = pytest.mark.cross_framework
@@ -99,11 +99,11 @@ def test_batch_norm_stores_unbiased_variance_and_normalises_with_biased(
     spec = spec_of(
         {"x": list(shape[1:])}, {"name": "bn", "kind": "batch_norm", "momentum": momentum}
     )
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     output = backend.numpy(module({"x": backend.tensor(x)}))
     expected, mean, unbiased = numpy_batch_norm(x, eps)
     assert_relative(output, expected)
-    state = get_weights(backend, module, spec)
+    state = backend.get_weights(module, spec)
     assert_relative(state["bn.running_mean"], momentum * mean)
     assert_relative(state["bn.running_var"], (1 - momentum) * 1.0 + momentum * unbiased)
     # Jittor's native rule (biased variance) is measurably different at this batch size.
@@ -116,13 +116,13 @@ def test_batch_norm_with_large_mean_input_keeps_precision(backend: Backend) -> N
     rng = np.random.default_rng(1)
     x = (1000.0 + rng.standard_normal((16, 2, 4, 4))).astype(np.float32)
     spec = spec_of({"x": [2, 4, 4]}, {"name": "bn", "kind": "batch_norm"})
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     output = backend.numpy(module({"x": backend.tensor(x)}))
     expected, _, unbiased = numpy_batch_norm(x, 1e-5)
     # Each input carries float32 rounding of 1000 (6e-5), so outputs of std 1 agree to ~1e-4.
     tolerance = 1e-3
     assert_relative(output, expected, tolerance)
-    running_var = get_weights(backend, module, spec)["bn.running_var"]
+    running_var = backend.get_weights(module, spec)["bn.running_var"]
     assert_relative(running_var, 0.9 + 0.1 * unbiased, tolerance)
     # The one-pass variance E[x^2] - E[x]^2 in float32 (Jittor's native) would miss by far more.
     x32 = x.astype(np.float32)
@@ -141,7 +141,7 @@ def test_batch_norm_sums_a_dcgan_batch_as_precisely_as_pytorch(backend: Backend)
     x = (rng.standard_normal((128, 64, 4, 4)) * 3.0 + 1.0).astype(np.float32)
     probe = rng.standard_normal(x.shape).astype(np.float32)
     spec = spec_of({"x": [64, 4, 4]}, {"name": "bn", "kind": "batch_norm"})
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     tensor = watched(backend, x)
     output = module({"x": tensor})
     (grad,) = backend.gradients((output * backend.tensor(probe)).sum(), [tensor])
@@ -167,7 +167,7 @@ def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: B
     p, seed = 0.4, 5
     spec = spec_of({"x": [50]}, {"name": "drop", "kind": "dropout", "p": p})
     x = np.random.default_rng(2).standard_normal((6, 50)).astype(np.float32)
-    module = compile_spec(backend, spec, 0, MaskSource(seed))
+    module = backend.compile(spec, 0, MaskSource(seed))
     expected_masks = MaskSource(seed)
 
     first = backend.numpy(module({"x": backend.tensor(x)}))
@@ -304,7 +304,7 @@ FLOAT_LABEL_ERRORS = {"torch": RuntimeError, "jittor": GxError}
 @pytest.mark.parametrize("layer", LABEL_LAYERS, ids=lambda layer: layer["kind"])
 def test_labels_given_as_floats_are_refused(backend: Backend, layer: dict[str, Any]) -> None:
     spec = spec_of({"label": {"classes": 4}}, layer)
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     integers = backend.numpy(module({"label": backend.tensor(np.array([0, 3, 1], np.int64))}))
     assert integers.shape[0] == 3
     with pytest.raises(FLOAT_LABEL_ERRORS[backend.name]):
@@ -326,7 +326,7 @@ def test_one_hot_and_label_map_values(backend: Backend) -> None:
     spec = spec_of(
         {"label": {"classes": 3}}, {"name": "layer", "kind": "label_map", "size": [2, 2]}
     )
-    maps = backend.numpy(compile_spec(backend, spec, 0)({"label": backend.tensor(labels)}))
+    maps = backend.numpy(backend.compile(spec, 0)({"label": backend.tensor(labels)}))
     expected = np.zeros((2, 3, 2, 2), np.float32)
     expected[0, 2], expected[1, 0] = 1.0, 1.0
     np.testing.assert_array_equal(maps, expected)
@@ -339,7 +339,7 @@ def activation_and_gradient(
     backend: Backend, kind: str, x: np.ndarray, **arguments: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     spec = spec_of({"x": list(x.shape[1:])}, {"name": "act", "kind": kind, **arguments})
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     tensor = watched(backend, x)
     output = module({"x": tensor})
     (gradient,) = backend.gradients(output.sum(), [tensor])
@@ -441,11 +441,11 @@ def small_network() -> ModelSpec:
 def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
     # Jittor's Module.eval() would stop every parameter's gradient; gx's eval mode does not.
     spec = small_network()
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     backend.set_training(module, False)
     x = np.random.default_rng(6).standard_normal((4, 5)).astype(np.float32)
     output = module({"x": backend.tensor(x)})
-    parameters = state_tensors(module, spec, trainable_only=True)
+    parameters = backend.state_tensors(module, spec, trainable_only=True)
     gradients = backend.gradients(output.sum(), list(parameters.values()))
     for key, gradient in zip(parameters, gradients):
         assert gradient is not None and np.any(backend.numpy(gradient) != 0), key
@@ -458,19 +458,17 @@ def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
 def test_forward_is_deterministic(backend: Backend) -> None:
     spec = small_network()
     x = np.random.default_rng(7).standard_normal((4, 5)).astype(np.float32)
-    outputs = [
-        backend.numpy(compile_spec(backend, spec, 3)({"x": backend.tensor(x)})) for _ in range(2)
-    ]
+    outputs = [backend.numpy(backend.compile(spec, 3)({"x": backend.tensor(x)})) for _ in range(2)]
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
 def test_detach_leaves_the_original_differentiable(backend: Backend) -> None:
     # Jittor's x.stop_grad() acts in place; gx's detach must return a new tensor.
     spec = small_network()
-    module = compile_spec(backend, spec, 0)
+    module = backend.compile(spec, 0)
     x = np.random.default_rng(12).standard_normal((4, 5)).astype(np.float32)
     output = module({"x": backend.tensor(x)})
-    weight = state_tensors(module, spec)["out.weight"]
+    weight = backend.state_tensors(module, spec)["out.weight"]
     (before,) = backend.gradients(output.sum(), [weight])
     detached = backend.detach(output)
     np.testing.assert_array_equal(backend.numpy(detached), backend.numpy(output))
@@ -481,14 +479,14 @@ def test_detach_leaves_the_original_differentiable(backend: Backend) -> None:
 
 def test_optimizers_skip_running_statistics(backend: Backend) -> None:
     spec = small_network()
-    module = compile_spec(backend, spec, 0)
-    parameters = state_tensors(module, spec, trainable_only=True)
+    module = backend.compile(spec, 0)
+    parameters = backend.state_tensors(module, spec, trainable_only=True)
     assert not any("running" in key for key in parameters)
     optimizer = backend.optimizer(parameters, "sgd", 0.1, (0.9, 0.999), 1e-8, 0.0)
     output = module({"x": backend.tensor(np.random.default_rng(8).standard_normal((4, 5)))})
-    after_forward = get_weights(backend, module, spec)
+    after_forward = backend.get_weights(module, spec)
     backend.minimize(optimizer, (output * output).mean())
-    after_step = get_weights(backend, module, spec)
+    after_step = backend.get_weights(module, spec)
     for key in ("bn.running_mean", "bn.running_var"):
         np.testing.assert_array_equal(after_step[key], after_forward[key])
     assert np.any(after_step["fc.weight"] != after_forward["fc.weight"])
@@ -502,8 +500,8 @@ def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
         {"name": "first", "kind": "linear", "out": 3},
         {"name": "second", "kind": "linear", "out": 1},
     )
-    module = compile_spec(backend, spec, 0)
-    tensors = state_tensors(module, spec, trainable_only=True)
+    module = backend.compile(spec, 0)
+    tensors = backend.state_tensors(module, spec, trainable_only=True)
     first = {key: value for key, value in tensors.items() if key.startswith("first.")}
     second = {key: value for key, value in tensors.items() if key.startswith("second.")}
     lr = 0.5
@@ -514,14 +512,14 @@ def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
     x = backend.tensor(np.random.default_rng(9).standard_normal((4, 3)))
 
     for name, group in (("first", first), ("second", second)):
-        before = get_weights(backend, module, spec)
+        before = backend.get_weights(module, spec)
         loss = (module({"x": x}) ** 2).mean()
         expected_step = {
             key: -lr * backend.numpy(gradient)
             for key, gradient in zip(group, backend.gradients(loss, list(group.values())))
         }
         backend.minimize(optimizers[name], loss)
-        after = get_weights(backend, module, spec)
+        after = backend.get_weights(module, spec)
         for key in before:
             change = after[key] - before[key]
             if key in group:
@@ -565,8 +563,8 @@ def test_adam_follows_pytorchs_formula_with_tiny_gradients(backend: Backend, bet
     betas = (beta1, 0.999)
     gradients = tiny_gradients()
     spec = spec_of({"x": [6]}, {"name": "fc", "kind": "linear", "out": 4, "bias": False})
-    module = compile_spec(backend, spec, 0)
-    weight = state_tensors(module, spec)["fc.weight"]
+    module = backend.compile(spec, 0)
+    weight = backend.state_tensors(module, spec)["fc.weight"]
     backend.assign(weight, np.zeros((4, 6), np.float32))
     optimizer = backend.optimizer({"fc.weight": weight}, "adam", ADAM_LR, betas, ADAM_EPS, 0.0)
     constant = backend.tensor(gradients)
@@ -612,8 +610,8 @@ def test_sgd_matches_numpy(backend: Backend, momentum: float) -> None:
     start = rng.standard_normal((3, 4)).astype(np.float32)
     target = rng.standard_normal((3, 4)).astype(np.float32)
     spec = spec_of({"x": [4]}, {"name": "fc", "kind": "linear", "out": 3, "bias": False})
-    module = compile_spec(backend, spec, 0)
-    weight = state_tensors(module, spec)["fc.weight"]
+    module = backend.compile(spec, 0)
+    weight = backend.state_tensors(module, spec)["fc.weight"]
     backend.assign(weight, start)
     optimizer = backend.optimizer({"fc.weight": weight}, "sgd", lr, (0.9, 0.999), 1e-8, momentum)
     goal = backend.tensor(target)

@@ -19,8 +19,7 @@ from safetensors.numpy import load_file
 from support import gx
 from tiny import tiny_experiment, tiny_settings
 
-from gx.backends import compile_spec, get_backend
-from gx.backends.base import state_tensors
+from gx.backends import get_backend
 from gx.checkpoint import load_checkpoint
 from gx.config import Schedule, experiment_from_dict
 from gx.errors import GxError
@@ -101,8 +100,8 @@ def test_sampling_uses_the_average_and_resuming_continues_it(
     # gx generate's images are the average's, not G's own
     images = sample(whole, [0, 1, 2], seed=4, backend_name=backend_name, device="cpu")
     backend = get_backend(backend_name, "cpu")
-    module = compile_spec(backend, checkpoint.model.generator, 0)
-    for key, tensor in state_tensors(module, checkpoint.model.generator).items():
+    module = backend.compile(checkpoint.model.generator, 0)
+    for key, tensor in backend.state_tensors(module, checkpoint.model.generator).items():
         backend.assign(tensor, saved[key])
     backend.set_training(module, False)
     z = np.random.default_rng(4).standard_normal((3, 16), dtype=np.float32)
@@ -176,7 +175,7 @@ def test_projection_is_the_class_vectors_inner_product(backend_name: str) -> Non
         }
     )
     backend = get_backend(backend_name, "cpu")
-    module = compile_spec(backend, spec, 7)
+    module = backend.compile(spec, 7)
     weight = backend.numpy(module.term.weight).astype(np.float64)
     assert weight.shape == (3, 5)
     assert np.abs(weight).max() <= 1 / math.sqrt(5)  # a linear layer's uniform bound
@@ -309,8 +308,8 @@ def test_spectral_norm_follows_its_definition(backend_name: str) -> None:
         }
     )
     backend = get_backend(backend_name, "cpu")
-    module = compile_spec(backend, spec, 9)
-    tensors = state_tensors(module, spec)
+    module = backend.compile(spec, 9)
+    tensors = backend.state_tensors(module, spec)
     weight = backend.numpy(tensors["fc.weight"]).astype(np.float64)
     bias = backend.numpy(tensors["fc.bias"]).astype(np.float64)
     u = backend.numpy(tensors["fc.sn_u"]).astype(np.float64)

@@ -1,21 +1,18 @@
 """Backend registry: import a framework only when it is asked for, and say how to get it.
 
-Also the compile helpers every caller uses: a spec becomes a native module holding gx's initial
-weights, and weights move in and out as numpy arrays keyed by spec names.
+Everything else goes through the ``Backend`` object ``get_backend`` returns (gx.backends.base):
+compiling a spec, moving weights in and out as numpy, training primitives.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from gx.backends.base import Backend, MaskSource, Module, state_tensors
+from gx.backends.base import Backend
 from gx.errors import BackendUnavailable, GxError
-from gx.spec import ModelSpec, initial_state
 
 BACKENDS = ("torch", "jittor")
 DEVICES = ("auto", "cpu", "cuda")
@@ -76,62 +73,3 @@ def cuda_missing(name: str) -> BackendUnavailable:
         f"--device cuda was asked for, but {name} sees no CUDA GPU on this "
         "machine; use --device cpu (or auto)"
     )
-
-
-def check_state(spec: ModelSpec, state: Mapping[str, np.ndarray], source: str) -> None:
-    """Refuse weights of another model with one message naming the first mismatch."""
-    expected = spec.state_shapes()
-    missing = [key for key in expected if key not in state]
-    extra = [key for key in state if key not in expected]
-    if missing or extra:
-        detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        raise GxError(
-            f"{source} does not fit this model ({detail}); it was saved from a "
-            "different model: use a checkpoint of the same experiment"
-        )
-    for key, shape in expected.items():
-        if tuple(state[key].shape) != tuple(shape):
-            raise GxError(
-                f"{source} does not fit this model: '{key}' has shape "
-                f"{tuple(state[key].shape)}, the model needs {tuple(shape)}; use a "
-                "checkpoint of the same experiment"
-            )
-
-
-def load_weights(
-    backend: Backend,
-    module: Module,
-    spec: ModelSpec,
-    state: Mapping[str, np.ndarray],
-    source: str = "the weights",
-) -> None:
-    check_state(spec, state, source)
-    for key, tensor in state_tensors(module, spec).items():
-        backend.assign(
-            tensor,
-            np.asarray(state[key], dtype=np.float64 if backend.dtype == "float64" else np.float32),
-        )
-
-
-def get_weights(backend: Backend, module: Module, spec: ModelSpec) -> dict[str, np.ndarray]:
-    return {
-        key: backend.numpy(tensor).astype(np.float32)
-        for key, tensor in state_tensors(module, spec).items()
-    }
-
-
-def compile_spec(
-    backend: Backend,
-    spec: ModelSpec,
-    seed: int | Sequence[int],
-    masks: MaskSource | None = None,
-    rounding: str = "nearest",
-) -> Module:
-    """A native module for ``spec`` holding gx's seeded initial weights, in training mode
-    (``rounding``: how their float64 draws become float32, see gx.spec.init)."""
-    module = backend.build(spec, masks)
-    load_weights(
-        backend, module, spec, initial_state(spec, seed, rounding=rounding), "the initial weights"
-    )
-    backend.set_training(module, True)
-    return module

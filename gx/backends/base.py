@@ -16,35 +16,10 @@ import numpy as np
 
 from gx.distributed import World
 from gx.errors import GxError
-from gx.spec import LayerInfo, ModelSpec
+from gx.spec import LayerInfo, MaskSource, ModelSpec, initial_state
 
 Tensor = Any  # a torch.Tensor or a jittor.Var
 Module = Any  # a torch.nn.Module or a jittor.Module
-
-
-class MaskSource:
-    """Dropout masks drawn from gx's seeded numpy RNG, so both backends drop the same elements.
-
-    A mask holds 0 or 1/(1-p) (as float32); dropout is ``x * mask``. In a run of several
-    processes each holds a slice of the batch: every process draws the mask of the global batch
-    and keeps its own rows, so the masks equal those of one process training the whole batch.
-    """
-
-    def __init__(self, seed: int | Sequence[int], world: World = World()) -> None:
-        self.rng = np.random.default_rng(seed)
-        self.world = world
-
-    def mask(self, shape: Sequence[int], p: float) -> np.ndarray:
-        rows, *rest = shape
-        drawn = self.rng.random((rows * self.world.size, *rest), dtype=np.float32)
-        keep = self.world.take(drawn) >= np.float32(p)
-        return keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
-
-    def get_state(self) -> dict[str, Any]:
-        return dict(self.rng.bit_generator.state)
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        self.rng.bit_generator.state = dict(state)
 
 
 def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
@@ -149,21 +124,6 @@ def run_graph(
     return values if keep_all else values[spec.output]
 
 
-def state_tensors(
-    module: Module, spec: ModelSpec, trainable_only: bool = False
-) -> dict[str, Tensor]:
-    """The module's parameters (and buffers) keyed 'layer.param', in spec order.
-
-    Both backends name their attributes after the spec, so plain attribute access finds them.
-    """
-    tensors = {}
-    for info in spec.infos:
-        names = list(info.parameters) + ([] if trainable_only else list(info.buffers))
-        for attribute in names:
-            tensors[f"{info.name}.{attribute}"] = getattr(getattr(module, info.name), attribute)
-    return tensors
-
-
 OPTIMIZER_SLOTS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
 
 
@@ -180,6 +140,57 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> Module:
         """A native module computing ``spec``; call it as ``module(inputs_dict)``."""
+
+    def compile(
+        self,
+        spec: ModelSpec,
+        seed: int | Sequence[int],
+        masks: MaskSource | None = None,
+        rounding: str = "nearest",
+    ) -> Module:
+        """A native module for ``spec`` holding gx's seeded initial weights, in training mode
+        (``rounding``: how their float64 draws become float32, see gx.spec.init)."""
+        module = self.build(spec, masks)
+        self.load_weights(
+            module, spec, initial_state(spec, seed, rounding=rounding), "the initial weights"
+        )
+        self.set_training(module, True)
+        return module
+
+    def state_tensors(
+        self, module: Module, spec: ModelSpec, trainable_only: bool = False
+    ) -> dict[str, Tensor]:
+        """The module's parameters (and buffers) keyed 'layer.param', in spec order.
+
+        Both backends name their attributes after the spec, so plain attribute access finds them.
+        """
+        tensors = {}
+        for info in spec.infos:
+            names = list(info.parameters) + ([] if trainable_only else list(info.buffers))
+            for attribute in names:
+                tensors[f"{info.name}.{attribute}"] = getattr(getattr(module, info.name), attribute)
+        return tensors
+
+    def load_weights(
+        self,
+        module: Module,
+        spec: ModelSpec,
+        state: Mapping[str, np.ndarray],
+        source: str = "the weights",
+    ) -> None:
+        """Overwrite every parameter and buffer with ``state`` (keyed 'layer.param'), refusing
+        weights of another model with one message naming ``source``."""
+        spec.check_state(state, source)
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        for key, tensor in self.state_tensors(module, spec).items():
+            self.assign(tensor, np.asarray(state[key], dtype=dtype))
+
+    def get_weights(self, module: Module, spec: ModelSpec) -> dict[str, np.ndarray]:
+        """Every parameter and buffer as a float32 numpy copy, keyed 'layer.param'."""
+        return {
+            key: self.numpy(tensor).astype(np.float32)
+            for key, tensor in self.state_tensors(module, spec).items()
+        }
 
     @abc.abstractmethod
     def assign(self, target: Tensor, array: np.ndarray) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from gx.backends import compile_spec, load_weights
 from gx.backends.base import Backend
 from gx.errors import GxError
 from gx.spec import ModelSpec
@@ -115,8 +114,8 @@ class Classifier:
         info: dict[str, Any],
     ) -> None:
         self.backend, self.spec, self.info = backend, spec, info
-        self.module = compile_spec(backend, spec, 0)
-        load_weights(backend, self.module, spec, weights, "the cached classifier")
+        self.module = backend.compile(spec, 0)
+        backend.load_weights(self.module, spec, weights, "the cached classifier")
         backend.set_training(self.module, False)
 
     def read(self, images: np.ndarray) -> Reading:

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file
 
-from gx.backends import compile_spec, get_weights
-from gx.backends.base import Backend, Module, state_tensors
+from gx.backends.base import Backend, Module
 from gx.data import class_names
 from gx.errors import GxError
 from gx.evaluate.classifier import FORMAT, Classifier, ClassifierRecipe, classifier_spec
@@ -57,8 +56,8 @@ def fit(
     recipe: ClassifierRecipe,
 ) -> Module:
     """Train the classifier with softmax cross-entropy and Adam; returns the native module."""
-    module = compile_spec(backend, spec, [recipe.seed, 1])
-    parameters = state_tensors(module, spec, trainable_only=True)
+    module = backend.compile(spec, [recipe.seed, 1])
+    parameters = backend.state_tensors(module, spec, trainable_only=True)
     optimizer = backend.optimizer(parameters, "adam", recipe.lr, (0.9, 0.999), 1e-8, 0.0)
     batch = min(recipe.batch_size, len(images))
     for epoch in range(recipe.epochs):
@@ -108,7 +107,7 @@ def train_classifier(
     began = time.perf_counter()
     module = fit(backend, spec, images, labels, recipe)
     seconds = time.perf_counter() - began
-    weights = get_weights(backend, module, spec)
+    weights = backend.get_weights(module, spec)
     info: dict[str, Any] = {
         "format": FORMAT,
         "key": key,

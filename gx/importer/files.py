@@ -28,7 +28,6 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from gx.backends import check_state
 from gx.checkpoint import Checkpoint, save_checkpoint
 from gx.config import experiment_from_dict
 from gx.errors import GxError
@@ -160,7 +159,7 @@ def write_import_folder(
     if other_spec is not None:
         experiment = _experiment(folder, {role: spec, other_role: other_spec})
         if other_weights is not None:
-            check_state(other_spec, other_weights, str(folder / f"{other_role}.safetensors"))
+            other_spec.check_state(other_weights, str(folder / f"{other_role}.safetensors"))
 
     written = write_spec_file(folder / f"{role}.yaml", spec, source, weights)
     stale = [folder / "checkpoint"] + ([] if weights else [folder / f"{role}.safetensors"])

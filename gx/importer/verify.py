@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gx.backends import compile_spec, get_backend, load_weights
+from gx.backends import get_backend
 from gx.errors import GxError
 from gx.importer.inputs import InputSpec
 from gx.importer.network import ImportedNetwork, example_inputs
@@ -53,8 +53,8 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.nd
 
 def check_same_output(network: ImportedNetwork, module: nn.Module, expected: np.ndarray) -> None:
     backend = get_backend("torch", "cpu")
-    compiled = compile_spec(backend, network.spec, 0)
-    load_weights(backend, compiled, network.spec, network.weights(module.state_dict()))
+    compiled = backend.compile(network.spec, 0)
+    backend.load_weights(compiled, network.spec, network.weights(module.state_dict()))
     backend.set_training(compiled, False)
     _, gx_inputs = example_inputs(network.inputs, CHECK_BATCH)
     with torch.no_grad():

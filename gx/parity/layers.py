@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from gx.backends import compile_spec
-from gx.backends.base import Backend, MaskSource, state_tensors
+from gx.backends.base import Backend
 from gx.parity.agreement import agrees
-from gx.spec import ModelSpec, example_inputs
+from gx.spec import MaskSource, ModelSpec, example_inputs
 
 PROBE_BATCH = 8
 
@@ -78,7 +77,7 @@ def _depends_on_parameters(spec: ModelSpec) -> list[str]:
 def _probe(
     backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.ndarray], weights: np.ndarray
 ) -> dict[str, dict[str, np.ndarray | None]]:
-    module = compile_spec(backend, spec, seed, MaskSource(seed))
+    module = backend.compile(spec, seed, MaskSource(seed))
     tensors = {}
     for name, array in inputs.items():
         tensors[name] = backend.tensor(array)
@@ -87,7 +86,7 @@ def _probe(
     layer_names = [info.name for info in spec.infos]
     differentiable = _depends_on_parameters(spec)
     grads = backend.gradients(scalar, [outputs[name] for name in differentiable])
-    parameters = state_tensors(module, spec, trainable_only=True)
+    parameters = backend.state_tensors(module, spec, trainable_only=True)
     param_grads = backend.gradients(scalar, list(parameters.values()))
     result: dict[str, dict[str, Any]] = {}
     for name in layer_names:

@@ -3,12 +3,14 @@
 from gx.spec.graph import LayerInfo, ModelSpec, Node
 from gx.spec.init import initial_state
 from gx.spec.layers import LAYER_KINDS, Layer, Value
+from gx.spec.masks import MaskSource
 from gx.spec.shapes import example_inputs, shape_text
 
 __all__ = [
     "LAYER_KINDS",
     "Layer",
     "LayerInfo",
+    "MaskSource",
     "ModelSpec",
     "Node",
     "Value",

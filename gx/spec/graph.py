@@ -158,6 +158,26 @@ class ModelSpec:
                 shapes[f"{info.name}.{key}"] = shape
         return shapes
 
+    def check_state(self, state: Mapping[str, Any], source: str) -> None:
+        """Refuse weights of another model (``state`` keyed 'layer.param', arrays) with one
+        message naming ``source`` and the first mismatch."""
+        expected = self.state_shapes()
+        missing = [key for key in expected if key not in state]
+        extra = [key for key in state if key not in expected]
+        if missing or extra:
+            detail = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+            raise GxError(
+                f"{source} does not fit this model ({detail}); it was saved from a "
+                "different model: use a checkpoint of the same experiment"
+            )
+        for key, shape in expected.items():
+            if tuple(state[key].shape) != tuple(shape):
+                raise GxError(
+                    f"{source} does not fit this model: '{key}' has shape "
+                    f"{tuple(state[key].shape)}, the model needs {tuple(shape)}; use a "
+                    "checkpoint of the same experiment"
+                )
+
     def to_dict(self) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             name: {"classes": value.classes} if value.is_label else list(value.shape)

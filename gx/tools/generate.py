@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gx import images
-from gx.backends import checkpoint_backend, compile_spec, get_backend, load_weights
+from gx.backends import checkpoint_backend, get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
@@ -41,9 +41,8 @@ def load_generator(
     """
     checkpoint = load_checkpoint(checkpoint_path)
     backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device, dtype)
-    generator = compile_spec(backend, checkpoint.model.generator, 0)
-    load_weights(
-        backend,
+    generator = backend.compile(checkpoint.model.generator, 0)
+    backend.load_weights(
         generator,
         checkpoint.model.generator,
         checkpoint.sampling_generator,

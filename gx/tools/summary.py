@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gx.backends import compile_spec
 from gx.backends.base import Backend
 from gx.models import GanModel
 from gx.spec import ModelSpec, example_inputs, shape_text
@@ -26,7 +25,7 @@ def layer_rows(spec: ModelSpec, backend: Backend | None = None) -> list[Row]:
         Row(info.name, info.kind, info.output.shape, info.parameter_count) for info in spec.infos
     ]
     if backend is not None:
-        module = compile_spec(backend, spec, 0)
+        module = backend.compile(spec, 0)
         inputs = {key: backend.tensor(value) for key, value in example_inputs(spec, 2).items()}
         with backend.no_grad():
             outputs = module(inputs, keep_all=True)

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from gx.backends import compile_spec, get_weights, load_weights
-from gx.backends.base import Backend, MaskSource, Tensor, state_tensors
+from gx.backends.base import Backend, Tensor
 from gx.checkpoint import Checkpoint
 from gx.config import Experiment, OptimizerSettings
 from gx.distributed import World
 from gx.errors import GxError
 from gx.models import GanModel
+from gx.spec import MaskSource
 from gx.train.ema import WeightAverage
 from gx.train.schedule import learning_rate
 
@@ -71,11 +71,11 @@ class GanTrainer:
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
         self.g_masks = MaskSource([seed, STREAM_G_MASKS], world)
         self.d_masks = MaskSource([seed, STREAM_D_MASKS], world)
-        self.generator = compile_spec(
-            backend, model.generator, [seed, STREAM_G_INIT], self.g_masks, rounding
+        self.generator = backend.compile(
+            model.generator, [seed, STREAM_G_INIT], self.g_masks, rounding
         )
-        self.discriminator = compile_spec(
-            backend, model.discriminator, [seed, STREAM_D_INIT], self.d_masks, rounding
+        self.discriminator = backend.compile(
+            model.discriminator, [seed, STREAM_D_INIT], self.d_masks, rounding
         )
         self.g_optimizer = self._optimizer(
             self.generator, model.generator, experiment.optimizer.generator
@@ -90,20 +90,20 @@ class GanTrainer:
             self.average = WeightAverage(
                 train.ema_decay,
                 train.ema_start,
-                set(state_tensors(self.generator, model.generator, trainable_only=True)),
+                set(backend.state_tensors(self.generator, model.generator, trainable_only=True)),
                 self.generator_weights(),
             )
             # A second generator, evaluated with the average's weights, for the sample grids.
-            self.average_generator = compile_spec(backend, model.generator, 0)
+            self.average_generator = backend.compile(model.generator, 0)
 
     def generator_weights(self) -> dict[str, np.ndarray]:
         """G's parameters and buffers as numpy, read at once: on torch they are views of the
         live tensors (no copy), which the next update overwrites."""
-        tensors = state_tensors(self.generator, self.model.generator)
+        tensors = self.backend.state_tensors(self.generator, self.model.generator)
         return {key: self.backend.numpy(tensor) for key, tensor in tensors.items()}
 
     def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
-        parameters = state_tensors(module, spec, trainable_only=True)
+        parameters = self.backend.state_tensors(module, spec, trainable_only=True)
         return self.backend.optimizer(
             parameters, settings.kind, settings.lr, settings.betas, settings.eps, settings.momentum
         )
@@ -238,8 +238,8 @@ class GanTrainer:
         backend, generator = self.backend, self.generator
         if self.average is not None:
             generator = self.average_generator
-            load_weights(
-                backend, generator, self.model.generator, self.average.weights, "the average"
+            backend.load_weights(
+                generator, self.model.generator, self.average.weights, "the average"
             )
         backend.set_training(generator, False)
         with backend.no_grad():
@@ -252,8 +252,8 @@ class GanTrainer:
     def get_state(self) -> dict[str, Any]:
         backend = self.backend
         return {
-            "generator": get_weights(backend, self.generator, self.model.generator),
-            "discriminator": get_weights(backend, self.discriminator, self.model.discriminator),
+            "generator": backend.get_weights(self.generator, self.model.generator),
+            "discriminator": backend.get_weights(self.discriminator, self.model.discriminator),
             "optimizer_g": backend.get_optimizer_state(self.g_optimizer),
             "optimizer_d": backend.get_optimizer_state(self.d_optimizer),
             "generator_ema": None if self.average is None else dict(self.average.weights),
@@ -269,9 +269,9 @@ class GanTrainer:
         """Continue from ``checkpoint``, whichever backend wrote it: weights and batch-norm
         statistics, optimizer slots and step counts, every RNG stream, and the step."""
         backend, state = self.backend, checkpoint.state
-        load_weights(backend, self.generator, self.model.generator, checkpoint.generator, source)
-        load_weights(
-            backend, self.discriminator, self.model.discriminator, checkpoint.discriminator, source
+        backend.load_weights(self.generator, self.model.generator, checkpoint.generator, source)
+        backend.load_weights(
+            self.discriminator, self.model.discriminator, checkpoint.discriminator, source
         )
         backend.load_optimizer_state(self.g_optimizer, checkpoint.optimizer_g)
         backend.load_optimizer_state(self.d_optimizer, checkpoint.optimizer_d)

@@ -8,13 +8,13 @@ from typing import Any
 import jittor as jt
 import numpy as np
 
-from gx.backends.base import OPTIMIZER_SLOTS, Backend, MaskSource, run_graph
+from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
 from gx.backends.jittor import environment
 from gx.backends.jittor.layers import make_layer
 from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
 from gx.distributed import World
 from gx.errors import GxError
-from gx.spec import ModelSpec
+from gx.spec import MaskSource, ModelSpec
 
 
 class JittorModel(jt.Module):

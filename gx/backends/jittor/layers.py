@@ -17,9 +17,9 @@ from typing import Any, Callable
 import jittor as jt
 from jittor import nn
 
-from gx.backends.base import MaskSource, native_layer
+from gx.backends.base import native_layer
 from gx.errors import GxError
-from gx.spec import LayerInfo
+from gx.spec import LayerInfo, MaskSource
 from gx.spec.layers import Shape
 
 

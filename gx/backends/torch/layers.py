@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gx.backends.base import MaskSource, native_layer
-from gx.spec import LayerInfo
+from gx.backends.base import native_layer
+from gx.spec import LayerInfo, MaskSource
 from gx.spec.layers import Shape
 
 
