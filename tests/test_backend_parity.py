@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.config import load_experiment
+from gx.layers import LAYER_KINDS
 from gx.models import build_model, model_for
 from gx.parity.agreement import agrees, allowed_difference
 from gx.spec import MaskSource, ModelSpec, example_inputs
@@ -169,108 +170,16 @@ def check_parity(
     )
 
 
-def single_layer(
-    inputs: dict[str, Any], *layers: dict[str, Any], init: str = "default"
-) -> ModelSpec:
-    return ModelSpec.from_dict({"inputs": inputs, "layers": list(layers), "init": init})
-
-
-def layer(kind: str, **arguments: Any) -> dict[str, Any]:
-    return {"name": "layer", "kind": kind, **arguments}
-
-
-LABELS = {"label": {"classes": 5}}
-# case -> (spec, input scale). Inputs are N(0, 1) times the scale; tanh and sigmoid get a wide
-# range so their saturated tails are compared too.
+# case -> (spec, input scale), from every layer kind's own parity cases (gx.layers). Inputs are
+# N(0, 1) times the scale; tanh and sigmoid get a wide range so their saturated tails count too.
 LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
-    "linear": (single_layer({"x": [6]}, layer("linear", out=5)), 1.0),
-    "linear_no_bias": (single_layer({"x": [6]}, layer("linear", out=5, bias=False)), 1.0),
-    "linear_spectral_norm": (
-        single_layer({"x": [6]}, layer("linear", out=5, spectral_norm=True)),
-        1.0,
-    ),
-    "conv2d": (
-        single_layer({"x": [3, 9, 9]}, layer("conv2d", out=4, kernel=3, stride=2, padding=1)),
-        1.0,
-    ),
-    "conv2d_spectral_norm": (
-        single_layer(
-            {"x": [3, 9, 9]},
-            layer("conv2d", out=4, kernel=3, stride=2, padding=1, spectral_norm=True),
-        ),
-        1.0,
-    ),
-    "conv2d_same_k5": (
-        single_layer(
-            {"x": [2, 7, 7]}, layer("conv2d", out=3, kernel=5, padding="same", bias=False)
-        ),
-        1.0,
-    ),
-    "conv_transpose2d": (
-        single_layer(
-            {"x": [3, 5, 5]}, layer("conv_transpose2d", out=4, kernel=4, stride=2, padding=1)
-        ),
-        1.0,
-    ),
-    "conv_transpose2d_output_padding": (
-        single_layer(
-            {"x": [3, 5, 5]},
-            layer("conv_transpose2d", out=2, kernel=3, stride=2, padding=1, output_padding=1),
-        ),
-        1.0,
-    ),
-    "conv_transpose2d_same_k5s2": (
-        single_layer(
-            {"x": [3, 7, 7]}, layer("conv_transpose2d", out=2, kernel=5, stride=2, padding="same")
-        ),
-        1.0,
-    ),
-    "conv_transpose2d_same_k4s2": (
-        single_layer(
-            {"x": [3, 6, 6]},
-            layer("conv_transpose2d", out=2, kernel=4, stride=2, padding="same", bias=False),
-        ),
-        1.0,
-    ),
-    "batch_norm_1d": (single_layer({"x": [6]}, layer("batch_norm"), init="dcgan"), 1.0),
-    "batch_norm_1d_eps_0.8": (
-        single_layer({"x": [6]}, layer("batch_norm", eps=0.8), init="dcgan"),
-        1.0,
-    ),
-    "batch_norm_2d": (single_layer({"x": [3, 4, 4]}, layer("batch_norm"), init="dcgan"), 1.0),
-    "batch_norm_2d_eps_0.8_momentum_0.3": (
-        single_layer({"x": [3, 4, 4]}, layer("batch_norm", eps=0.8, momentum=0.3), init="dcgan"),
-        1.0,
-    ),
-    "embedding": (single_layer(LABELS, layer("embedding", input="label", dim=4)), 1.0),
-    "one_hot": (single_layer(LABELS, layer("one_hot", input="label")), 1.0),
-    "label_map": (single_layer(LABELS, layer("label_map", input="label", size=[3, 3])), 1.0),
-    "relu": (single_layer({"x": [2, 3, 3]}, layer("relu")), 1.0),
-    "leaky_relu": (single_layer({"x": [2, 3, 3]}, layer("leaky_relu", slope=0.2)), 1.0),
-    "tanh": (single_layer({"x": [2, 3, 3]}, layer("tanh")), 8.0),
-    "sigmoid": (single_layer({"x": [2, 3, 3]}, layer("sigmoid")), 8.0),
-    "dropout": (single_layer({"x": [64]}, layer("dropout", p=0.4)), 1.0),
-    "flatten": (single_layer({"x": [2, 3, 3]}, layer("flatten")), 1.0),
-    "reshape": (single_layer({"x": [12]}, layer("reshape", shape=[3, 2, 2])), 1.0),
-    "concat_channels": (
-        single_layer({"a": [2, 3, 3], "b": [3, 3, 3]}, layer("concat", input=["a", "b"])),
-        1.0,
-    ),
-    "concat_features": (single_layer({"a": [4], "b": [3]}, layer("concat", input=["a", "b"])), 1.0),
-    "add": (
-        single_layer({"a": [2, 3], "b": [2, 3], "c": [2, 3]}, layer("add", input=["a", "b", "c"])),
-        1.0,
-    ),
-    "projection": (
-        single_layer({"h": [6], **LABELS}, layer("projection", input=["h", "label"])),
-        1.0,
-    ),
+    name: (ModelSpec.from_dict(case.spec_dict(kind)), case.scale)
+    for kind, definition in LAYER_KINDS.items()
+    for name, case in definition.parity_cases.items()
 }
 
 
 def test_every_layer_kind_has_a_case() -> None:
-    from gx.spec import LAYER_KINDS
-
     covered = {spec.infos[0].kind for spec, _ in LAYER_CASES.values()}
     assert covered == set(LAYER_KINDS)
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from support import REPO_ROOT, gx
 
-import gx.backends.base as backend_base
 import gx.evaluate as evaluate_package
 from gx.backends import get_backend
 from gx.evaluate.classifier import ClassifierRecipe
 from gx.evaluate.classifier_training import load_classifier, train_classifier
+from gx.layers.convolution import ConvTranspose2d
 
 TINY_RECIPE = ClassifierRecipe(epochs=1, train_images=256)
 SMALL = ["--set", "data.split=test", "--set", "train.batch_size=16"]
@@ -43,14 +43,14 @@ def experiment_file(name: str) -> Path:
 
 def test_summary_exits_1_when_a_backend_layer_gives_another_shape(monkeypatch):
     """A backend that drops output_padding (a plausible bug) makes 'same' ConvT 13x13, not 14."""
-    arguments = backend_base.layer_arguments
+    arguments = ConvTranspose2d.native_arguments
 
-    def without_output_padding(info, masks):
-        built = arguments(info, masks)
+    def without_output_padding(layer, info, masks):
+        built = arguments(layer, info, masks)
         built.pop("output_padding", None)
         return built
 
-    monkeypatch.setattr(backend_base, "layer_arguments", without_output_padding)
+    monkeypatch.setattr(ConvTranspose2d, "native_arguments", without_output_padding)
     code, output = gx(
         "summary", experiment_file("dcgan_dense"), "--backend", "torch", "--device", "cpu"
     )

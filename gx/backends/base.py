@@ -8,6 +8,7 @@ masks, initial weights and the training loop live here and in the core, written 
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Callable
@@ -16,82 +17,52 @@ import numpy as np
 
 from gx.distributed import World
 from gx.errors import GxError
+from gx.layers import Layer
 from gx.spec import LayerInfo, MaskSource, ModelSpec, initial_state
 
 Tensor = Any  # a torch.Tensor or a jittor.Var
 Module = Any  # a torch.nn.Module or a jittor.Module
 
 
-def layer_arguments(info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
-    """Constructor keywords for the native layer computing ``info``.
+class LayerClasses(dict[str, Callable[..., Any]]):
+    """A backend's own layer classes (or factories) by kind, for the kinds whose definition
+    names no framework class for this backend; filled by decorating them::
 
-    The names are PyTorch's, which jittor.nn's layers share, and gx's own layer classes in both
-    backends take the same ones: a backend only maps each layer kind to a class.
+        LAYER_CLASSES = LayerClasses("torch")
+
+        @LAYER_CLASSES.register("one_hot", "label_map")
+        class OneHot(nn.Module): ...
     """
-    # Any: each kind's fields are its own layer class's (gx.spec.layers)
-    layer: Any = info.layer
-    kind, channels = info.kind, info.in_shape[0] if info.in_shape else None
-    # spectral_norm (linear, conv2d) is passed only where it is on: the plain layers are the
-    # frameworks' own classes, which do not take it
-    normalized = {"spectral_norm": True} if getattr(layer, "spectral_norm", False) else {}
-    if kind == "linear":
-        return {
-            "in_features": channels,
-            "out_features": layer.out,
-            "bias": layer.bias,
-            **normalized,
-        }
-    if kind == "conv2d":
-        return {
-            "in_channels": channels,
-            "out_channels": layer.out,
-            "kernel_size": layer.kernel,
-            "stride": layer.stride,
-            "padding": layer.pad(),
-            "bias": layer.bias,
-            **normalized,
-        }
-    if kind == "conv_transpose2d":
-        padding, output_padding = layer.pads()
-        return {
-            "in_channels": channels,
-            "out_channels": layer.out,
-            "kernel_size": layer.kernel,
-            "stride": layer.stride,
-            "padding": padding,
-            "output_padding": output_padding,
-            "bias": layer.bias,
-        }
-    if kind == "batch_norm":
-        return {"num_features": channels, "eps": layer.eps, "momentum": layer.momentum}
-    if kind == "embedding":
-        return {"num_embeddings": info.classes, "embedding_dim": layer.dim}
-    if kind == "one_hot":
-        return {"classes": info.classes}
-    if kind == "label_map":
-        return {"classes": info.classes, "size": layer.size}
-    if kind == "leaky_relu":
-        return {"negative_slope": layer.slope}
-    if kind == "dropout":
-        return {"p": layer.p, "masks": masks}
-    if kind == "reshape":
-        return {"shape": layer.shape}
-    if kind == "projection":
-        return {"classes": info.classes, "features": channels}
-    return {}
 
+    def __init__(self, backend: str) -> None:
+        super().__init__()
+        self.backend = backend
 
-def native_layer(
-    backend: str,
-    classes: Mapping[str, Callable[..., Any]],
-    info: LayerInfo,
-    masks: MaskSource,
-    **extra: Any,
-) -> Any:
-    """The layer of ``classes`` for ``info.kind``, built from ``layer_arguments``."""
-    if info.kind not in classes:
-        raise NotImplementedError(f"{backend} backend has no layer kind '{info.kind}'")
-    return classes[info.kind](**layer_arguments(info, masks), **extra)
+    def register(self, *kinds: str) -> Callable[[Any], Any]:
+        def add(built: Any) -> Any:
+            for kind in kinds:
+                self[kind] = built
+            return built
+
+        return add
+
+    def for_kind(self, layer: Layer) -> Callable[..., Any]:
+        """This backend's class for ``layer``'s kind: its own, else the framework's own class
+        the kind's definition names (``Layer.framework_classes``)."""
+        if layer.kind in self:
+            return self[layer.kind]
+        path = layer.framework_classes.get(self.backend)
+        if path is None:
+            raise NotImplementedError(
+                f"the {self.backend} backend has no layer kind '{layer.kind}'"
+            )
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    def build(self, info: LayerInfo, masks: MaskSource, **extra: Any) -> Any:
+        """The native layer computing ``info``, from its kind's ``native_arguments`` and the
+        backend's ``extra`` keywords (a dtype, a process count)."""
+        return self.for_kind(info.layer)(**info.layer.native_arguments(info, masks), **extra)
 
 
 def run_graph(

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from gx.errors import SpecError
+from gx.layers.importing import Tensor, Unsupported
 from gx.spec import LAYER_KINDS, ModelSpec, Node, Value
 from gx.spec.graph import valid_name
-
-
-class Unsupported(Exception):
-    """An operation gx cannot import; the message says why and what to write instead."""
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """A traced value gx holds: a spec input or a layer's output, and its per-sample value."""
-
-    name: str
-    value: Value
 
 
 class SpecBuilder:

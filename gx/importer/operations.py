@@ -1,5 +1,7 @@
-"""PyTorch functions and tensor methods as gx layers (or as no layer at all: views that keep
-each sample's values, dtype conversions, shape queries).
+"""PyTorch functions and tensor methods that make no layer of their own: views that keep each
+sample's values (a reshape or flatten layer only where the shape changes), dtype conversions and
+shape queries. The functions that compute a layer kind are read by that kind's definition
+(gx.importer.kinds).
 
 Each rule gets the traced node's arguments with every traced value already translated (a
 ``Tensor``, a ``OneHotCode``, a ``BatchSize`` or ``Sizes``) and returns the node's value.
@@ -9,14 +11,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import fx
 
-from gx.importer.builder import Tensor, Unsupported
 from gx.importer.reshaping import (
     Shape,
     Sizes,
@@ -27,46 +26,10 @@ from gx.importer.reshaping import (
     unsqueeze_target,
     view_target,
 )
-
-
-@dataclass(frozen=True)
-class OneHotCode:
-    """The one-hot code of a label input, not yet a layer: ``F.one_hot(label, C).float()``,
-    perhaps viewed as (C, 1, 1) and expanded to (C, H, W). gx computes it from the labels with
-    one layer, made where a layer first reads it (one_hot for (C,), label_map for (C, H, W))."""
-
-    label: Tensor
-    shape: Shape
-
-
-class Context(Protocol):
-    """What the rules need from the walk over the graph (gx.importer.translate)."""
-
-    def layer(self, node: fx.Node, kind: str, sources: list[Tensor], **arguments: Any) -> Tensor:
-        """A new layer computing ``node``, named after it."""
-
-    def tensor(self, value: Any) -> Tensor:
-        """``value`` as a spec value (a one-hot code becomes its layer here)."""
-
-    def dropout_in_eval(self, node: fx.Node) -> bool:
-        """Whether this functional dropout is still active when the module is in eval mode."""
-
+from gx.layers.base import argument
+from gx.layers.importing import Context, OneHotCode, Tensor, Unsupported, float_shape
 
 Rule = Callable[[Context, fx.Node, tuple, dict], Any]
-
-
-def _argument(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
-
-
-def _shape(value: Any) -> Shape:
-    if isinstance(value, OneHotCode):
-        return value.shape
-    if isinstance(value, Tensor) and not value.value.is_label:
-        return value.value.shape
-    raise Unsupported("needs a float tensor here")
 
 
 def reshaped(context: Context, node: fx.Node, value: Any, target: Shape) -> Any:
@@ -79,65 +42,6 @@ def reshaped(context: Context, node: fx.Node, value: Any, target: Shape) -> Any:
     if len(target) == 1:
         return context.layer(node, "flatten", [tensor])
     return context.layer(node, "reshape", [tensor], shape=target)
-
-
-def _activation(kind: str) -> Rule:
-    def rule(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-        return context.layer(node, kind, [context.tensor(args[0])])
-
-    return rule
-
-
-def _leaky_relu(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    slope = _argument(args, kwargs, 1, "negative_slope", 0.01)
-    return context.layer(node, "leaky_relu", [context.tensor(args[0])], slope=float(slope))
-
-
-def _dropout(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    p = float(_argument(args, kwargs, 1, "p", 0.5))
-    training = _argument(args, kwargs, 2, "training", True)
-    if context.dropout_in_eval(node):
-        raise Unsupported(
-            "stays active in eval mode; gx's dropout is active exactly in training mode: "
-            "pass training=self.training, or use nn.Dropout"
-        )
-    if not training:
-        return context.tensor(args[0])  # off in training mode too: it computes nothing
-    return context.layer(node, "dropout", [context.tensor(args[0])], p=p)
-
-
-def _cat(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    parts = [context.tensor(part) for part in _argument(args, kwargs, 0, "tensors", [])]
-    dim = _argument(args, kwargs, 1, "dim", 0)
-    for part in parts:
-        if part.value.is_label:
-            raise Unsupported(
-                f"joins the integer labels '{part.name}'; turn them into numbers first "
-                "(F.one_hot(labels, classes).float() or an nn.Embedding)"
-            )
-    rank = len(parts[0].value.shape)
-    if dim not in (1, -rank):
-        raise Unsupported(
-            f"joins along dim {dim}; gx's concat joins channels or features, the first axis "
-            "after the batch: dim=1"
-        )
-    if len(parts) == 1:
-        return parts[0]
-    return context.layer(node, "concat", parts)
-
-
-def _one_hot(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    labels = args[0]
-    if not (isinstance(labels, Tensor) and labels.value.is_label):
-        raise Unsupported("needs a label input declared as class:N, e.g. --input label=class:10")
-    classes = _argument(args, kwargs, 1, "num_classes", -1)
-    if classes != labels.value.classes:
-        raise Unsupported(
-            f"makes {classes} classes of '{labels.name}', declared with "
-            f"{labels.value.classes}; pass num_classes={labels.value.classes} (or declare "
-            f"--input {labels.name}=class:{classes})"
-        )
-    return OneHotCode(labels, (classes,))
 
 
 def _converted(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -153,24 +57,24 @@ def _converted(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> An
 
 def _view(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     sizes = args[1:] or (kwargs.get("shape") or kwargs.get("size") or (),)
-    return reshaped(context, node, args[0], view_target(_shape(args[0]), sizes))
+    return reshaped(context, node, args[0], view_target(float_shape(args[0]), sizes))
 
 
 def _flatten(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    start = _argument(args, kwargs, 1, "start_dim", 0)
-    end = _argument(args, kwargs, 2, "end_dim", -1)
-    return reshaped(context, node, args[0], flatten_target(_shape(args[0]), start, end))
+    start = argument(args, kwargs, 1, "start_dim", 0)
+    end = argument(args, kwargs, 2, "end_dim", -1)
+    return reshaped(context, node, args[0], flatten_target(float_shape(args[0]), start, end))
 
 
 def _unsqueeze(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    axis = _argument(args, kwargs, 1, "dim", None)
-    return reshaped(context, node, args[0], unsqueeze_target(_shape(args[0]), axis))
+    axis = argument(args, kwargs, 1, "dim", None)
+    return reshaped(context, node, args[0], unsqueeze_target(float_shape(args[0]), axis))
 
 
 def _squeeze(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    axes = _argument(args, kwargs, 1, "dim", None)
+    axes = argument(args, kwargs, 1, "dim", None)
     axes = [] if axes is None else list(axes) if isinstance(axes, Sequence) else [axes]
-    return reshaped(context, node, args[0], squeeze_target(_shape(args[0]), axes))
+    return reshaped(context, node, args[0], squeeze_target(float_shape(args[0]), axes))
 
 
 def _broadcast(repeat: bool) -> Rule:
@@ -188,36 +92,25 @@ def _broadcast(repeat: bool) -> Rule:
 
 
 def _size(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
-    sizes = Sizes(_shape(args[0]))
-    axis = _argument(args, kwargs, 1, "dim", None)
+    sizes = Sizes(float_shape(args[0]))
+    axis = argument(args, kwargs, 1, "dim", None)
     return sizes if axis is None else sizes.item(axis)
 
 
 def _getattr(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     if args[1] != "shape":
         raise Unsupported(f"reads the attribute '{args[1]}' of a traced tensor")
-    return Sizes(_shape(args[0]))
+    return Sizes(float_shape(args[0]))
 
 
 def _getitem(context: Context, node: fx.Node, args: tuple, kwargs: dict) -> Any:
     container, index = args
     if isinstance(container, Sizes):
         return container.item(index)
-    return reshaped(context, node, container, index_target(_shape(container), index))
+    return reshaped(context, node, container, index_target(float_shape(container), index))
 
 
 FUNCTION_RULES: dict[Any, Rule] = {
-    F.relu: _activation("relu"),
-    torch.relu: _activation("relu"),
-    F.leaky_relu: _leaky_relu,
-    torch.tanh: _activation("tanh"),
-    F.tanh: _activation("tanh"),
-    torch.sigmoid: _activation("sigmoid"),
-    F.sigmoid: _activation("sigmoid"),
-    F.dropout: _dropout,
-    torch.cat: _cat,
-    torch.concat: _cat,
-    F.one_hot: _one_hot,
     torch.reshape: _view,
     torch.flatten: _flatten,
     torch.unsqueeze: _unsqueeze,
@@ -227,9 +120,6 @@ FUNCTION_RULES: dict[Any, Rule] = {
 }
 
 METHOD_RULES: dict[str, Rule] = {
-    "relu": _activation("relu"),
-    "tanh": _activation("tanh"),
-    "sigmoid": _activation("sigmoid"),
     "view": _view,
     "reshape": _view,
     "flatten": _flatten,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gx.importer.builder import Unsupported
+from gx.layers.importing import Unsupported
 
 Shape = tuple[int, ...]
 

@@ -8,11 +8,13 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from gx.importer.builder import SpecBuilder, Tensor, Unsupported
+from gx.importer.builder import SpecBuilder
 from gx.importer.inputs import InputSpec
-from gx.importer.modules import module_layer
-from gx.importer.operations import FUNCTION_RULES, METHOD_RULES, OneHotCode
+from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, module_layer
+from gx.importer.operations import FUNCTION_RULES, METHOD_RULES
 from gx.importer.tracing import autograd_function_call, import_error, node_place
+from gx.layers import LAYER_KINDS
+from gx.layers.importing import OneHotCode, Tensor, Unsupported
 from gx.spec import ModelSpec, Value
 
 
@@ -62,7 +64,7 @@ class Translator:
     def weight_keys(self) -> dict[str, str]:
         return self.builder.weight_keys
 
-    # -- the Context the rules of gx.importer.operations use --------------------------------------
+    # -- the Context (gx.layers.importing) the import rules use ----------------------------------
     def layer(self, node: fx.Node, kind: str, sources: list[Tensor], **arguments: Any) -> Tensor:
         stack = node.meta.get("nn_module_stack") or {}
         owner = next(reversed(stack), "") if stack else ""
@@ -120,6 +122,13 @@ class Translator:
         if node.op == "call_module":
             assert module is not None  # fx names only the module's own submodules
             return self._module(node, module, args)
+        if node.op == "call_function" and node.target in FUNCTION_KINDS:
+            kind = LAYER_KINDS[FUNCTION_KINDS[node.target]]
+            return kind.from_torch_call(self, node, args, kwargs)
+        if node.op == "call_method" and node.target in METHOD_KINDS:
+            return LAYER_KINDS[METHOD_KINDS[str(node.target)]].from_torch_call(
+                self, node, args, kwargs
+            )
         if node.op == "call_function" and node.target in FUNCTION_RULES:
             return FUNCTION_RULES[node.target](self, node, args, kwargs)
         if node.op == "call_method" and node.target in METHOD_RULES:

@@ -1,9 +1,9 @@
 """Floating-point operations of a training step, counted from the spec's layers.
 
-Only matrix products and convolutions are counted (linear, conv2d, conv_transpose2d): two
-operations per multiply-add, as PyTorch's FlopCounterMode counts them. They are nearly all of a
-GAN step's arithmetic; batch norm, activations and losses are elementwise and cheap. The count is
-the work the step needs, the same for every backend:
+Only matrix products and convolutions are counted, each kind stating its own
+(``Layer.flops`` in gx.layers): two operations per multiply-add, as PyTorch's FlopCounterMode
+counts them. They are nearly all of a GAN step's arithmetic; batch norm, activations and losses
+are elementwise and cheap. The count is the work the step needs, the same for every backend:
 
 - a forward pass: every counted layer once;
 - a backward pass: the weight gradients of the network being updated, and the input gradients
@@ -13,25 +13,14 @@ the work the step needs, the same for every backend:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from gx.spec.graph import LayerInfo, ModelSpec
 
-COUNTED = ("linear", "conv2d", "conv_transpose2d")
-
 
 def layer_flops(info: LayerInfo) -> int:
     """Forward FLOPs of one sample through ``info`` (0 for a layer that is not counted)."""
-    if info.kind not in COUNTED:
-        return 0
-    weight = info.parameters["weight"]
-    if info.kind == "linear":
-        return 2 * weight[0] * weight[1]
-    # a convolution multiplies the whole kernel (in x out x k x k) at every output position, a
-    # transposed one at every input position
-    positions = info.output.shape[1:] if info.kind == "conv2d" else info.in_shape[1:]
-    return 2 * math.prod(weight) * math.prod(positions)
+    return info.layer.flops(info)
 
 
 def pass_flops(spec: ModelSpec, batch: int, update_weights: bool, input_gradient: bool) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gx.errors import GxError, SpecError
-from gx.spec.layers import LAYER_KINDS, Layer, Shape, Value
+from gx.layers import LAYER_KINDS, Layer, Shape, Value
 from gx.values import closest, is_number, is_whole
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

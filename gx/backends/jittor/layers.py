@@ -1,4 +1,5 @@
-"""One Jittor module per spec layer kind, implementing gx's definitions where Jittor's differ.
+"""gx's own Jittor modules: for the layer kinds Jittor has no class for, and where Jittor's
+class computes something other than gx's definition.
 
 Differences neutralised here (see docs/semantics.md):
 - BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula, channel
@@ -12,15 +13,17 @@ Differences neutralised here (see docs/semantics.md):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jittor as jt
 from jittor import nn
 
-from gx.backends.base import native_layer
+from gx.backends.base import LayerClasses
 from gx.errors import GxError
+from gx.layers import Shape
 from gx.spec import LayerInfo, MaskSource
-from gx.spec.layers import Shape
+
+LAYER_CLASSES = LayerClasses("jittor")
 
 
 def _accumulator(x: jt.Var) -> jt.Var:
@@ -101,6 +104,7 @@ class _BatchNormTrainFunction(jt.Function):
         return grad_input, (local_dot * self.inverse).reshape(-1), local_sum_dy.reshape(-1), None
 
 
+@LAYER_CLASSES.register("batch_norm")
 class BatchNorm(jt.Module):
     def __init__(self, num_features: int, eps: float, momentum: float, processes: int = 1) -> None:
         self.eps, self.momentum, self.processes = eps, momentum, processes
@@ -148,11 +152,13 @@ class _SigmoidFunction(jt.Function):
         return grad_output * (1.0 - self.y) * self.y
 
 
+@LAYER_CLASSES.register("tanh")
 class Tanh(jt.Module):
     def execute(self, x: jt.Var) -> jt.Var:
         return _TanhFunction()(x)
 
 
+@LAYER_CLASSES.register("sigmoid")
 class Sigmoid(jt.Module):
     def execute(self, x: jt.Var) -> jt.Var:
         return _SigmoidFunction()(x)
@@ -163,6 +169,7 @@ def _require_integer(labels: jt.Var) -> None:
         raise GxError(f"labels must be integers, got {labels.dtype}; pass e.g. np.int64 values")
 
 
+@LAYER_CLASSES.register("embedding")
 class Embedding(jt.Module):
     def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
         self.weight = jt.zeros((num_embeddings, embedding_dim))
@@ -172,6 +179,7 @@ class Embedding(jt.Module):
         return self.weight[labels]
 
 
+@LAYER_CLASSES.register("one_hot", "label_map")
 class OneHot(jt.Module):
     def __init__(self, classes: int, size: tuple[int, int] | None = None) -> None:
         self.classes, self.size = classes, size
@@ -187,6 +195,7 @@ class OneHot(jt.Module):
         )
 
 
+@LAYER_CLASSES.register("dropout")
 class Dropout(jt.Module):
     def __init__(self, p: float, masks: MaskSource) -> None:
         self.p, self.masks = p, masks
@@ -197,6 +206,7 @@ class Dropout(jt.Module):
         return x * jt.array(self.masks.mask(x.shape, self.p))
 
 
+@LAYER_CLASSES.register("leaky_relu")
 class LeakyReLU(jt.Module):
     def __init__(self, negative_slope: float) -> None:
         self.slope = negative_slope
@@ -205,16 +215,19 @@ class LeakyReLU(jt.Module):
         return nn.leaky_relu(x, self.slope)
 
 
+@LAYER_CLASSES.register("relu")
 class ReLU(jt.Module):
     def execute(self, x: jt.Var) -> jt.Var:
         return nn.relu(x)
 
 
+@LAYER_CLASSES.register("flatten")
 class Flatten(jt.Module):
     def execute(self, x: jt.Var) -> jt.Var:
         return x.reshape(x.shape[0], -1)
 
 
+@LAYER_CLASSES.register("reshape")
 class Reshape(jt.Module):
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
@@ -223,6 +236,7 @@ class Reshape(jt.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+@LAYER_CLASSES.register("concat")
 class Concat(jt.Module):
     def execute(self, *parts: jt.Var) -> jt.Var:
         return jt.concat(list(parts), dim=1)
@@ -233,7 +247,7 @@ def _normalize(vector: jt.Var) -> jt.Var:
 
 
 def _spectrally_normalized(weight: jt.Var, u: jt.Var, training: bool) -> jt.Var:
-    """weight / sigma, gx's spectral normalization (gx.spec.layers): one power iteration per
+    """weight / sigma, gx's spectral normalization (gx.layers.dense): one power iteration per
     training forward pass, stored in ``u``."""
     matrix = weight.reshape(weight.shape[0], -1)
     frozen = matrix.detach()  # stop_grad() would stop the gradient of matrix itself
@@ -267,14 +281,17 @@ class SpectralConv2d(nn.Conv2d):
         return nn.conv2d(x, weight, self.bias, self.stride, self.padding)
 
 
+@LAYER_CLASSES.register("linear")
 def _linear(spectral_norm: bool = False, **arguments: Any) -> jt.Module:
     return (SpectralLinear if spectral_norm else nn.Linear)(**arguments)
 
 
+@LAYER_CLASSES.register("conv2d")
 def _conv2d(spectral_norm: bool = False, **arguments: Any) -> jt.Module:
     return (SpectralConv2d if spectral_norm else nn.Conv2d)(**arguments)
 
 
+@LAYER_CLASSES.register("add")
 class Add(jt.Module):
     def execute(self, *parts: jt.Var) -> jt.Var:
         total = parts[0]
@@ -283,6 +300,7 @@ class Add(jt.Module):
         return total
 
 
+@LAYER_CLASSES.register("projection")
 class Projection(jt.Module):
     """<weight[label], features> per sample, shape (N, 1)."""
 
@@ -294,28 +312,7 @@ class Projection(jt.Module):
         return (self.weight[labels] * features).sum(1, keepdims=True)
 
 
-LAYER_CLASSES: dict[str, Callable[..., jt.Module]] = {
-    "linear": _linear,
-    "conv2d": _conv2d,
-    "conv_transpose2d": nn.ConvTranspose2d,
-    "batch_norm": BatchNorm,
-    "embedding": Embedding,
-    "one_hot": OneHot,
-    "label_map": OneHot,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "tanh": Tanh,
-    "sigmoid": Sigmoid,
-    "dropout": Dropout,
-    "flatten": Flatten,
-    "reshape": Reshape,
-    "concat": Concat,
-    "add": Add,
-    "projection": Projection,
-}
-
-
 def make_layer(info: LayerInfo, masks: MaskSource, batch_norm_processes: int = 1) -> jt.Module:
     """``batch_norm_processes`` > 1: batch norm synced over that many MPI processes."""
     extra = {"processes": batch_norm_processes} if info.kind == "batch_norm" else {}
-    return native_layer("jittor", LAYER_CLASSES, info, masks, **extra)
+    return LAYER_CLASSES.build(info, masks, **extra)

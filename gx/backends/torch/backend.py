@@ -17,8 +17,8 @@ from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
 from gx.backends.torch.layers import make_layer
 from gx.distributed import World
 from gx.errors import GxError
+from gx.layers.activations import LeakyReLU
 from gx.spec import MaskSource, ModelSpec
-from gx.spec.layers import LeakyReLU
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 

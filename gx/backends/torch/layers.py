@@ -1,22 +1,24 @@
-"""One native torch module per spec layer kind.
+"""gx's own torch modules, for the layer kinds PyTorch has no class for.
 
 PyTorch's own layers already compute gx's definitions (batch norm with unbiased running
-variance, tanh backward g*(1-y^2), unclamped sigmoid), so most kinds map straight onto them.
+variance, tanh backward g*(1-y^2), unclamped sigmoid), so most kinds map straight onto them:
+their definitions in gx.layers name the class (``framework_classes``).
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gx.backends.base import native_layer
+from gx.backends.base import LayerClasses
+from gx.layers import Shape
 from gx.spec import LayerInfo, MaskSource
-from gx.spec.layers import Shape
+
+LAYER_CLASSES = LayerClasses("torch")
 
 
+@LAYER_CLASSES.register("one_hot", "label_map")
 class OneHot(nn.Module):
     def __init__(
         self, classes: int, dtype: torch.dtype, size: tuple[int, int] | None = None
@@ -31,6 +33,7 @@ class OneHot(nn.Module):
         return vectors[:, :, None, None].expand(-1, -1, *self.size)
 
 
+@LAYER_CLASSES.register("dropout")
 class Dropout(nn.Module):
     """x * mask in training mode, with the mask from gx's shared numpy RNG."""
 
@@ -45,6 +48,7 @@ class Dropout(nn.Module):
         return x * mask.to(device=x.device, dtype=x.dtype)
 
 
+@LAYER_CLASSES.register("reshape")
 class Reshape(nn.Module):
     def __init__(self, shape: Shape) -> None:
         super().__init__()
@@ -54,11 +58,13 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+@LAYER_CLASSES.register("concat")
 class Concat(nn.Module):
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
         return torch.cat(parts, dim=1)
 
 
+@LAYER_CLASSES.register("add")
 class Add(nn.Module):
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
         total = parts[0]
@@ -67,6 +73,7 @@ class Add(nn.Module):
         return total
 
 
+@LAYER_CLASSES.register("projection")
 class Projection(nn.Module):
     """<weight[label], features> per sample, shape (N, 1)."""
 
@@ -86,7 +93,7 @@ def _normalize(vector: torch.Tensor) -> torch.Tensor:
 
 
 def _spectrally_normalized(weight: torch.Tensor, u: torch.Tensor, training: bool) -> torch.Tensor:
-    """weight / sigma, gx's spectral normalization (gx.spec.layers): one power iteration per
+    """weight / sigma, gx's spectral normalization (gx.layers.dense): one power iteration per
     training forward pass, stored in ``u``."""
     matrix = weight.reshape(weight.shape[0], -1)
     with torch.no_grad():
@@ -123,14 +130,17 @@ class SpectralConv2d(nn.Conv2d):
         return self._conv_forward(x, weight, self.bias)
 
 
+@LAYER_CLASSES.register("linear")
 def _linear(spectral_norm: bool = False, **arguments: object) -> nn.Module:
     return (SpectralLinear if spectral_norm else nn.Linear)(**arguments)  # type: ignore[arg-type]
 
 
+@LAYER_CLASSES.register("conv2d")
 def _conv2d(spectral_norm: bool = False, **arguments: object) -> nn.Module:
     return (SpectralConv2d if spectral_norm else nn.Conv2d)(**arguments)  # type: ignore[arg-type]
 
 
+@LAYER_CLASSES.register("batch_norm")
 def _batch_norm(
     num_features: int, eps: float, momentum: float, images: bool, synced: bool = False
 ) -> nn.Module:
@@ -178,27 +188,6 @@ class SyncBatchNorm(nn.BatchNorm1d):
         return centered * scale.reshape(shape) + self.bias.reshape(shape)
 
 
-LAYER_CLASSES: dict[str, Callable[..., nn.Module]] = {
-    "linear": _linear,
-    "conv2d": _conv2d,
-    "conv_transpose2d": nn.ConvTranspose2d,
-    "batch_norm": _batch_norm,
-    "embedding": nn.Embedding,
-    "one_hot": OneHot,
-    "label_map": OneHot,
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "dropout": Dropout,
-    "flatten": nn.Flatten,
-    "reshape": Reshape,
-    "concat": Concat,
-    "add": Add,
-    "projection": Projection,
-}
-
-
 def make_layer(
     info: LayerInfo, masks: MaskSource, dtype: torch.dtype, synced_batch_norm: bool = False
 ) -> nn.Module:
@@ -208,4 +197,4 @@ def make_layer(
     elif info.kind == "batch_norm":
         extra["images"] = len(info.in_shape) > 1
         extra["synced"] = synced_batch_norm
-    return native_layer("torch", LAYER_CLASSES, info, masks, **extra)
+    return LAYER_CLASSES.build(info, masks, **extra)

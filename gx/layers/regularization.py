@@ -1,0 +1,55 @@
+"""Dropout, with masks from gx's seeded numpy stream so that both backends drop alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gx.layers.base import Layer, ParityCase, argument, probability
+from gx.layers.importing import Context, Unsupported
+
+if TYPE_CHECKING:
+    from gx.spec.graph import LayerInfo
+    from gx.spec.masks import MaskSource
+
+
+@dataclass(frozen=True)
+class Dropout(Layer):
+    """Zeroes each element with probability p and scales the rest by 1/(1-p).
+
+    Active exactly when the model is in training mode. The masks come from gx's seeded numpy RNG
+    (the model's mask source), so both backends drop the same elements.
+    """
+
+    kind: ClassVar[str] = "dropout"
+    torch_modules = ("torch.nn.Dropout",)
+    torch_functions = ("torch.nn.functional.dropout",)
+    parity_cases = {"dropout": ParityCase({"x": [64]}, {"p": 0.4})}
+    p: float = 0.5
+
+    def check(self, name: str) -> None:
+        probability(name, self.p)
+
+    def flops(self, info: LayerInfo) -> int:
+        return 0
+
+    def native_arguments(self, info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
+        return {"p": self.p, "masks": masks}
+
+    @classmethod
+    def from_torch_module(cls, module: Any) -> dict[str, Any]:
+        # nn.Dropout is active exactly in training mode, as gx's dropout is
+        return {"p": float(module.p)}
+
+    @classmethod
+    def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:
+        p = float(argument(args, kwargs, 1, "p", 0.5))
+        training = argument(args, kwargs, 2, "training", True)
+        if context.dropout_in_eval(node):
+            raise Unsupported(
+                "stays active in eval mode; gx's dropout is active exactly in training mode: "
+                "pass training=self.training, or use nn.Dropout"
+            )
+        if not training:
+            return context.tensor(args[0])  # off in training mode too: it computes nothing
+        return context.layer(node, cls.kind, [context.tensor(args[0])], p=p)
