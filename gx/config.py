@@ -30,6 +30,7 @@ import yaml
 
 from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
+from gx.losses import ADVERSARIAL_LOSSES
 from gx.models import REFERENCE_MODELS
 from gx.spec.graph import INIT_SCHEMES
 from gx.values import closest, is_number, is_whole
@@ -86,8 +87,9 @@ class TrainConfig:
     max_steps: Optional[int] = _setting(None, min=1)
     batch_size: int = _setting(64, min=1)
     order: str = _setting("d_then_g", choices=("d_then_g", "g_then_d"))
-    # bce and mse score D's probabilities; hinge scores raw scores (a D without a final sigmoid)
-    loss: str = _setting("bce", choices=("bce", "mse", "hinge"))
+    # gx.losses: bce and mse score D's probabilities; hinge scores raw scores (a D without a
+    # final sigmoid)
+    loss: str = _setting("bce", choices=tuple(ADVERSARIAL_LOSSES))
     d_steps: int = _setting(1, min=1)
     real_label: float = _setting(1.0, gt=0, max=1)
     sample_every: int = _setting(200, min=1)

@@ -103,7 +103,7 @@ def probe(
     backend: Backend,
     spec: ModelSpec,
     batches: list[dict[str, np.ndarray]],
-    weights: np.ndarray,
+    weights: list[np.ndarray],
     training: bool,
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
     """Arrays to compare, and every layer's real per-sample output shape, for one backend."""
@@ -111,7 +111,11 @@ def probe(
     with backend.no_grad():
         for batch in batches[:TRAINING_PASSES]:
             module({name: backend.tensor(array) for name, array in batch.items()})
-    results = {f"state.{key}": value for key, value in backend.get_weights(module, spec).items()}
+    # copies in the backend's own precision: float64 stays float64 for the floor
+    results = {
+        f"state.{key}": backend.numpy(tensor).copy()
+        for key, tensor in backend.state_tensors(module, spec).items()
+    }
 
     backend.set_training(module, training)
     floats = [name for name, value in spec.inputs.items() if not value.is_label]
@@ -121,15 +125,19 @@ def probe(
         for name, array in last.items()
     }
     values = module(inputs, keep_all=True)
-    output = values[spec.output]
     parameters = backend.state_tensors(module, spec, trainable_only=True)
     targets = {
         **{f"grad.input.{name}": inputs[name] for name in floats},
         **{f"grad.{key}": tensor for key, tensor in parameters.items()},
     }
-    scalar = (output * backend.tensor(weights)).sum()
+    # sum(output * r), summed over the outputs of a network of several
+    terms = [(values[name] * backend.tensor(r)).sum() for name, r in zip(spec.outputs, weights)]
+    scalar = terms[0]
+    for term in terms[1:]:
+        scalar = scalar + term
     gradients = backend.gradients(scalar, list(targets.values())) if targets else []
-    results["output"] = backend.numpy(output)
+    for name in spec.outputs:
+        results[f"output.{name}"] = backend.numpy(values[name])
     for (key, target), gradient in zip(targets.items(), gradients):
         # PyTorch answers None for a tensor the scalar does not depend on; Jittor, zeros.
         results[key] = (
@@ -149,11 +157,11 @@ def check_parity(
         for name, value in spec.inputs.items():
             if not value.is_label:
                 batch[name] = (batch[name] * scale).astype(np.float32)
-    weights = (
-        np.random.default_rng(DATA_SEED)
-        .standard_normal((BATCH, *spec.output_value.shape))
-        .astype(np.float32)
-    )
+    rng = np.random.default_rng(DATA_SEED)
+    weights = [
+        rng.standard_normal((BATCH, *value.shape)).astype(np.float32)
+        for value in spec.output_values
+    ]
     torch_results, torch_shapes = probe(backends["torch"], spec, batches, weights, training)
     jittor_results, jittor_shapes = probe(backends["jittor"], spec, batches, weights, training)
     exact_results, _ = probe(backends["float64"], spec, batches, weights, training)
@@ -208,6 +216,30 @@ def test_reference_network_parity(
     model = build_model(name)
     spec = model.generator if which == "generator" else model.discriminator
     check_parity(backends, f"{name} {which}", spec, training)
+
+
+# A discriminator with a class head beside its score, as AC-GAN code returns them: two outputs.
+TWO_HEADS = ModelSpec.from_dict(
+    {
+        "inputs": {"image": [1, 8, 8]},
+        "layers": [
+            {"name": "conv", "kind": "conv2d", "out": 4, "kernel": 4, "stride": 2, "padding": 1},
+            {"name": "act", "kind": "leaky_relu", "slope": 0.2},
+            {"name": "features", "kind": "flatten"},
+            {"name": "score", "kind": "linear", "out": 1},
+            {"name": "class_logits", "kind": "linear", "input": "features", "out": 5},
+        ],
+        "output": ["score", "class_logits"],
+    }
+)
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_every_output_of_a_network_of_several_is_compared(
+    backends: dict[str, Backend], training: bool
+) -> None:
+    check_parity(backends, "two heads", TWO_HEADS, training)
 
 
 @pytest.mark.jittor

@@ -20,6 +20,7 @@ from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
 from gx.errors import GxError
+from gx.losses.adversarial import floored_bce
 from gx.models import GanModel, build_model
 from gx.parity.agreement import agrees, allowed_difference
 from gx.spec import example_inputs
@@ -93,12 +94,12 @@ class Gan:
 
     def train_generator(self, z: np.ndarray) -> None:
         score = self.discriminator({"image": self.fake(z)})
-        self.backend.minimize(self.opt_g, self.backend.loss("bce", score, 1.0))
+        self.backend.minimize(self.opt_g, floored_bce(self.backend, score, 1.0))
 
     def train_discriminator(self, real: np.ndarray, z: np.ndarray) -> None:
         b = self.backend
-        real_loss = b.loss("bce", self.discriminator({"image": b.tensor(real)}), 1.0)
-        fake_loss = b.loss("bce", self.discriminator({"image": b.detach(self.fake(z))}), 0.0)
+        real_loss = floored_bce(b, self.discriminator({"image": b.tensor(real)}), 1.0)
+        fake_loss = floored_bce(b, self.discriminator({"image": b.detach(self.fake(z))}), 0.0)
         b.minimize(self.opt_d, (real_loss + fake_loss) / 2)
 
     def checkpoint(self, step: int) -> Checkpoint:

@@ -338,3 +338,100 @@ def test_spectral_norm_follows_its_definition(backend_name: str) -> None:
         np.testing.assert_allclose(backend.numpy(tensors["fc.sn_u"]), u, rtol=1e-5, atol=1e-6)
     # the largest singular value of the normalized weight is 1, after a few iterations
     assert sigma == pytest.approx(np.linalg.svd(weight, compute_uv=False)[0], rel=0.05)
+
+
+# -- a discriminator of several outputs -----------------------------------------------------------
+
+
+def with_class_head_as_second_output(model_dict: dict) -> dict:
+    """cdcgan's ``d_classifier`` D, whose one output concatenates score and class logits, as a
+    D of two outputs [score, class_logits] (the form AC-GAN code returns): the same layers and
+    weights, without the final concat."""
+    discriminator = dict(model_dict["discriminator"])
+    layers = [layer for layer in discriminator["layers"] if layer["name"] != "scores"]
+    return {**discriminator, "layers": layers, "output": ["score", "class_logits"]}
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_a_class_head_as_second_output_trains_as_the_concatenated_one(backend_name: str) -> None:
+    settings = {
+        "name": "heads",
+        "model": {
+            "name": "cdcgan",
+            "options": {"d_classifier": True, "d_output": "logit", "noise_dim": 8, "d_width": 8},
+        },
+        "data": {"split": "test"},
+        "train": {"loss": "hinge", "class_loss": 0.5, "batch_size": 4},
+    }
+    concatenated = experiment_from_dict(settings, "concatenated")
+    model = model_for(concatenated)
+    two = with_class_head_as_second_output(model.to_dict())
+    assert len(model.discriminator.outputs) == 1
+    custom = {
+        **settings,
+        "model": {
+            "name": "custom",
+            "generator": model.to_dict()["generator"],
+            "discriminator": two,
+        },
+    }
+    separate = experiment_from_dict(custom, "separate")
+    heads = model_for(separate)
+    assert heads.discriminator.outputs == ("score", "class_logits")
+    assert [v.shape for v in heads.discriminator.output_values] == [(1,), (10,)]
+
+    backend = get_backend(backend_name, "cpu")
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, 4)
+    trainers = [GanTrainer(backend, m, e) for m, e in ((model, concatenated), (heads, separate))]
+    for _ in range(2):
+        results = [t.step(backend.tensor(images), backend.tensor(labels)) for t in trainers]
+        assert results[0] == results[1]
+    states = [trainer.get_state() for trainer in trainers]
+    for part in ("generator", "discriminator"):
+        assert states[0][part].keys() == states[1][part].keys()
+        for key, value in states[0][part].items():
+            np.testing.assert_array_equal(value, states[1][part][key], err_msg=key)
+
+
+def test_outputs_are_checked_and_written_back() -> None:
+    spec = {
+        "inputs": {"x": [4]},
+        "layers": [
+            {"name": "a", "kind": "linear", "out": 1},
+            {"name": "b", "kind": "linear", "input": "x", "out": 3},
+        ],
+        "output": ["a", "b"],
+    }
+    parsed = ModelSpec.from_dict(spec)
+    assert parsed.outputs == ("a", "b") and parsed.output == "a"
+    assert parsed.to_dict()["output"] == ["a", "b"]
+    assert ModelSpec.from_dict(parsed.to_dict()) == parsed
+    for output, message in (
+        (["a", "c"], "output 'c' is not a layer name"),
+        (["a", "a"], "'output' names a layer twice"),
+        ([], "'output' must be a layer name or a list of them"),
+    ):
+        with pytest.raises(GxError, match=message):
+            ModelSpec.from_dict({**spec, "output": output})
+
+
+def test_a_generator_of_several_outputs_is_refused() -> None:
+    generator = {
+        "inputs": {"z": [4]},
+        "layers": [
+            {"name": "fc", "kind": "linear", "out": 4},
+            {"name": "image", "kind": "reshape", "shape": [1, 2, 2]},
+        ],
+        "output": ["image", "fc"],
+    }
+    discriminator = {
+        "inputs": {"image": [1, 2, 2]},
+        "layers": [
+            {"name": "flat", "kind": "flatten"},
+            {"name": "score", "kind": "linear", "out": 1},
+        ],
+    }
+    with pytest.raises(GxError, match="the generator has 2 outputs; it makes images, one output"):
+        build_model("custom", generator=generator, discriminator=discriminator)

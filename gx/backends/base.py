@@ -73,8 +73,9 @@ def run_graph(
 ) -> Any:
     """Evaluate the spec's nodes in order; the forward pass of every compiled model.
 
-    Returns the output tensor, or with ``keep_all`` a dict of every input and layer output (what
-    the parity report compares layer by layer).
+    Returns the output tensor (a tuple of them for a spec of several outputs), or with
+    ``keep_all`` a dict of every input and layer output (what the parity report compares layer
+    by layer).
     """
     missing = set(spec.inputs) - set(inputs)
     if missing:
@@ -92,7 +93,11 @@ def run_graph(
         for source in node.inputs:
             if last_reader.get(source) == node.name:
                 values.pop(source, None)  # pop: a node may read the same value twice
-    return values if keep_all else values[spec.output]
+    if keep_all:
+        return values
+    if len(spec.outputs) == 1:
+        return values[spec.output]
+    return tuple(values[name] for name in spec.outputs)
 
 
 OPTIMIZER_SLOTS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
@@ -196,42 +201,7 @@ class Backend(abc.ABC):
     def gradients(self, loss: Tensor, values: Sequence[Tensor]) -> list[Tensor]:
         """d loss / d value for each value (used by the parity report)."""
 
-    # -- training -------------------------------------------------------------------------------
-    def loss(self, kind: str, prediction: Tensor, target: float) -> Tensor:
-        """Mean 'bce', 'mse' or 'hinge' of D's outputs (any shape (N, ...)) against a constant
-        target: 1 for real images, 0 for fakes (bce and mse take any target in [0, 1]).
-
-        The hinge loss (Lim and Ye, 2017) scores D's raw outputs: mean(relu(1 - d)) on real
-        images and mean(relu(1 + d)) on fakes.
-
-        gx's BCE is -mean(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), differentiated
-        through those operations, in both backends. Both reduce a per-element value against a
-        scalar target, so no (N, 1, 1, 1) against (N,) broadcasting can creep in.
-        """
-        if kind == "mse":
-            return ((prediction - target) ** 2).mean()
-        if kind == "hinge":
-            sign = -1.0 if target == 1.0 else 1.0
-            return self.relu(1.0 + sign * prediction).mean()
-        # A term weighted by exactly 0 adds exactly 0 to the value and to every gradient, so for
-        # the usual targets 1 and 0 it is skipped: the same numbers, without the unused floored
-        # log (forward and backward about 3% of an MLP GAN's training step on CPU).
-        if target == 1.0:
-            return -self.floored_log(prediction).mean()
-        if target == 0.0:
-            return -self.floored_log(1.0 - prediction).mean()
-        return -(
-            target * self.floored_log(prediction)
-            + (1.0 - target) * self.floored_log(1.0 - prediction)
-        ).mean()
-
-    def generator_loss(self, kind: str, on_fakes: Tensor) -> Tensor:
-        """G's loss from D's outputs on its fakes: bce and mse against the target 1, hinge's
-        -mean(d)."""
-        if kind == "hinge":
-            return -on_fakes.mean()
-        return self.loss(kind, on_fakes, 1.0)
-
+    # -- training: the primitives gx.losses are written in ----------------------------------------
     @abc.abstractmethod
     def relu(self, value: Tensor) -> Tensor: ...
 

@@ -80,4 +80,4 @@ class SpecBuilder:
             self.weight_keys[f"{name}.{key}"] = source
 
     def spec(self, output: Tensor) -> ModelSpec:
-        return ModelSpec(inputs=dict(self.inputs), nodes=tuple(self.nodes), output=output.name)
+        return ModelSpec(inputs=dict(self.inputs), nodes=tuple(self.nodes), outputs=(output.name,))

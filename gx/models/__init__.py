@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from gx.errors import GxError
+from gx.losses import adversarial_loss, check_class_head
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
 from gx.values import is_number
@@ -66,6 +67,11 @@ def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> No
         raise GxError(f"model '{name}': the generator needs an input named 'z' (the noise)")
     if "image" not in discriminator.inputs:
         raise GxError(f"model '{name}': the discriminator needs an input named 'image'")
+    if len(generator.outputs) != 1:
+        raise GxError(
+            f"model '{name}': the generator has {len(generator.outputs)} outputs; it makes "
+            "images, one output"
+        )
     made, read = generator.output_value.shape, discriminator.inputs["image"].shape
     if made != read:
         raise GxError(
@@ -161,41 +167,12 @@ def model_for(experiment: Experiment) -> GanModel:
             f"model '{config.name}' works on {channels}-channel images but data.channels is "
             f"{wanted_channels}; set data.channels: {channels}, or null to follow the model"
         )
-    _check_loss(experiment, model)
+    check_losses(experiment, model)
     return model
 
 
-def _check_loss(experiment: Experiment, model: GanModel) -> None:
-    """The hinge loss scores D's raw outputs: a final sigmoid would bound them to (0, 1). The
-    class loss reads class logits after D's score."""
+def check_losses(experiment: Experiment, model: GanModel) -> None:
+    """Each loss the experiment trains with can read this model's D (gx.losses)."""
     if experiment.train.class_loss:
-        _check_class_output(experiment, model)
-    if experiment.train.loss != "hinge":
-        return
-    last = model.discriminator.infos[-1].kind
-    if last == "sigmoid":
-        fix = "d_output: logit" if experiment.model.name == "cdcgan" else "no final sigmoid"
-        raise GxError(
-            f"train.loss hinge needs D's raw scores, but '{experiment.model.name}' ends D in a "
-            f"sigmoid; give it {fix}, or use train.loss bce"
-        )
-    if experiment.train.real_label != 1.0:
-        raise GxError(
-            "train.real_label only applies to the bce and mse losses; remove it for hinge"
-        )
-
-
-def _check_class_output(experiment: Experiment, model: GanModel) -> None:
-    name, output = experiment.model.name, model.discriminator.output_value.shape
-    fix = "d_classifier: true" if name == "cdcgan" else "a D that ends in score and class logits"
-    if not model.conditional or output != (1 + model.classes,):
-        raise GxError(
-            f"train.class_loss needs a conditional D whose output is its score and one logit per "
-            f"class ({1 + model.classes} values), but '{name}' gives {output}; give it {fix}, "
-            "or set train.class_loss: 0"
-        )
-    if model.discriminator.infos[-1].kind == "sigmoid" or experiment.train.loss == "bce":
-        raise GxError(
-            "train.class_loss reads D's raw class logits, so D cannot end in a sigmoid nor use "
-            "train.loss bce; use train.loss hinge or mse with D's raw output"
-        )
+        check_class_head(experiment, model)
+    adversarial_loss(experiment.train.loss).check(experiment, model)

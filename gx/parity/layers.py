@@ -1,8 +1,9 @@
 """Step 0 of a parity report: every layer's output and gradient, per backend, against the spec.
 
 Each network is compiled afresh in both backends (so the probe never touches the training
-state), fed the same inputs, and a scalar probe sum(output * r) with a fixed random r is
-differentiated with respect to every layer output and every parameter. PyTorch float64 runs the
+state), fed the same inputs, and a scalar probe sum(output * r) with a fixed random r (summed
+over the outputs of a network of several) is differentiated with respect to every layer output
+and every parameter. PyTorch float64 runs the
 same probe: its distance from PyTorch float32 is each value's rounding floor, and a layer agrees
 when the backends differ by no more than gx.parity.agreement allows for that floor.
 """
@@ -75,14 +76,24 @@ def _depends_on_parameters(spec: ModelSpec) -> list[str]:
 
 
 def _probe(
-    backend: Backend, spec: ModelSpec, seed: int, inputs: dict[str, np.ndarray], weights: np.ndarray
+    backend: Backend,
+    spec: ModelSpec,
+    seed: int,
+    inputs: dict[str, np.ndarray],
+    weights: list[np.ndarray],
 ) -> dict[str, dict[str, np.ndarray | None]]:
     module = backend.compile(spec, seed, MaskSource(seed))
     tensors = {}
     for name, array in inputs.items():
         tensors[name] = backend.tensor(array)
     outputs = module(tensors, keep_all=True)
-    scalar = (outputs[spec.output] * backend.tensor(weights)).sum()
+    terms = [
+        (outputs[name] * backend.tensor(weight)).sum()
+        for name, weight in zip(spec.outputs, weights)
+    ]
+    scalar = terms[0]
+    for term in terms[1:]:  # every output of a network of several counts in the probe
+        scalar = scalar + term
     layer_names = [info.name for info in spec.infos]
     differentiable = _depends_on_parameters(spec)
     grads = backend.gradients(scalar, [outputs[name] for name in differentiable])
@@ -125,11 +136,11 @@ def compare_layers(
     """The first backend is the reference; differences are the worst over the others, and each
     floor is the reference's relative distance from ``float64`` (PyTorch in float64)."""
     inputs = example_inputs(spec, PROBE_BATCH, seed)
-    weights = (
-        np.random.default_rng(seed + 1)
-        .standard_normal((PROBE_BATCH, *spec.output_value.shape))
-        .astype(np.float32)
-    )
+    rng = np.random.default_rng(seed + 1)
+    weights = [
+        rng.standard_normal((PROBE_BATCH, *value.shape)).astype(np.float32)
+        for value in spec.output_values
+    ]
     probes: dict[str, dict[str, Any]] = {
         backend.name: _probe(backend, spec, seed, inputs, weights) for backend in backends
     }

@@ -9,7 +9,9 @@ The plain-data form (what YAML files hold) looks like::
       - {name: x_deconv, kind: conv_transpose2d, input: z, out: 256, kernel: 4, bias: false}
       - {name: x_bn, kind: batch_norm}          # input defaults to the previous layer
       - {name: joined, kind: concat, input: [x_relu, y_relu]}
-    output: image                               # defaults to the last layer
+    output: image                               # defaults to the last layer; a list of
+                                                # names gives several outputs (a D's score first,
+                                                # then heads such as class logits)
 
 Building a ``ModelSpec`` validates everything, so a spec object that exists can be compiled.
 """
@@ -116,12 +118,17 @@ class LayerInfo:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A network: its inputs, its layers in order, and its outputs (names of layers).
+
+    With one output a compiled module returns a tensor; with several, a tuple in this order.
+    """
+
     inputs: dict[str, Value]
     nodes: tuple[Node, ...]
-    output: str
+    outputs: tuple[str, ...]
     init: str = "default"
     infos: tuple[LayerInfo, ...] = field(init=False, repr=False, compare=False)
-    # value name -> the last node that reads it (the output excepted): a forward pass can drop
+    # value name -> the last node that reads it (the outputs excepted): a forward pass can drop
     # each value there. Computed once here, not on every forward call.
     last_readers: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -138,13 +145,23 @@ class ModelSpec:
                 source: node.name
                 for node in self.nodes
                 for source in node.inputs
-                if source != self.output
+                if source not in self.outputs
             },
         )
 
     @property
+    def output(self) -> str:
+        """The first output: a generator's images, a discriminator's score."""
+        return self.outputs[0]
+
+    @property
     def output_value(self) -> Value:
-        return next(info.output for info in self.infos if info.name == self.output)
+        return self.output_values[0]
+
+    @property
+    def output_values(self) -> tuple[Value, ...]:
+        values = {info.name: info.output for info in self.infos}
+        return tuple(values[name] for name in self.outputs)
 
     @property
     def parameter_count(self) -> int:
@@ -193,7 +210,8 @@ class ModelSpec:
                 entry[key] = list(value) if isinstance(value, tuple) else value
             layers.append(entry)
             previous = node.name
-        return {"inputs": inputs, "layers": layers, "output": self.output, "init": self.init}
+        output: str | list[str] = self.output if len(self.outputs) == 1 else list(self.outputs)
+        return {"inputs": inputs, "layers": layers, "output": output, "init": self.init}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "spec") -> ModelSpec:
@@ -206,15 +224,31 @@ class ModelSpec:
         inputs = _parse_inputs(where, data["inputs"])
         try:
             nodes = _parse_layers(where, data["layers"], inputs)
-            output = data.get("output") or nodes[-1].name
-            if output not in {node.name for node in nodes}:
-                raise GxError(f"{where}: output '{output}' is not a layer name")
             return cls(
-                inputs=inputs, nodes=tuple(nodes), output=output, init=data.get("init") or "default"
+                inputs=inputs,
+                nodes=tuple(nodes),
+                outputs=_parse_outputs(where, data.get("output"), nodes),
+                init=data.get("init") or "default",
             )
         except SpecError as error:
             # name the network too: both generator and discriminator may have a 'conv1'
             raise SpecError(error.layer, error.problem, error.fix, network=where) from None
+
+
+def _parse_outputs(where: str, raw: Any, nodes: list[Node]) -> tuple[str, ...]:
+    """'output': a layer name, a list of them, or absent (the last layer)."""
+    if raw is None:
+        return (nodes[-1].name,)
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise GxError(f"{where}: 'output' must be a layer name or a list of them, got {raw!r}")
+    layers = {node.name for node in nodes}
+    for name in names:
+        if name not in layers:
+            raise GxError(f"{where}: output '{name}' is not a layer name")
+    if len(set(names)) != len(names):
+        raise GxError(f"{where}: 'output' names a layer twice; list each output once")
+    return tuple(names)
 
 
 def _no_unknown_keys(where: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:

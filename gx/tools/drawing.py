@@ -63,7 +63,7 @@ def spec_lines(spec: ModelSpec, network: str) -> list[str]:
             label += f"\n{info.parameter_count:,} params"
         style = (
             _OUTPUT_STYLE
-            if info.name == spec.output
+            if info.name in spec.outputs
             else _JOIN_STYLE
             if len(info.inputs) > 1
             else _LAYER_STYLE

@@ -59,6 +59,8 @@ def format_table(title: str, rows: list[Row], backend_name: str | None) -> tuple
 def summarize(model: GanModel, backend: Backend | None = None) -> tuple[str, int]:
     texts, mismatches = [], 0
     for title, spec in (("generator", model.generator), ("discriminator", model.discriminator)):
+        if len(spec.outputs) > 1:
+            title += f" (outputs: {', '.join(spec.outputs)})"
         text, bad = format_table(
             f"{model.name} {title}", layer_rows(spec, backend), backend.name if backend else None
         )

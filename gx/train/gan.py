@@ -31,6 +31,7 @@ from gx.checkpoint import Checkpoint
 from gx.config import Experiment, OptimizerSettings
 from gx.distributed import World
 from gx.errors import GxError
+from gx.losses import adversarial_loss, class_logits_output, class_term, score_and_heads
 from gx.models import GanModel
 from gx.spec import MaskSource
 from gx.train.ema import WeightAverage
@@ -65,7 +66,7 @@ class GanTrainer:
     ) -> None:
         self.backend, self.model, self.experiment, self.world = backend, model, experiment, world
         seed, train = experiment.seed, experiment.train
-        self.order, self.loss_kind = train.order, train.loss
+        self.order, self.loss = train.order, adversarial_loss(train.loss)
         self.real_label, self.d_steps = train.real_label, train.d_steps
         self.class_loss = train.class_loss
         self.noise_rng = np.random.default_rng([seed, STREAM_NOISE])
@@ -127,15 +128,15 @@ class GanTrainer:
         return self._tensors({key: self.world.take(value) for key, value in drawn.items()})
 
     def _discriminate(self, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
-        """D's scores, and the class cross-entropy (0 without train.class_loss)."""
+        """D's scores (its first output), and the class term (0 without train.class_loss)."""
         inputs = {"image": images}
         if labels is not None:
             inputs["label"] = labels
         output = self.discriminator(inputs)
         if not self.class_loss:
-            return output, 0.0
-        scores, logits = output[:, :1], output[:, 1:]
-        return scores, self.class_loss * self.backend.cross_entropy(logits, labels)
+            return score_and_heads(output)[0], 0.0
+        scores, logits = class_logits_output(output)
+        return scores, class_term(self.backend, self.class_loss, logits, labels)
 
     def _global_means(self, *values: Tensor) -> list[float]:
         """Means of the processes' scalars: each is a mean over an equal share of the batch."""
@@ -179,10 +180,10 @@ class GanTrainer:
         return StepResult(d_loss, d_real, d_fake, g_loss)
 
     def _generator_update(self, fakes: Tensor, labels: Tensor | None) -> float:
-        scores, class_loss = self._discriminate(fakes, labels)
-        loss = self.backend.generator_loss(self.loss_kind, scores)
+        scores, class_term = self._discriminate(fakes, labels)
+        loss = self.loss.generator(self.backend, scores)
         if self.class_loss:
-            loss = loss + class_loss
+            loss = loss + class_term
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "generator")
         self.backend.minimize(self.g_optimizer, loss)
@@ -200,9 +201,7 @@ class GanTrainer:
         backend = self.backend
         on_real, real_class_loss = self._discriminate(real_images, real_labels)
         on_fake, fake_class_loss = self._discriminate(fakes, fake_labels)
-        loss = backend.loss(self.loss_kind, on_real, self.real_label) + backend.loss(
-            self.loss_kind, on_fake, 0.0
-        )
+        loss = self.loss.discriminator(backend, on_real, on_fake, self.real_label)
         if self.class_loss:
             loss = loss + real_class_loss + fake_class_loss
         if self.order == "g_then_d":

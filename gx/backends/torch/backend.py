@@ -81,7 +81,7 @@ def in_place_activations(spec: ModelSpec) -> dict[str, nn.Module]:
             source in infos
             and infos[source].kind in _FRESH_OUTPUT_KINDS
             and readers[source] == 1
-            and source != spec.output
+            and source not in spec.outputs
         ):
             layer = info.layer
             activations[node.name] = (
