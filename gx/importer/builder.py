@@ -79,5 +79,9 @@ class SpecBuilder:
                 )
             self.weight_keys[f"{name}.{key}"] = source
 
-    def spec(self, output: Tensor) -> ModelSpec:
-        return ModelSpec(inputs=dict(self.inputs), nodes=tuple(self.nodes), outputs=(output.name,))
+    def spec(self, outputs: list[Tensor]) -> ModelSpec:
+        return ModelSpec(
+            inputs=dict(self.inputs),
+            nodes=tuple(self.nodes),
+            outputs=tuple(output.name for output in outputs),
+        )

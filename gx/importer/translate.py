@@ -183,9 +183,15 @@ class Translator:
         return self.codes[key]
 
     def _output(self, result: Any) -> ModelSpec:
-        if isinstance(result, (tuple, list, dict)):
-            raise Unsupported("returns several values; a gx network returns one tensor")
-        output = self.tensor(result)
-        if output.name in self.builder.inputs:
+        """One tensor, or a tuple of them (a D's score and its heads): the spec's outputs."""
+        if isinstance(result, dict):
+            raise Unsupported(
+                "returns a dict; a gx network returns a tensor or a tuple of them, in order"
+            )
+        values = list(result) if isinstance(result, (tuple, list)) else [result]
+        outputs = [self.tensor(value) for value in values]
+        if any(output.name in self.builder.inputs for output in outputs):
             raise Unsupported("returns its input unchanged; there is nothing to import")
-        return self.builder.spec(output)
+        if len({output.name for output in outputs}) != len(outputs):
+            raise Unsupported("returns the same value twice; return each output once")
+        return self.builder.spec(outputs)

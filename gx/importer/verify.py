@@ -33,8 +33,9 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             submodule.training = mode
 
 
-def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.ndarray:
-    """The module's eval-mode output on a batch of example inputs (a wrong --input shows here)."""
+def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> list[np.ndarray]:
+    """The module's eval-mode outputs (one, or each of a tuple) on a batch of example inputs (a
+    wrong --input shows here)."""
     arguments, _ = example_inputs(inputs, CHECK_BATCH)
     try:
         with eval_mode(module):
@@ -44,14 +45,18 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.nd
             f"{name} fails on the declared inputs ({type(error).__name__}: {error}); check "
             "the --input shapes against what forward expects"
         ) from None
-    if not isinstance(output, torch.Tensor):
+    outputs = list(output) if isinstance(output, (tuple, list)) else [output]
+    if not outputs or not all(isinstance(value, torch.Tensor) for value in outputs):
         raise GxError(
-            f"{name}.forward returns a {type(output).__name__}; a gx network returns one tensor"
+            f"{name}.forward returns a {type(output).__name__}; a gx network returns a tensor "
+            "or a tuple of tensors"
         )
-    return output.detach().cpu().numpy()
+    return [value.detach().cpu().numpy() for value in outputs]
 
 
-def check_same_output(network: ImportedNetwork, module: nn.Module, expected: np.ndarray) -> None:
+def check_same_output(
+    network: ImportedNetwork, module: nn.Module, expected: list[np.ndarray]
+) -> None:
     backend = get_backend("torch", "cpu")
     compiled = backend.compile(network.spec, 0)
     backend.load_weights(compiled, network.spec, network.weights(module.state_dict()))
@@ -59,16 +64,18 @@ def check_same_output(network: ImportedNetwork, module: nn.Module, expected: np.
     _, gx_inputs = example_inputs(network.inputs, CHECK_BATCH)
     with torch.no_grad():
         output = compiled({key: backend.tensor(value) for key, value in gx_inputs.items()})
-    got = output.numpy()
-    if got.shape != expected.shape:
-        raise GxError(
-            f"{network.name}: the imported spec makes {got.shape[1:]} per sample, the module "
-            f"{expected.shape[1:]}; this is a gx bug, please report it with the module"
-        )
-    difference = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
-    if not difference <= TOLERANCE:
-        raise GxError(
-            f"{network.name}: the imported spec does not compute what forward computes in eval "
-            f"mode (relative difference {difference:.1e}); forward likely depends on the mode "
-            "in a way gx cannot express (e.g. branches on self.training)"
-        )
+    outputs = output if isinstance(output, tuple) else (output,)
+    for got, wanted in zip((value.numpy() for value in outputs), expected):
+        if got.shape != wanted.shape:
+            raise GxError(
+                f"{network.name}: the imported spec makes {got.shape[1:]} per sample, the "
+                f"module {wanted.shape[1:]}; this is a gx bug, please report it with the module"
+            )
+        scale = max(float(np.max(np.abs(wanted))), 1e-12)
+        difference = float(np.max(np.abs(got - wanted)) / scale)
+        if not difference <= TOLERANCE:
+            raise GxError(
+                f"{network.name}: the imported spec does not compute what forward computes in "
+                f"eval mode (relative difference {difference:.1e}); forward likely depends on "
+                "the mode in a way gx cannot express (e.g. branches on self.training)"
+            )
