@@ -14,13 +14,20 @@ from gx.layers.convolution import Conv2d, ConvTranspose2d
 from gx.layers.dense import Embedding, Linear, Projection
 from gx.layers.labels import LabelMap, OneHot
 from gx.layers.normalization import BatchNorm
+from gx.layers.pooling import AvgPool2d, GlobalMean, GlobalSum
 from gx.layers.regularization import Dropout
+from gx.layers.resampling import PixelShuffle, Upsample
 from gx.layers.structure import Add, Concat, Flatten, Reshape
 
 _DEFINITIONS: tuple[type[Layer], ...] = (
     Linear,
     Conv2d,
     ConvTranspose2d,
+    Upsample,
+    PixelShuffle,
+    AvgPool2d,
+    GlobalSum,
+    GlobalMean,
     BatchNorm,
     Embedding,
     OneHot,

@@ -188,6 +188,21 @@ class SyncBatchNorm(nn.BatchNorm1d):
         return centered * scale.reshape(shape) + self.bias.reshape(shape)
 
 
+# -- pooling (gx.layers.pooling) -------------------------------------------------------------------
+
+
+@LAYER_CLASSES.register("global_sum")
+class GlobalSum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum((2, 3))
+
+
+@LAYER_CLASSES.register("global_mean")
+class GlobalMean(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
 def make_layer(
     info: LayerInfo, masks: MaskSource, dtype: torch.dtype, synced_batch_norm: bool = False
 ) -> nn.Module:
