@@ -506,6 +506,22 @@ BAD_SPECS = {
         layers({"name": "pooled", "kind": "global_sum"}),
         ["layer 'pooled'", "global_sum needs a 3-D input", "Fix: give it images"],
     ),
+    "dropout2d of features": (
+        layers({"name": "drop", "kind": "dropout2d"}),
+        ["layer 'drop'", "dropout2d needs a 3-D input", "Fix: give it images"],
+    ),
+    "multiply of a vector and images": (
+        layers({"name": "product", "kind": "multiply", "input": ["a", "b"]}, a=[3], b=[3, 4, 4]),
+        [
+            "layer 'product'",
+            "multiply needs shapes of one rank whose axes are equal or 1, got (3) and (3, 4, 4)",
+            "Fix: reshape a per-channel vector (C,) to (C, 1, 1)",
+        ],
+    ),
+    "softmax over a 2-D sample": (
+        layers({"name": "probabilities", "kind": "softmax"}, x=[3, 4]),
+        ["layer 'probabilities'", "softmax needs a 1-D or 3-D input", "Fix: give it features"],
+    ),
     "linear fed an image": (
         layers({"name": "fc", "kind": "linear", "out": 10}, image=[1, 28, 28]),
         ["layer 'fc'", "1-D", "(1, 28, 28)", "Fix: add a 'flatten' layer before it"],

@@ -315,11 +315,13 @@ class Projection(jt.Module):
         return (self.weight[labels] * features).sum(1, keepdims=True)
 
 
-# -- resampling and pooling (gx.layers.resampling, .pooling) --------------------------------------
-# Differences neutralised here:
+# -- resampling, pooling, channel dropout, products and softmax -----------------------------------
+# (gx.layers.resampling, .pooling, .regularization, .structure, .activations). Differences
+# neutralised here:
 # - Upsample: nearest by exact integer division (Jittor's multiplies by 1/scale in float32);
 #   bilinear with gx's own pixels and weights.
 # - AvgPool2d: also a window as large as the input, which Jittor's refuses.
+# - Dropout2d: gx's shared channel masks, active exactly in training mode.
 
 
 @LAYER_CLASSES.register("upsample")
@@ -398,6 +400,32 @@ class GlobalSum(jt.Module):
 class GlobalMean(jt.Module):
     def execute(self, x: jt.Var) -> jt.Var:
         return x.sum([2, 3]) / (x.shape[2] * x.shape[3])
+
+
+@LAYER_CLASSES.register("dropout2d")
+class Dropout2d(jt.Module):
+    def __init__(self, p: float, masks: MaskSource) -> None:
+        self.p, self.masks = p, masks
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        if not self.is_train or self.p == 0:
+            return x
+        return x * jt.array(self.masks.channel_mask(x.shape, self.p))
+
+
+@LAYER_CLASSES.register("multiply")
+class Multiply(jt.Module):
+    def execute(self, first: jt.Var, second: jt.Var) -> jt.Var:
+        return first * second
+
+
+@LAYER_CLASSES.register("softmax")
+class Softmax(jt.Module):
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        return nn.softmax(x, self.dim)
 
 
 def make_layer(info: LayerInfo, masks: MaskSource, batch_norm_processes: int = 1) -> jt.Module:
