@@ -1,7 +1,7 @@
 """Hand-written PyTorch GANs for tests/test_import.py, written as single-file GAN scripts write
 them: the four reference networks of benchmarks/handwritten_torch.py, and small variants that
-use the functional forms, one-hot codes built in forward, and a mistake per network that gx
-cannot import."""
+use the functional forms, one-hot codes built in forward, the upsampling, pooling, products and
+softmax of later GANs, and a mistake per network that gx cannot import."""
 
 from __future__ import annotations
 
@@ -104,6 +104,99 @@ class TinyDiscriminator(nn.Module):
         return torch.sigmoid(self.model(image.view(image.size(0), -1)))
 
 
+# -- the layers of later GANs: upsampling, pooling, products, softmax ------------------------------
+
+
+class AcganGenerator(nn.Module):
+    """AC-GAN style: the label's embedding times the noise (torch.mul), nearest upsampling by
+    nn.Upsample, bilinear by F.interpolate, and a pixel shuffle before the last activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_emb = nn.Embedding(CLASSES, 16)
+        self.l1 = nn.Linear(16, 16 * 4 * 4)
+        self.norm = nn.BatchNorm2d(16)
+        self.up = nn.Upsample(scale_factor=2)
+        self.conv1 = nn.Conv2d(16, 16, 3, stride=1, padding=1)
+        self.norm1 = nn.BatchNorm2d(16, 0.8)
+        self.conv2 = nn.Conv2d(16, 4, 3, stride=1, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        gen_input = torch.mul(self.label_emb(labels), noise)
+        out = self.l1(gen_input).view(gen_input.shape[0], 16, 4, 4)
+        x = F.leaky_relu(self.norm1(self.conv1(self.up(self.norm(out)))), 0.2)
+        x = F.interpolate(x, scale_factor=2, mode="bilinear")
+        return torch.tanh(self.shuffle(self.conv2(x)))
+
+
+class PoolingDiscriminator(nn.Module):
+    """A ResNet-style block: average pooling on both paths joined by +, channel dropout as a
+    module and as a function, F.avg_pool2d with padding, and a sum over height and width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, 1, 1)
+        self.pool = nn.AvgPool2d(2)
+        self.shortcut = nn.Conv2d(1, 8, 1)
+        self.drop = nn.Dropout2d(0.3)
+        self.score = nn.Linear(8, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h = self.pool(F.relu(self.conv(image))) + self.shortcut(F.avg_pool2d(image, 2))
+        h = F.avg_pool2d(self.drop(F.relu(h)), 3, stride=2, padding=1)
+        h = F.dropout2d(h, 0.2, self.training)
+        return self.score(torch.sum(h, dim=(2, 3)))
+
+
+class GatedClassifier(nn.Module):
+    """Global means (F.adaptive_avg_pool2d, x.mean with keepdim) gate the channels through
+    broadcast products (* and x.mul); x.sum([2, 3]) and a class softmax."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 4, 2, 1)
+        self.gate = nn.Linear(6, 6)
+        self.classes = nn.Linear(6, CLASSES)
+        self.softmax = nn.Softmax(dim=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.conv(image), 0.2)
+        squeezed = F.adaptive_avg_pool2d(h, 1).view(h.size(0), -1)
+        gate = torch.sigmoid(self.gate(squeezed)).view(-1, 6, 1, 1)
+        h = h * gate
+        h = h.mul(torch.sigmoid(h.mean([2, 3], keepdim=True)))
+        return self.softmax(self.classes(h.sum([2, 3])))
+
+
+class OtherSpellings(nn.Module):
+    """Other spellings gx import reads as the same kinds: F.pixel_shuffle, F.avg_pool2d
+    by keyword, nn.UpsamplingNearest2d, F.upsample, mode 'nearest-exact', a size computed from
+    x.size(), torch.mean / x.sum(dim=...) / torch.sum(keepdim=True), torch.softmax,
+    x.softmax, F.softmax over dim -1, x.mul and *."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, 1, 1)
+        self.up = nn.UpsamplingNearest2d(scale_factor=2)
+        self.fc = nn.Linear(24, 24)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h = F.pixel_shuffle(self.conv(image), 2)
+        h = self.up(F.avg_pool2d(h, kernel_size=4))
+        h = F.upsample(F.avg_pool2d(h, 2), scale_factor=2)
+        h = F.interpolate(h, scale_factor=2, mode="nearest-exact")
+        h = h.view(h.size(0), h.size(1) * 4, 8, 8)
+        pooled = [
+            torch.mean(h, (2, 3)),
+            h.sum(dim=(-1, -2)),
+            torch.sum(h, (2, 3), keepdim=True).flatten(1),
+        ]
+        features = torch.cat(pooled, 1)
+        weights = torch.softmax(self.fc(features), 1)
+        return weights.mul(features.softmax(1)) * F.softmax(features, dim=-1)
+
+
 # -- what gx cannot import ------------------------------------------------------------------------
 
 
@@ -154,3 +247,60 @@ class WithDropoutAlwaysOn(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return F.dropout(self.fc(z), 0.5)
+
+
+class WithUpsampleToSize(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.up = nn.Upsample(size=8)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.up(self.fc(z).view(-1, 1, 4, 4))
+
+
+class WithCornersAligned(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(-1, 1, 4, 4)
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+
+
+class WithPaddingOutOfTheAverage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.fc(z).view(-1, 1, 4, 4))
+
+
+class WithConstantFactor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z) * 2
+
+
+class WithSoftmaxOverWidth(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.softmax(self.fc(z).view(-1, 1, 4, 4), dim=3)
+
+
+class WithChannelDropoutAlwaysOn(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)

@@ -243,10 +243,13 @@ def test_every_output_of_a_network_of_several_is_compared(
 
 
 @pytest.mark.jittor
-def test_dropout_case_really_drops_in_training_only(backends: dict[str, Backend]) -> None:
-    """Guards the dropout parity case above against comparing two identities."""
-    spec, _ = LAYER_CASES["dropout"]
-    x = np.ones((BATCH, 64), np.float32)
+@pytest.mark.parametrize("case", ["dropout", "dropout2d"])
+def test_dropout_case_really_drops_in_training_only(
+    backends: dict[str, Backend], case: str
+) -> None:
+    """Guards the dropout parity cases above against comparing two identities."""
+    spec, _ = LAYER_CASES[case]
+    x = np.ones((BATCH, *spec.inputs["x"].shape), np.float32)
     for backend in backends.values():
         module = backend.compile(spec, WEIGHT_SEED, MaskSource(MASK_SEED))
         dropped = backend.numpy(module({"x": backend.tensor(x)}))

@@ -1,4 +1,4 @@
-"""gx's FLOP count of a training step against PyTorch's own counter on the same step.
+"""gx's FLOP count of a training step, and of each layer kind, against PyTorch's own counter.
 
 The reference is PyTorch's FlopCounterMode around a step written out here with torch.autograd:
 each update differentiates only the parameters it trains, so the counter sees the work the step
@@ -14,7 +14,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gx.backends import get_backend
 from gx.config import experiment_from_dict
+from gx.layers import LAYER_KINDS, ParityCase
 from gx.models import build_model, model_for
+from gx.spec import MaskSource, ModelSpec, example_inputs
 from gx.spec.flops import step_flops
 from gx.train.gan import GanTrainer
 
@@ -89,3 +91,27 @@ def test_gx_torch_step_does_exactly_the_counted_work(name: str) -> None:
         trainer.step(images, labels)
     expected = step_flops(model.generator, model.discriminator, BATCH, ORDERS[name], 1)
     assert counter.get_total_flops() == expected.per_step
+
+
+CASES = [
+    (kind, name, case)
+    for kind, definition in LAYER_KINDS.items()
+    for name, case in definition.parity_cases.items()
+]
+
+
+@pytest.mark.parametrize("kind,name,case", CASES, ids=[name for _, name, _ in CASES])
+def test_each_kinds_forward_flops_equal_pytorchs_count(
+    kind: str, name: str, case: ParityCase
+) -> None:
+    """Every layer kind's own count (Layer.flops) against PyTorch's counter around the forward
+    pass of its parity cases on gx's PyTorch backend: the products it counts, and none where it
+    counts none."""
+    spec = ModelSpec.from_dict(case.spec_dict(kind))
+    backend = get_backend("torch", "cpu")
+    module = backend.compile(spec, 0, MaskSource(0))
+    inputs = {key: backend.tensor(value) for key, value in example_inputs(spec, BATCH, 0).items()}
+    with FlopCounterMode(display=False) as counter:
+        module(inputs)
+    (info,) = spec.infos
+    assert counter.get_total_flops() == BATCH * info.layer.flops(info)

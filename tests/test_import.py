@@ -26,9 +26,13 @@ import torch
 import torch.nn.functional as F
 from import_networks import (
     HANDWRITTEN,
+    AcganGenerator,
     EmbeddingDiscriminator,
+    GatedClassifier,
     LabelMapDiscriminator,
     OneHotGenerator,
+    OtherSpellings,
+    PoolingDiscriminator,
     TinyDiscriminator,
     TinyGenerator,
 )
@@ -73,6 +77,10 @@ NETWORKS = {
     "one_hot_generator": (OneHotGenerator, {"z": "16", "label": "class:10"}),
     "label_map_discriminator": (LabelMapDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     "embedding_discriminator": (EmbeddingDiscriminator, {"image": "1x8x8", "label": "class:10"}),
+    "acgan_generator": (AcganGenerator, {"noise": "16", "label": "class:10"}),
+    "pooling_discriminator": (PoolingDiscriminator, {"image": "1x8x8"}),
+    "gated_classifier": (GatedClassifier, {"image": "1x8x8"}),
+    "other_spellings": (OtherSpellings, {"image": "1x8x8"}),
 }
 
 
@@ -90,16 +98,17 @@ def randomized(cls: type) -> torch.nn.Module:
 
 
 class MaskedDropout:
-    """F.dropout with gx's masks (the same seed, drawn in the same layer order), so that the
-    module's training-mode dropout is comparable with gx's."""
+    """F.dropout (or F.dropout2d, ``channels``) with gx's masks: the same seed, drawn in the same
+    layer order, so that the module's training-mode dropout is comparable with gx's."""
 
-    def __init__(self, seed: int) -> None:
-        self.masks = MaskSource(seed)
+    def __init__(self, masks: MaskSource, channels: bool = False) -> None:
+        self.masks, self.channels = masks, channels
 
     def __call__(self, x, p=0.5, training=True, inplace=False):
         if not training or p == 0:
             return x
-        return x * torch.from_numpy(self.masks.mask(x.shape, p))
+        mask = self.masks.channel_mask if self.channels else self.masks.mask
+        return x * torch.from_numpy(mask(x.shape, p))
 
 
 def run_original(module, network: ImportedNetwork, training: bool, probe, monkeypatch):
@@ -109,8 +118,10 @@ def run_original(module, network: ImportedNetwork, training: bool, probe, monkey
     for index in floats:
         arguments[index].requires_grad_(True)
     module.train(training)
+    masks = MaskSource(5)
     with monkeypatch.context() as patch:
-        patch.setattr(F, "dropout", MaskedDropout(seed=5))
+        patch.setattr(F, "dropout", MaskedDropout(masks))
+        patch.setattr(F, "dropout2d", MaskedDropout(masks, channels=True))
         output = module(*arguments)
     parameters = dict(module.named_parameters())
     keys = [key for key, source in network.weight_keys.items() if source in parameters]
@@ -359,6 +370,18 @@ def source_line(text: str) -> int:
         ("WithBranch", "tracing stopped", "the network's own forward", "if x.mean() > 0:"),
         ("WithDropoutAlwaysOn", "F.dropout", "the network's own forward",
          "return F.dropout(self.fc(z), 0.5)"),
+        ("WithUpsampleToSize", "nn.Upsample", "module 'up'",
+         "return self.up(self.fc(z).view(-1, 1, 4, 4))"),
+        ("WithCornersAligned", "F.interpolate", "the network's own forward",
+         'return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)'),
+        ("WithPaddingOutOfTheAverage", "nn.AvgPool2d", "module 'pool'",
+         "return self.pool(self.fc(z).view(-1, 1, 4, 4))"),
+        ("WithConstantFactor", "operator.mul", "the network's own forward",
+         "return self.fc(z) * 2"),
+        ("WithSoftmaxOverWidth", "F.softmax", "the network's own forward",
+         "return F.softmax(self.fc(z).view(-1, 1, 4, 4), dim=3)"),
+        ("WithChannelDropoutAlwaysOn", "F.dropout2d", "the network's own forward",
+         "return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)"),
     ],
 )  # fmt: skip
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(

@@ -1,8 +1,9 @@
 """gx's layers and metrics against references written here, not against gx or the other backend.
 
 Layers are compared with float64 numpy written from the definitions (a linear map, a sliding
-window, its transpose as a scatter, a table lookup); the Fréchet distance with a 2x2 case whose
-covariances do not commute, worked out by hand.
+window, its transpose as a scatter, a table lookup, piecewise-linear interpolation, window and
+image sums, the softmax); the Fréchet distance with a 2x2 case whose covariances do not commute,
+worked out by hand.
 """
 
 from __future__ import annotations
@@ -187,6 +188,117 @@ def test_embedding(backend: Backend) -> None:
     labels = np.array([4, 0, 2, 4], np.int64)
     output, weights = run_layer(backend, {"classes": 5}, {"kind": "embedding", "dim": 3}, labels)
     assert_matches(output, weights["weight"][labels])
+
+
+# -- resampling, pooling, products and softmax ----------------------------------------------------
+
+
+def test_upsample_nearest(backend: Backend) -> None:
+    x = images(2, 3, 4, 5)
+    output, _ = run_layer(backend, [3, 4, 5], {"kind": "upsample", "scale": 3}, x)
+    rows, columns = np.arange(12) // 3, np.arange(15) // 3
+    assert_matches(output, x[:, :, rows][:, :, :, columns].astype(np.float64))
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_upsample_bilinear(backend: Backend, scale: int) -> None:
+    """numpy's piecewise-linear interpolation at the pixel-centre positions
+    (o + 0.5) / scale - 0.5 is the reference, along the width, then the height.
+
+    Each output value weighs 2 x 2 input pixels: 4 products and their sums. The weights carry
+    rounding of their own, absolute rather than relative to themselves: PyTorch computes them
+    in float32 from the position (o + 0.5) * (1/scale) - 0.5, which three roundings move by up
+    to 3 u times the largest position (< 5 here), so each axis may shift (3 * 5 + 1) u of weight
+    between its two pixels. The bound is the sum of those terms times the magnitudes of the
+    2 x 2 pixels each output reads.
+    """
+    x = images(2, 3, 4, 5)
+    output, _ = run_layer(
+        backend, [3, 4, 5], {"kind": "upsample", "scale": scale, "mode": "bilinear"}, x
+    )
+
+    def positions(size: int) -> np.ndarray:
+        return (np.arange(size * scale) + 0.5) / scale - 0.5
+
+    def interpolated(values: np.ndarray, axis: int) -> np.ndarray:
+        size = values.shape[axis]
+        return np.apply_along_axis(
+            lambda line: np.interp(positions(size), np.arange(size), line), axis, values
+        )
+
+    def both_pixels(values: np.ndarray, axis: int) -> np.ndarray:
+        """|x0| + |x1| of the two pixels each output position reads along ``axis``."""
+        size = values.shape[axis]
+        first = np.floor(np.clip(positions(size), 0, size - 1)).astype(int)
+        second = np.minimum(first + 1, size - 1)
+        return np.take(values, first, axis) + np.take(values, second, axis)
+
+    expected = interpolated(interpolated(x.astype(np.float64), 3), 2)
+    magnitudes = both_pixels(both_pixels(np.abs(x.astype(np.float64)), 3), 2)
+    assert_matches(output, expected, magnitudes, terms=4 + 2 + 2 * (3 * 5 + 1))
+
+
+def test_pixel_shuffle(backend: Backend) -> None:
+    x = images(2, 12, 2, 3)
+    output, _ = run_layer(backend, [12, 2, 3], {"kind": "pixel_shuffle", "factor": 2}, x)
+    expected = np.empty((2, 3, 4, 6))
+    for c in range(3):
+        for i in range(2):
+            for j in range(2):
+                expected[:, c, i::2, j::2] = x[:, c * 4 + i * 2 + j]
+    np.testing.assert_array_equal(output, expected)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (5, 5, 0)])
+def test_avg_pool2d(backend: Backend, kernel: int, stride: int, padding: int) -> None:
+    x = images(2, 3, 5, 6)
+    output, _ = run_layer(
+        backend,
+        [3, 5, 6],
+        {"kind": "avg_pool2d", "kernel": kernel, "stride": stride, "padding": padding},
+        x,
+    )
+    # a convolution with every weight 1 / kernel^2 on each channel alone sums the same window
+    weight = np.eye(3)[:, :, None, None] * np.ones((1, 1, kernel, kernel))
+    zeros = np.zeros(3)
+    expected = numpy_conv2d(x, weight, zeros, stride, padding, padding) / kernel**2
+    magnitudes = numpy_conv2d(np.abs(x), weight, zeros, stride, padding, padding) / kernel**2
+    assert_matches(output, expected, magnitudes, terms=kernel * kernel + 1)
+
+
+@pytest.mark.parametrize("kind", ["global_sum", "global_mean"])
+def test_global_pooling(backend: Backend, kind: str) -> None:
+    x = images(2, 3, 6, 7)
+    output, _ = run_layer(backend, [3, 6, 7], {"kind": kind}, x)
+    count = 1 if kind == "global_sum" else 6 * 7
+    expected = x.astype(np.float64).sum(axis=(2, 3)) / count
+    magnitudes = np.abs(x.astype(np.float64)).sum(axis=(2, 3)) / count
+    assert_matches(output, expected, magnitudes, terms=6 * 7 + 1)
+
+
+def test_multiply_broadcasts_a_per_channel_gain(backend: Backend) -> None:
+    gain, maps = images(2, 3, 1, 1), images(2, 3, 4, 4) + 1
+    spec = ModelSpec.from_dict(
+        {
+            "inputs": {"gain": [3, 1, 1], "maps": [3, 4, 4]},
+            "layers": [{"name": "product", "kind": "multiply", "input": ["gain", "maps"]}],
+        }
+    )
+    module = backend.compile(spec, 5)
+    output = backend.numpy(module({"gain": backend.tensor(gain), "maps": backend.tensor(maps)}))
+    assert_matches(output.astype(np.float64), gain.astype(np.float64) * maps)
+
+
+def test_softmax(backend: Backend) -> None:
+    """y = exp(x - max) / sum exp(x - max) against float64. Each exponential carries the
+    rounding of x - max, relative |x - max| u, and its own (2 u for the libm and vector exps
+    both frameworks use); the sum of C positive terms adds gamma(C), the division u: for
+    |x - max| <= 4 and C = 5, within gamma(5 + 2 * (4 + 2)) of each value."""
+    x = np.random.default_rng(1).uniform(-2.0, 2.0, (4, 5, 3, 3)).astype(np.float32)
+    output, _ = run_layer(backend, [5, 3, 3], {"kind": "softmax"}, x)
+    shifted = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    expected = shifted / shifted.sum(axis=1, keepdims=True)
+    assert_matches(output, expected, expected, terms=5 + 2 * (4 + 2))
 
 
 # -- 'same' padding of conv_transpose2d -----------------------------------------------------------

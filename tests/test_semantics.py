@@ -185,6 +185,206 @@ def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: B
     np.testing.assert_array_equal(second, x * expected_masks.mask(x.shape, p))
 
 
+def test_dropout2d_drops_whole_channels_exactly_in_training_mode_with_shared_masks(
+    backend: Backend,
+) -> None:
+    p, seed = 0.4, 5
+    spec = spec_of({"x": [20, 2, 3]}, {"name": "drop", "kind": "dropout2d", "p": p})
+    x = np.random.default_rng(2).uniform(0.5, 1.5, (6, 20, 2, 3)).astype(np.float32)
+    module = backend.compile(spec, 0, MaskSource(seed))
+    expected_masks = MaskSource(seed)
+
+    first = backend.numpy(module({"x": backend.tensor(x)}))
+    mask = expected_masks.channel_mask(x.shape, p)
+    assert mask.shape == (6, 20, 1, 1)
+    np.testing.assert_array_equal(first, x * mask)
+    # a channel is dropped whole or kept whole (x is never 0 here)
+    dropped = np.all(first == 0, axis=(2, 3))
+    np.testing.assert_array_equal(dropped, np.any(first == 0, axis=(2, 3)))
+    assert 0.25 < np.mean(dropped) < 0.55
+
+    backend.set_training(module, False)
+    np.testing.assert_array_equal(backend.numpy(module({"x": backend.tensor(x)})), x)
+    backend.set_training(module, True)
+    # An evaluation pass draws no mask: the next training pass uses the next mask in sequence.
+    second = backend.numpy(module({"x": backend.tensor(x)}))
+    np.testing.assert_array_equal(second, x * expected_masks.channel_mask(x.shape, p))
+
+
+@pytest.mark.jittor
+def test_native_jittor_dropout2d_is_off_in_a_training_loop(jittor: Any) -> None:
+    """jittor.nn.Dropout2d starts with is_train=False (and draws from Jittor's own RNG): in a
+    training loop that never switches modes, it would never drop."""
+    x = np.ones((6, 20, 2, 3), np.float32)
+    native = jittor.nn.Dropout2d(0.4)
+    np.testing.assert_array_equal(native(jittor.array(x)).numpy(), x)
+
+
+# -- upsampling -----------------------------------------------------------------------------------
+
+
+def layer_and_input_gradient(
+    backend: Backend, x: np.ndarray, probe: np.ndarray, **layer: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """A one-layer spec's output for ``x`` and the gradient of sum(output * probe) for x."""
+    spec = spec_of({"x": list(x.shape[1:])}, {"name": "layer", **layer})
+    module = backend.compile(spec, 0)
+    tensor = watched(backend, x)
+    output = module({"x": tensor})
+    (gradient,) = backend.gradients((output * backend.tensor(probe)).sum(), [tensor])
+    return backend.numpy(output), backend.numpy(gradient)
+
+
+def interpolation_matrix(size: int, scale: int, align_corners: bool = False) -> np.ndarray:
+    """(size * scale, size): row o holds the weights output position o gives the input pixels,
+    from numpy's piecewise-linear interpolation, which repeats the edge values outside."""
+    outputs = np.arange(size * scale, dtype=np.float64)
+    if align_corners:
+        positions = outputs * (size - 1) / (size * scale - 1)  # first and last pixels meet
+    else:
+        positions = (outputs + 0.5) / scale - 0.5  # pixel centres: half-pixel offsets
+    pixels = np.arange(size, dtype=np.float64)
+    return np.stack([np.interp(positions, pixels, column) for column in np.eye(size)], axis=1)
+
+
+def bilinear(x: np.ndarray, scale: int, align_corners: bool = False) -> np.ndarray:
+    rows = interpolation_matrix(x.shape[2], scale, align_corners)
+    columns = interpolation_matrix(x.shape[3], scale, align_corners)
+    return np.einsum("ih,nchw,jw->ncij", rows, x.astype(np.float64), columns)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_nearest_upsampling_repeats_each_pixel(backend: Backend, scale: int) -> None:
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    probe = rng.standard_normal((2, 3, 4 * scale, 5 * scale)).astype(np.float32)
+    output, gradient = layer_and_input_gradient(backend, x, probe, kind="upsample", scale=scale)
+    np.testing.assert_array_equal(output, x.repeat(scale, axis=2).repeat(scale, axis=3))
+    # each input pixel's gradient sums the scale x scale block it was copied to
+    blocks = probe.astype(np.float64).reshape(2, 3, 4, scale, 5, scale).sum(axis=(3, 5))
+    assert_relative(gradient, blocks)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_bilinear_upsampling_puts_pixel_values_at_pixel_centres(
+    backend: Backend, scale: int
+) -> None:
+    """gx's bilinear upsampling is PyTorch's nn.Upsample default (align_corners=False): output
+    position o samples the input at (o + 0.5) / scale - 0.5, between pixel centres, repeating
+    the edge pixels. Its backward is the transpose of the same interpolation."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    probe = rng.standard_normal((2, 3, 4 * scale, 5 * scale)).astype(np.float32)
+    output, gradient = layer_and_input_gradient(
+        backend, x, probe, kind="upsample", scale=scale, mode="bilinear"
+    )
+    assert_relative(output, bilinear(x, scale))
+    rows, columns = interpolation_matrix(4, scale), interpolation_matrix(5, scale)
+    assert_relative(
+        gradient, np.einsum("ih,ncij,jw->nchw", rows, probe.astype(np.float64), columns)
+    )
+    # corner alignment (align_corners=True, nn.UpsamplingBilinear2d) is another function
+    assert np.max(np.abs(output - bilinear(x, scale, align_corners=True))) > 0.1
+
+
+@pytest.mark.jittor
+def test_native_jittor_upsample_shares_the_alignment_but_not_interpolates_default(
+    jittor: Any,
+) -> None:
+    """Measured, so that a port of PyTorch code knows: Jittor 1.3's nn.Upsample(mode='bilinear')
+    also puts pixel values at pixel centres by default, but its nn.interpolate defaults to
+    bilinear where PyTorch's F.interpolate defaults to nearest. Its nearest upsampling misses
+    i // scale at scale 41, as PyTorch's does (gx's Jittor layer divides integers)."""
+    x = np.random.default_rng(15).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    native = jittor.nn.Upsample(scale_factor=3, mode="bilinear")(jittor.array(x)).numpy()
+    assert_relative(native, bilinear(x, 3))
+    assert_relative(jittor.nn.interpolate(jittor.array(x), scale_factor=2).numpy(), bilinear(x, 2))
+    pixels = np.arange(3, dtype=np.float32).reshape(1, 1, 1, 3)
+    nearest = jittor.nn.Upsample(scale_factor=41)(jittor.array(pixels)).numpy()
+    assert not np.array_equal(nearest[0, 0, 0], np.arange(3 * 41) // 41)
+
+
+def test_upsample_scale_stops_where_pytorchs_nearest_index_stops_being_exact() -> None:
+    """PyTorch's nearest upsampling finds output pixel i's source as floor(i * (1/scale)) in
+    float32, which is i // scale for every scale gx allows (up to 32; measured exact up to 40)
+    and misses it at 41, whose float32 reciprocal is low enough to put 41 * (1/41) below 1.
+    Jittor's rounds the same way."""
+    import torch
+
+    from gx.layers.resampling import MAX_SCALE
+
+    def misses(scale: int, size: int) -> bool:
+        pixels = torch.arange(size, dtype=torch.float32).reshape(1, 1, 1, size)
+        upsampled = torch.nn.functional.interpolate(pixels, scale_factor=scale, mode="nearest")
+        return not torch.equal(upsampled[0, 0, 0], torch.arange(size * scale) // scale * 1.0)
+
+    assert not any(misses(scale, 257) for scale in range(2, MAX_SCALE + 1))
+    assert misses(41, 3)
+    with pytest.raises(GxError, match="scale must be from 2 to 32, got 41"):
+        spec_of({"x": [1, 2, 2]}, {"name": "up", "kind": "upsample", "scale": 41})
+
+
+# -- average pooling ------------------------------------------------------------------------------
+
+
+def window_sums(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """The sum of each window over x padded with zeros, float64."""
+    padded = np.pad(x.astype(np.float64), [(0, 0), (0, 0), (padding,) * 2, (padding,) * 2])
+    rows = (padded.shape[2] - kernel) // stride + 1
+    columns = (padded.shape[3] - kernel) // stride + 1
+    sums = np.empty((*x.shape[:2], rows, columns))
+    for i in range(rows):
+        for j in range(columns):
+            window = padded[
+                :, :, i * stride : i * stride + kernel, j * stride : j * stride + kernel
+            ]
+            sums[:, :, i, j] = window.sum(axis=(2, 3))
+    return sums
+
+
+def test_avg_pool_counts_the_padded_zeros(backend: Backend) -> None:
+    """Every window's sum is divided by kernel * kernel, padding included (PyTorch's
+    count_include_pad=True); the backward spreads each output's gradient evenly over its
+    window's input pixels."""
+    rng = np.random.default_rng(16)
+    x = rng.uniform(1.0, 2.0, (2, 3, 5, 5)).astype(np.float32)
+    probe = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    output, gradient = layer_and_input_gradient(
+        backend, x, probe, kind="avg_pool2d", kernel=3, stride=2, padding=1
+    )
+    assert_relative(output, window_sums(x, 3, 2, 1) / 9)
+    spread = np.zeros((2, 3, 7, 7))
+    for i in range(3):
+        for j in range(3):
+            spread[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] += probe[:, :, i : i + 1, j : j + 1]
+    assert_relative(gradient, spread[:, :, 1:-1, 1:-1] / 9)
+    # leaving the padding out of the count (count_include_pad=False) is another function
+    counts = window_sums(np.ones_like(x), 3, 2, 1)
+    assert np.max(np.abs(output - window_sums(x, 3, 2, 1) / counts)) > 0.3
+
+
+def test_avg_pool_takes_a_window_as_large_as_the_input(backend: Backend) -> None:
+    x = np.random.default_rng(17).standard_normal((2, 3, 2, 2)).astype(np.float32)
+    output, _ = layer_and_input_gradient(
+        backend, x, np.ones((2, 3, 1, 1), np.float32), kind="avg_pool2d", kernel=2
+    )
+    assert_relative(output, x.astype(np.float64).mean(axis=(2, 3), keepdims=True))
+
+
+@pytest.mark.jittor
+def test_native_jittor_avg_pool_counts_padding_always_and_refuses_whole_windows(
+    jittor: Any,
+) -> None:
+    """jittor.nn.AvgPool2d ignores count_include_pad=False (without ceil_mode), so gx's choice is
+    the one both frameworks can compute, and it refuses a window as large as the input, the
+    2x2 -> 1x1 step of a ResNet discriminator, which gx's own Jittor layer takes."""
+    x = np.random.default_rng(16).uniform(1.0, 2.0, (2, 3, 5, 5)).astype(np.float32)
+    asked = jittor.nn.AvgPool2d(3, 2, 1, count_include_pad=False)(jittor.array(x)).numpy()
+    assert_relative(asked, window_sums(x, 3, 2, 1) / 9)
+    with pytest.raises(RuntimeError, match="size of var should be larger than kernel_size"):
+        jittor.nn.AvgPool2d(2)(jittor.array(x[:, :, :2, :2])).numpy()
+
+
 # -- losses ---------------------------------------------------------------------------------------
 
 

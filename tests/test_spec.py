@@ -394,6 +394,16 @@ def test_round_trip_keeps_every_argument() -> None:
     assert spec.output_value.shape == (6, 16, 16)
 
 
+def test_avg_pool_stride_defaults_to_the_kernel_and_stays_unwritten() -> None:
+    spec = ModelSpec.from_dict(
+        layers({"name": "pool", "kind": "avg_pool2d", "kernel": 2}, x=[3, 8, 6])
+    )
+    assert spec.output_value.shape == (3, 4, 3)
+    (entry,) = spec.to_dict()["layers"]
+    assert entry == {"name": "pool", "kind": "avg_pool2d", "input": "x", "kernel": 2, "padding": 0}
+    assert ModelSpec.from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict()))) == spec
+
+
 # -- 'same' padding -----------------------------------------------------------------------------
 
 
@@ -467,6 +477,50 @@ BAD_SPECS = {
     "concat of different spatial sizes": (
         layers({"name": "joined", "kind": "concat", "input": ["a", "b"]}, a=[2, 4, 4], b=[3, 5, 5]),
         ["layer 'joined'", "(2, 4, 4)", "(3, 5, 5)", "Fix: resize the branches"],
+    ),
+    "upsample by a scale of 1": (
+        layers({"name": "up", "kind": "upsample", "scale": 1}, x=[1, 4, 4]),
+        ["layer 'up'", "scale must be from 2 to 32, got 1", "Fix: use e.g. scale: 2"],
+    ),
+    "upsample mode gx lacks": (
+        layers({"name": "up", "kind": "upsample", "scale": 2, "mode": "bicubic"}, x=[1, 4, 4]),
+        ["layer 'up'", "mode must be nearest or bilinear, got 'bicubic'", "Fix: write mode:"],
+    ),
+    "upsample of features": (
+        layers({"name": "up", "kind": "upsample", "scale": 2}),
+        ["layer 'up'", "upsample needs a 3-D input per sample, got shape (8,)", "Fix: reshape"],
+    ),
+    "pixel_shuffle of too few channels": (
+        layers({"name": "shuffle", "kind": "pixel_shuffle", "factor": 2}, x=[6, 2, 2]),
+        ["layer 'shuffle'", "channels divisible by 4, got 6", "Fix: give the layer before"],
+    ),
+    "avg_pool2d padding over half its kernel": (
+        layers({"name": "pool", "kind": "avg_pool2d", "kernel": 2, "padding": 2}, x=[1, 4, 4]),
+        ["layer 'pool'", "padding 2 is more than half the kernel 2", "Fix: use padding <="],
+    ),
+    "avg_pool2d window larger than its input": (
+        layers({"name": "pool", "kind": "avg_pool2d", "kernel": 5}, x=[1, 3, 3]),
+        ["layer 'pool'", "kernel 5 with padding 0 does not fit the input (1, 3, 3)"],
+    ),
+    "global_sum of features": (
+        layers({"name": "pooled", "kind": "global_sum"}),
+        ["layer 'pooled'", "global_sum needs a 3-D input", "Fix: give it images"],
+    ),
+    "dropout2d of features": (
+        layers({"name": "drop", "kind": "dropout2d"}),
+        ["layer 'drop'", "dropout2d needs a 3-D input", "Fix: give it images"],
+    ),
+    "multiply of a vector and images": (
+        layers({"name": "product", "kind": "multiply", "input": ["a", "b"]}, a=[3], b=[3, 4, 4]),
+        [
+            "layer 'product'",
+            "multiply needs shapes of one rank whose axes are equal or 1, got (3) and (3, 4, 4)",
+            "Fix: reshape a per-channel vector (C,) to (C, 1, 1)",
+        ],
+    ),
+    "softmax over a 2-D sample": (
+        layers({"name": "probabilities", "kind": "softmax"}, x=[3, 4]),
+        ["layer 'probabilities'", "softmax needs a 1-D or 3-D input", "Fix: give it features"],
     ),
     "linear fed an image": (
         layers({"name": "fc", "kind": "linear", "out": 10}, image=[1, 28, 28]),

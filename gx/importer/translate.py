@@ -17,6 +17,8 @@ from gx.layers import LAYER_KINDS
 from gx.layers.importing import OneHotCode, Tensor, Unsupported
 from gx.spec import ModelSpec, Value
 
+FUNCTIONAL_DROPOUTS = (torch.nn.functional.dropout, torch.nn.functional.dropout2d)
+
 
 def operation_name(node: fx.Node, module: nn.Module | None = None) -> str:
     """How a traced node reads in the source: nn.Linear, F.leaky_relu, torch.cat, Tensor.view."""
@@ -57,7 +59,7 @@ class Translator:
                 node.kwargs.get("training", node.args[2] if len(node.args) > 2 else True)
             )
             for node in eval_graph.nodes
-            if node.op == "call_function" and node.target is torch.nn.functional.dropout
+            if node.op == "call_function" and node.target in FUNCTIONAL_DROPOUTS
         }
 
     @property

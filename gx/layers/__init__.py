@@ -8,19 +8,26 @@ has none, and add it to docs/layers.md (docs/extending.md walks through it).
 
 from __future__ import annotations
 
-from gx.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from gx.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from gx.layers.base import Layer, ParityCase, Shape, Value
 from gx.layers.convolution import Conv2d, ConvTranspose2d
 from gx.layers.dense import Embedding, Linear, Projection
 from gx.layers.labels import LabelMap, OneHot
 from gx.layers.normalization import BatchNorm
-from gx.layers.regularization import Dropout
-from gx.layers.structure import Add, Concat, Flatten, Reshape
+from gx.layers.pooling import AvgPool2d, GlobalMean, GlobalSum
+from gx.layers.regularization import Dropout, Dropout2d
+from gx.layers.resampling import PixelShuffle, Upsample
+from gx.layers.structure import Add, Concat, Flatten, Multiply, Reshape
 
 _DEFINITIONS: tuple[type[Layer], ...] = (
     Linear,
     Conv2d,
     ConvTranspose2d,
+    Upsample,
+    PixelShuffle,
+    AvgPool2d,
+    GlobalSum,
+    GlobalMean,
     BatchNorm,
     Embedding,
     OneHot,
@@ -29,11 +36,14 @@ _DEFINITIONS: tuple[type[Layer], ...] = (
     LeakyReLU,
     Tanh,
     Sigmoid,
+    Softmax,
     Dropout,
+    Dropout2d,
     Flatten,
     Reshape,
     Concat,
     Add,
+    Multiply,
     Projection,
 )
 LAYER_KINDS: dict[str, type[Layer]] = {cls.kind: cls for cls in _DEFINITIONS}

@@ -1,5 +1,5 @@
 """Layers that move values without arithmetic of their own (flatten, reshape, concat) or join
-branches elementwise (add)."""
+branches elementwise (add, multiply)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from gx.errors import SpecError
 from gx.layers.base import Layer, ParityCase, Shape, Value, argument, positive
 from gx.layers.importing import Context, OneHotCode, Tensor, Unsupported
+from gx.values import is_number
 
 if TYPE_CHECKING:
     from gx.spec.graph import LayerInfo
@@ -153,3 +154,60 @@ class Add(Layer):
                 "constant as a bias (e.g. an nn.Linear's)"
             )
         return context.layer(node, cls.kind, [context.tensor(term) for term in terms])
+
+
+def _broadcast(first: Value, second: Value) -> Shape | None:
+    """The shape of first * second under PyTorch's broadcasting of per-sample shapes of one
+    rank (the batch axis stays first): each axis equal, or 1 in one of them. None if they
+    do not broadcast."""
+    if len(first.shape) != len(second.shape):
+        return None
+    if any(a != b and 1 not in (a, b) for a, b in zip(first.shape, second.shape)):
+        return None
+    return tuple(max(a, b) for a, b in zip(first.shape, second.shape))
+
+
+@dataclass(frozen=True)
+class Multiply(Layer):
+    """The elementwise product of two inputs: a label embedding times the noise (AC-GAN
+    generators), or a per-channel gain (C, 1, 1) times images (C, H, W).
+
+    The inputs have per-sample shapes of one rank, each axis equal or 1 in one of them; an axis
+    of 1 is repeated along the other's, as PyTorch broadcasts (N, C, 1, 1) * (N, C, H, W).
+    """
+
+    kind: ClassVar[str] = "multiply"
+    arity: ClassVar[int] = 2
+    torch_functions = ("torch.mul", "operator.mul", "Tensor.mul")
+    parity_cases = {
+        "multiply": ParityCase({"a": [2, 3, 3], "b": [2, 3, 3]}, reads=["a", "b"]),
+        "multiply_vectors": ParityCase({"a": [6], "b": [6]}, reads=["a", "b"]),
+        "multiply_per_channel": ParityCase({"a": [2, 1, 1], "b": [2, 3, 3]}, reads=["a", "b"]),
+    }
+
+    def output(self, name: str, inputs: list[Value]) -> Value:
+        first, second = inputs
+        shape = _broadcast(first, second)
+        if shape is None:
+            raise SpecError(
+                name,
+                f"multiply needs shapes of one rank whose axes are equal or 1, got "
+                f"{first.describe()} and {second.describe()}",
+                "reshape a per-channel vector (C,) to (C, 1, 1) to scale images (C, H, W)",
+            )
+        return Value(shape)
+
+    def flops(self, info: LayerInfo) -> int:
+        return 0  # elementwise
+
+    @classmethod
+    def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:
+        factors = [args[0], argument(args, kwargs, 1, "other", None)]
+        if all(is_number(factor) for factor in factors):
+            return factors[0] * factors[1]  # shape arithmetic, such as x.size(1) * 4
+        if not all(isinstance(factor, (Tensor, OneHotCode)) for factor in factors):
+            raise Unsupported(
+                "multiplies a tensor by a constant; gx's multiply takes two tensors: fold the "
+                "factor into the weights of the layer before it"
+            )
+        return context.layer(node, cls.kind, [context.tensor(factor) for factor in factors])

@@ -28,6 +28,12 @@ class MaskSource:
         keep = self.world.take(drawn) >= np.float32(p)
         return keep.astype(np.float32) * np.float32(1.0 / (1.0 - p))
 
+    def channel_mask(self, shape: Sequence[int], p: float) -> np.ndarray:
+        """A mask that drops whole channels of images (N, C, H, W): one draw per sample and
+        channel, shaped (N, C, 1, 1) to broadcast over height and width (dropout2d)."""
+        rows, channels, *_ = shape
+        return self.mask((rows, channels, 1, 1), p)
+
     def get_state(self) -> dict[str, Any]:
         return dict(self.rng.bit_generator.state)
 

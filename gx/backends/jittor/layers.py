@@ -16,11 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 import jittor as jt
+import numpy as np
 from jittor import nn
 
 from gx.backends.base import LayerClasses
 from gx.errors import GxError
 from gx.layers import Shape
+from gx.layers.pooling import pooled_size
+from gx.layers.resampling import bilinear_taps
 from gx.spec import LayerInfo, MaskSource
 
 LAYER_CLASSES = LayerClasses("jittor")
@@ -310,6 +313,119 @@ class Projection(jt.Module):
     def execute(self, features: jt.Var, labels: jt.Var) -> jt.Var:
         _require_integer(labels)
         return (self.weight[labels] * features).sum(1, keepdims=True)
+
+
+# -- resampling, pooling, channel dropout, products and softmax -----------------------------------
+# (gx.layers.resampling, .pooling, .regularization, .structure, .activations). Differences
+# neutralised here:
+# - Upsample: nearest by exact integer division (Jittor's multiplies by 1/scale in float32);
+#   bilinear with gx's own pixels and weights.
+# - AvgPool2d: also a window as large as the input, which Jittor's refuses.
+# - Dropout2d: gx's shared channel masks, active exactly in training mode.
+
+
+@LAYER_CLASSES.register("upsample")
+class Upsample(jt.Module):
+    """gx's upsampling: nearest reads pixel i // scale, exactly (Jittor's own rounds a float
+    index); bilinear reads the pixels and weights of gx.layers.resampling.bilinear_taps, along
+    the width and then the height, as PyTorch's kernel does."""
+
+    def __init__(self, scale_factor: float, mode: str, align_corners: bool = False) -> None:
+        # PyTorch's keywords; gx's bilinear mode never aligns corners
+        self.scale, self.mode = int(scale_factor), mode
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        count, channels, height, width = x.shape
+        if self.mode == "nearest":
+            return x.reindex(
+                [count, channels, height * self.scale, width * self.scale],
+                ["i0", "i1", f"i2/{self.scale}", f"i3/{self.scale}"],
+            )
+        across = _interpolated(x, 3, bilinear_taps(width, self.scale))
+        return _interpolated(across, 2, bilinear_taps(height, self.scale))
+
+
+def _interpolated(x: jt.Var, axis: int, taps: tuple[np.ndarray, ...]) -> jt.Var:
+    """w_first * x[first] + w_second * x[second] along ``axis`` of (N, C, H, W)."""
+    first, second, first_weight, second_weight = taps
+    shape = list(x.shape)
+    shape[axis] = len(first)
+    along = [1, 1, 1, 1]
+    along[axis] = -1
+
+    def read(positions: np.ndarray) -> jt.Var:
+        indices = [f"i{dim}" for dim in range(4)]
+        indices[axis] = f"@e0(i{axis})"
+        return x.reindex(shape, indices, extras=[jt.array(positions.astype(np.int32))])
+
+    def weight(values: np.ndarray) -> jt.Var:
+        return jt.array(values.astype(np.float32).reshape(along))
+
+    return read(first) * weight(first_weight) + read(second) * weight(second_weight)
+
+
+@LAYER_CLASSES.register("avg_pool2d")
+class AvgPool2d(jt.Module):
+    """Window sums over the zero-padded input, each divided by kernel * kernel. Jittor's own
+    AvgPool2d computes the same but refuses a window as large as the input (2x2 to 1x1)."""
+
+    def __init__(self, kernel_size: int, stride: int, padding: int) -> None:
+        self.kernel, self.stride, self.padding = kernel_size, stride, padding
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        count, channels, height, width = x.shape
+        rows, columns = (
+            pooled_size(size, self.kernel, self.stride, self.padding) for size in (height, width)
+        )
+        # positions outside the input read 0: the zero padding
+        windows = x.reindex(
+            [count, channels, rows, columns, self.kernel, self.kernel],
+            [
+                "i0",
+                "i1",
+                f"i2*{self.stride}-{self.padding}+i4",
+                f"i3*{self.stride}-{self.padding}+i5",
+            ],
+        )
+        return windows.sum([4, 5]) / (self.kernel * self.kernel)
+
+
+@LAYER_CLASSES.register("global_sum")
+class GlobalSum(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return x.sum([2, 3])
+
+
+@LAYER_CLASSES.register("global_mean")
+class GlobalMean(jt.Module):
+    def execute(self, x: jt.Var) -> jt.Var:
+        return x.sum([2, 3]) / (x.shape[2] * x.shape[3])
+
+
+@LAYER_CLASSES.register("dropout2d")
+class Dropout2d(jt.Module):
+    def __init__(self, p: float, masks: MaskSource) -> None:
+        self.p, self.masks = p, masks
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        if not self.is_train or self.p == 0:
+            return x
+        return x * jt.array(self.masks.channel_mask(x.shape, self.p))
+
+
+@LAYER_CLASSES.register("multiply")
+class Multiply(jt.Module):
+    def execute(self, first: jt.Var, second: jt.Var) -> jt.Var:
+        return first * second
+
+
+@LAYER_CLASSES.register("softmax")
+class Softmax(jt.Module):
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        return nn.softmax(x, self.dim)
 
 
 def make_layer(info: LayerInfo, masks: MaskSource, batch_norm_processes: int = 1) -> jt.Module:

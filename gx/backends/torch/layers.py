@@ -188,6 +188,43 @@ class SyncBatchNorm(nn.BatchNorm1d):
         return centered * scale.reshape(shape) + self.bias.reshape(shape)
 
 
+# -- pooling, channel dropout and products (gx.layers.pooling, .regularization, .structure) -------
+
+
+@LAYER_CLASSES.register("global_sum")
+class GlobalSum(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum((2, 3))
+
+
+@LAYER_CLASSES.register("global_mean")
+class GlobalMean(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
+@LAYER_CLASSES.register("dropout2d")
+class Dropout2d(nn.Module):
+    """x * mask in training mode, one mask value per sample and channel from gx's shared numpy
+    RNG."""
+
+    def __init__(self, p: float, masks: MaskSource) -> None:
+        super().__init__()
+        self.p, self.masks = p, masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.from_numpy(self.masks.channel_mask(x.shape, self.p))
+        return x * mask.to(device=x.device, dtype=x.dtype)
+
+
+@LAYER_CLASSES.register("multiply")
+class Multiply(nn.Module):
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return first * second
+
+
 def make_layer(
     info: LayerInfo, masks: MaskSource, dtype: torch.dtype, synced_batch_norm: bool = False
 ) -> nn.Module:
