@@ -1,7 +1,8 @@
 """Hand-written PyTorch GANs for tests/test_import.py, written as single-file GAN scripts write
-them: the four reference networks of benchmarks/handwritten_torch.py, and small variants that
-use the functional forms, one-hot codes built in forward, and a mistake per network that gx
-cannot import."""
+them: the four reference networks of benchmarks/handwritten_torch.py, small variants that use
+the functional forms, one-hot codes built in forward, the habits of public GAN code (the
+multi-GPU branch of the PyTorch DCGAN example, forward(z, *args, **kwargs)), and a mistake
+per network that gx cannot import."""
 
 from __future__ import annotations
 
@@ -104,6 +105,96 @@ class TinyDiscriminator(nn.Module):
         return torch.sigmoid(self.model(image.view(image.size(0), -1)))
 
 
+# -- habits of public GAN code ---------------------------------------------------------------------
+
+NZ, NGF, NDF, NC = 16, 8, 8, 1
+
+
+class ExampleGenerator(nn.Module):
+    """The PyTorch DCGAN example's generator (pytorch/examples, dcgan/main.py), for 16x16
+    images: a branch on the device and the GPU count in forward."""
+
+    def __init__(self, ngpu: int = 1) -> None:
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(NZ, NGF * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(NGF * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(NGF * 4, NGF * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(NGF * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(NGF * 2, NC, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.is_cuda and self.ngpu > 1:
+            output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        else:
+            output = self.main(input)
+        return output
+
+
+class ExampleDiscriminator(nn.Module):
+    """The DCGAN example's discriminator: the same branch, then output.view(-1, 1).squeeze(1)
+    after the final sigmoid."""
+
+    def __init__(self, ngpu: int = 1) -> None:
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(
+            nn.Conv2d(NC, NDF, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(NDF, NDF * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(NDF * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(NDF * 2, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.is_cuda and self.ngpu > 1:
+            output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        else:
+            output = self.main(input)
+        return output.view(-1, 1).squeeze(1)
+
+
+class ShapeBranchGenerator(nn.Module):
+    """Branches on shapes and dtypes: flat noise viewed as a map, a colour-or-grey head, sizes
+    unpacked from x.shape and multiplied out."""
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(NZ, 8, 4, 1, 0)
+        self.head = nn.Conv2d(8, channels, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z.view(-1, z.size(1), 1, 1)
+        x = self.head(F.relu(self.up(z)))
+        if x.size(1) == 3 or x.dtype != torch.float32:
+            return torch.tanh(x)
+        batch, channels, height, width = x.shape
+        flat = torch.tanh(x.view(batch, channels * height * width))
+        return flat.view(-1, channels, height, width)
+
+
+class VariadicGenerator(nn.Module):
+    """forward(self, z, *args, **kwargs), the extras unused, as in code written for a trainer
+    that passes more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Linear(NZ, 32), nn.ReLU(), nn.Linear(32, 64), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if kwargs.get("truncation") is not None:
+            z = z.clamp(-kwargs["truncation"], kwargs["truncation"])
+        return self.model(z).view(z.size(0), 1, 8, 8)
+
+
 # -- what gx cannot import ------------------------------------------------------------------------
 
 
@@ -145,6 +236,28 @@ class WithElu(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z)
+
+
+class WithBatchBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.size(0) > 1:
+            return self.fc(z)
+        return self.fc(z).detach()
+
+
+class WithVariadicLabel(nn.Module):
+    """The label comes in through *args: gx binds each --input to a named argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(CLASSES, 8)
+
+    def forward(self, z: torch.Tensor, *args) -> torch.Tensor:
+        return z * self.embed(args[0])
 
 
 class WithDropoutAlwaysOn(nn.Module):

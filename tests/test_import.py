@@ -24,14 +24,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from import_networks import (
     HANDWRITTEN,
     EmbeddingDiscriminator,
+    ExampleDiscriminator,
+    ExampleGenerator,
     LabelMapDiscriminator,
     OneHotGenerator,
+    ShapeBranchGenerator,
     TinyDiscriminator,
     TinyGenerator,
+    VariadicGenerator,
 )
+from safetensors.numpy import load_file
 from support import gx
 
 import gx as gx_api
@@ -73,6 +79,12 @@ NETWORKS = {
     "one_hot_generator": (OneHotGenerator, {"z": "16", "label": "class:10"}),
     "label_map_discriminator": (LabelMapDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     "embedding_discriminator": (EmbeddingDiscriminator, {"image": "1x8x8", "label": "class:10"}),
+    # habits of public GAN code: the DCGAN example's branch on the GPU count and its
+    # view(-1, 1).squeeze(1), branches on shapes, unused *args and **kwargs
+    "example_generator": (ExampleGenerator, {"z": "16x1x1"}),
+    "example_discriminator": (ExampleDiscriminator, {"image": "1x16x16"}),
+    "shape_branch_generator": (ShapeBranchGenerator, {"z": "16"}),
+    "variadic_generator": (VariadicGenerator, {"z": "16"}),
 }
 
 
@@ -266,6 +278,25 @@ def test_import_names_layers_after_attribute_paths():
     assert spec.output_value.shape == (1, 32, 32)
 
 
+def test_branches_on_static_properties_leave_no_trace_in_the_spec():
+    """The DCGAN example's device branch and the shape branches take the examples' way and add
+    no layer; a shape computed from x.shape stays a constant, the batch size a -1."""
+    kinds = [
+        node.layer.kind for node in import_network(ExampleGenerator(), {"z": "16x1x1"}).spec.nodes
+    ]
+    assert kinds == ["conv_transpose2d", "batch_norm", "relu"] * 2 + ["conv_transpose2d", "tanh"]
+    spec = import_network(ShapeBranchGenerator(), {"z": "16"}).spec
+    layers = [(node.name, node.layer.kind) for node in spec.nodes]
+    assert layers == [
+        ("view", "reshape"), ("up", "conv_transpose2d"), ("relu", "relu"),
+        ("head", "conv2d"), ("view_1", "flatten"), ("tanh", "tanh"), ("view_2", "reshape"),
+    ]  # fmt: skip
+    assert spec.infos[0].layer.shape == (16, 1, 1) and spec.output_value.shape == (1, 4, 4)
+    # a colour head takes the other branch
+    colour = import_network(ShapeBranchGenerator(channels=3), {"z": "16"}).spec
+    assert [node.layer.kind for node in colour.nodes][-2:] == ["conv2d", "tanh"]
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 
@@ -284,9 +315,6 @@ def test_cli_writes_one_spec_and_its_weights(tmp_path):
     assert status == 0, output
     count = sum(parameter.numel() for parameter in module.parameters())
     assert f"imported OneHotGenerator: 13 layers, {count:,} parameters" in output
-    import yaml
-    from safetensors.numpy import load_file
-
     written = yaml.safe_load(out.read_text())
     assert written["inputs"] == {"z": [16], "label": {"classes": 10}}
     assert [layer["name"] for layer in written["layers"]][:3] == [
@@ -351,27 +379,49 @@ def source_line(text: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "network, operation, module, code",
+    "network, declared, operation, module, code, problem",
     [
-        ("WithElu", "nn.ELU", "module 'main.1'", "return self.main(z)"),
-        ("WithAutogradFunction", "custom torch.autograd.Function", "the network's own forward",
-         "return Doubled.apply(self.fc(z))"),
-        ("WithBranch", "tracing stopped", "the network's own forward", "if x.mean() > 0:"),
-        ("WithDropoutAlwaysOn", "F.dropout", "the network's own forward",
-         "return F.dropout(self.fc(z), 0.5)"),
+        ("WithElu", "z=8", "nn.ELU", "module 'main.1'", "return self.main(z)",
+         "has no gx layer kind"),
+        ("WithAutogradFunction", "z=8", "custom torch.autograd.Function",
+         "the network's own forward", "return Doubled.apply(self.fc(z))", "write it with layers"),
+        ("WithBranch", "z=8", "tracing stopped", "the network's own forward", "if x.mean() > 0:",
+         "the branch depends on the values of a tensor"),
+        ("WithBatchBranch", "z=8", "tracing stopped", "the network's own forward",
+         "if z.size(0) > 1:", "the branch depends on the batch size"),
+        ("WithDropoutAlwaysOn", "z=8", "F.dropout", "the network's own forward",
+         "return F.dropout(self.fc(z), 0.5)", "dropout"),
     ],
 )  # fmt: skip
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(
-    tmp_path, network, operation, module, code
+    tmp_path, network, declared, operation, module, code, problem
 ):
     out = tmp_path / "spec.yaml"
-    status, output = import_command(tmp_path, network, "--input", "z=8", "--out", out)
+    status, output = import_command(tmp_path, network, "--input", declared, "--out", out)
     assert status == 2, output
     lines = output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {network}: "), output
-    assert operation in lines[0] and module in lines[0]
+    assert operation in lines[0] and module in lines[0] and problem in lines[0]
     assert f"import_networks.py:{source_line(code)} `{code}`" in lines[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "declared, message",
+    [
+        (["z=8"], "WithVariadicLabel fails on the declared inputs (IndexError: tuple index out "
+         "of range); gx calls forward with the declared inputs only, *args empty"),
+        (["z=8", "label=class:10"], "2 inputs declared, but WithVariadicLabel.forward names 1 "
+         "(z) and takes the rest through *args, which gx leaves empty"),
+    ],
+)  # fmt: skip
+def test_inputs_forward_reads_through_args_are_refused(tmp_path, declared, message):
+    options = [item for text in declared for item in ("--input", text)]
+    status, output = import_command(
+        tmp_path, "WithVariadicLabel", *options, "--out", tmp_path / "g"
+    )
+    assert status == 2 and output.startswith(f"error: {message}"), output
+    assert len(output.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

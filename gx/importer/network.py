@@ -55,21 +55,23 @@ def example_inputs(
 
 
 def unset_arguments(module: nn.Module, name: str, inputs: list[InputSpec]) -> dict[str, object]:
-    """forward's arguments after the declared ones, each at its default (what tracing binds).
+    """forward's arguments after the declared ones, each at its default (what tracing binds):
+    ``*args`` and ``**kwargs`` stay empty, as gx calls forward with the declared inputs only.
 
-    Inputs bind to forward's arguments in order; a name that is another argument's is the sign
-    of a mix-up, refused rather than bound by position.
+    Inputs bind to forward's positional arguments in order; a name that is another argument's is
+    the sign of a mix-up, refused rather than bound by position.
     """
     parameters = list(inspect.signature(module.forward).parameters.values())
-    named = [
-        p.name
-        for p in parameters
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    if len(named) != len(parameters):
-        raise GxError(f"{name}.forward takes *args or **kwargs; gx needs named arguments")
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     wanted = f"one --input per argument of {name}.forward ({', '.join(named)}), in that order"
     if len(inputs) > len(named):
+        variadic = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)
+        if variadic is not None:
+            raise GxError(
+                f"{len(inputs)} inputs declared, but {name}.forward names {len(named)} "
+                f"({', '.join(named)}) and takes the rest through *{variadic}, which gx leaves "
+                "empty; name each argument forward reads, e.g. def forward(self, z, label)"
+            )
         raise GxError(f"{len(inputs)} inputs declared; give {wanted}")
     for position, declared in enumerate(inputs):
         if declared.name in named and named.index(declared.name) != position:
@@ -77,8 +79,35 @@ def unset_arguments(module: nn.Module, name: str, inputs: list[InputSpec]) -> di
                 f"input '{declared.name}' is declared at position {position + 1} but is "
                 f"argument {named.index(declared.name) + 1} of {name}.forward; give {wanted}"
             )
-    rest = parameters[len(inputs) :]
-    missing = [p.name for p in rest if p.default is inspect.Parameter.empty]
+    rest = [p for p in parameters if p.name not in named[: len(inputs)]]
+    missing = [
+        p.name
+        for p in rest
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     if missing:
         raise GxError(f"no input declared for '{missing[0]}'; give {wanted}")
-    return {p.name: p.default for p in rest}
+    return {_traced_name(p): _unset_value(p) for p in rest}
+
+
+def variadic_arguments(module: nn.Module) -> list[str]:
+    """forward's ``*args`` and ``**kwargs``, as the source writes them (gx leaves them empty)."""
+    parameters = inspect.signature(module.forward).parameters.values()
+    return [_traced_name(p) for p in parameters if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _traced_name(parameter: inspect.Parameter) -> str:
+    """The name torch.fx gives an argument: ``*args`` and ``**kwargs`` keep their stars."""
+    if parameter.kind is parameter.VAR_POSITIONAL:
+        return f"*{parameter.name}"
+    if parameter.kind is parameter.VAR_KEYWORD:
+        return f"**{parameter.name}"
+    return parameter.name
+
+
+def _unset_value(parameter: inspect.Parameter) -> object:
+    if parameter.kind is parameter.VAR_POSITIONAL:
+        return ()
+    if parameter.kind is parameter.VAR_KEYWORD:
+        return {}
+    return parameter.default

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 from torch import fx, nn
 
 import gx
 from gx.errors import GxError
+from gx.importer.static import ExampleTracer, drop_unused_properties
 
 # one frame of a node's recorded stack trace, as traceback formats it
 _FRAME = re.compile(
@@ -44,11 +47,6 @@ class Place:
 def import_error(network: str, operation: str, place: Place, problem: str) -> GxError:
     """The one-line error of an operation gx cannot import: what, where, why and the fix."""
     return GxError(f"{network}: {operation} ({place.describe()}) {problem}")
-
-
-class _Tracer(fx.Tracer):
-    # every node keeps the Python stack it was created from: the user's source line
-    record_stack_traces = True
 
 
 def _is_library(file: str) -> bool:
@@ -115,13 +113,20 @@ def _source_line(file: str, line: int) -> str:
         return ""
 
 
-def trace(module: nn.Module, network: str, training: bool, defaults: dict[str, Any]) -> fx.Graph:
-    """The graph of ``module.forward`` traced in training or eval mode, the arguments in
-    ``defaults`` fixed at those values (each submodule's mode is restored after)."""
+def trace(
+    module: nn.Module,
+    network: str,
+    training: bool,
+    defaults: dict[str, Any],
+    examples: Sequence[torch.Tensor],
+) -> fx.Graph:
+    """The graph of ``module.forward`` traced in training or eval mode, on the example inputs
+    ``examples`` (gx.importer.static), the arguments in ``defaults`` fixed at those values (each
+    submodule's mode is restored after)."""
     modes = {submodule: submodule.training for submodule in module.modules()}
     module.train(training)
     try:
-        return _Tracer().trace(module, concrete_args=defaults or None)
+        graph = ExampleTracer(module, examples).trace(module, concrete_args=defaults or None)
     except Exception as error:  # the user's forward raised it while being traced
         place = _failure_place(error, module)
         raise GxError(
@@ -132,3 +137,16 @@ def trace(module: nn.Module, network: str, training: bool, defaults: dict[str, A
     finally:
         for submodule, mode in modes.items():
             submodule.training = mode
+    _unflatten_output(graph)
+    drop_unused_properties(graph)
+    return graph
+
+
+def _unflatten_output(graph: fx.Graph) -> None:
+    """With ``*args`` or ``**kwargs`` fixed (to nothing), fx's graph returns forward's result
+    flattened, as its generated code would take it apart; give the output node the result."""
+    info = getattr(graph._codegen, "pytree_info", None)  # fx keeps the structure only here
+    if info is None or info.out_spec is None:
+        return
+    output = next(node for node in graph.nodes if node.op == "output")
+    output.args = (pytree.tree_unflatten(list(output.args[0]), info.out_spec),)

@@ -12,6 +12,7 @@ from gx.importer.builder import SpecBuilder
 from gx.importer.inputs import InputSpec
 from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, module_layer
 from gx.importer.operations import FUNCTION_RULES, METHOD_RULES
+from gx.importer.static import Static, example_of, static_of
 from gx.importer.tracing import autograd_function_call, import_error, node_place
 from gx.layers import LAYER_KINDS
 from gx.layers.importing import OneHotCode, Tensor, Unsupported
@@ -87,9 +88,9 @@ class Translator:
         for node, declared in zip(placeholders, inputs):
             self.values[node] = self._input(declared)
         for node in placeholders[len(inputs) :]:
-            self.values[node] = None  # an argument left at its default, traced as that value
+            self.values[node] = example_of(node)  # an argument left at its default
         for node in graph.nodes:
-            if node.op == "placeholder" or node.target is fx._symbolic_trace._assert_is_none:
+            if node.op == "placeholder":
                 continue
             module = self.modules.get(str(node.target)) if node.op == "call_module" else None
             try:
@@ -109,6 +110,8 @@ class Translator:
         return labels if declared.kind == "class" else OneHotCode(labels, declared.shape)
 
     def _node(self, node: fx.Node, module: nn.Module | None) -> Any:
+        if static_of(node) is Static.FREE:
+            return example_of(node)  # x.size(1), x.dim(), arithmetic on them: the same for all
         function = autograd_function_call(node)
         if function is not None:
             raise import_error(

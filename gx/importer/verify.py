@@ -13,7 +13,7 @@ from torch import nn
 from gx.backends import get_backend
 from gx.errors import GxError
 from gx.importer.inputs import InputSpec
-from gx.importer.network import ImportedNetwork, example_inputs
+from gx.importer.network import ImportedNetwork, example_inputs, variadic_arguments
 
 CHECK_BATCH = 4
 # float32 through the same PyTorch kernels; differences are rounding in the order of 1e-7
@@ -40,9 +40,15 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.nd
         with eval_mode(module):
             output = module(*arguments)
     except Exception as error:  # the user's forward, on the inputs the user declared
+        variadic = variadic_arguments(module)
+        fix = (
+            f"gx calls forward with the declared inputs only, {' and '.join(variadic)} empty: "
+            "name each argument forward reads and declare it with --input"
+            if variadic
+            else "check the --input shapes against what forward expects"
+        )
         raise GxError(
-            f"{name} fails on the declared inputs ({type(error).__name__}: {error}); check "
-            "the --input shapes against what forward expects"
+            f"{name} fails on the declared inputs ({type(error).__name__}: {error}); {fix}"
         ) from None
     if not isinstance(output, torch.Tensor):
         raise GxError(
