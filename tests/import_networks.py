@@ -232,7 +232,10 @@ class WithBranch(nn.Module):
 class WithElu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.main = nn.Sequential(nn.Linear(8, 4), nn.ELU())
+        self.main = nn.Sequential(
+            nn.Linear(8, 4),
+            nn.ELU(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z)
@@ -258,6 +261,21 @@ class WithVariadicLabel(nn.Module):
 
     def forward(self, z: torch.Tensor, *args) -> torch.Tensor:
         return z * self.embed(args[0])
+
+
+class WithElementwiseElu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.norm = nn.LocalResponseNorm(2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.elu(self.fc(z))
+
+
+class WithLocalResponseNorm(WithElementwiseElu):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.fc(z).view(-1, 4, 2, 2))
 
 
 class WithDropoutAlwaysOn(nn.Module):

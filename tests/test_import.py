@@ -381,8 +381,12 @@ def source_line(text: str) -> int:
 @pytest.mark.parametrize(
     "network, declared, operation, module, code, problem",
     [
-        ("WithElu", "z=8", "nn.ELU", "module 'main.1'", "return self.main(z)",
-         "has no gx layer kind"),
+        ("WithElu", "z=8", "nn.ELU", "module 'main.1'", "nn.ELU(),",
+         "has no gx layer kind; the nearest gx has: relu (nn.ReLU), leaky_relu (nn.LeakyReLU)"),
+        ("WithElementwiseElu", "z=8", "F.elu", "the network's own forward",
+         "return F.elu(self.fc(z))", "the nearest gx has: relu (nn.ReLU, F.relu, torch.relu"),
+        ("WithLocalResponseNorm", "z=8", "nn.LocalResponseNorm", "module 'norm'",
+         "self.norm = nn.LocalResponseNorm(2)", "batch_norm (nn.BatchNorm1d, nn.BatchNorm2d)"),
         ("WithAutogradFunction", "z=8", "custom torch.autograd.Function",
          "the network's own forward", "return Doubled.apply(self.fc(z))", "write it with layers"),
         ("WithBranch", "z=8", "tracing stopped", "the network's own forward", "if x.mean() > 0:",

@@ -10,7 +10,7 @@ from torch import fx, nn
 
 from gx.importer.builder import SpecBuilder
 from gx.importer.inputs import InputSpec
-from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, module_layer
+from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, call_suggestion, module_layer
 from gx.importer.operations import FUNCTION_RULES, METHOD_RULES
 from gx.importer.static import Static, example_of, static_of
 from gx.importer.tracing import autograd_function_call, import_error, node_place
@@ -99,7 +99,10 @@ class Translator:
                 self.values[node] = self._node(node, module)
             except Unsupported as problem:
                 raise import_error(
-                    self.network, operation_name(node, module), node_place(node), str(problem)
+                    self.network,
+                    operation_name(node, module),
+                    node_place(node, module),
+                    str(problem),
                 ) from None
         raise AssertionError("an fx graph always ends with its output node")
 
@@ -141,10 +144,8 @@ class Translator:
                 "is a tensor the forward reads directly; gx layers hold every weight: use a "
                 "layer module (nn.Linear, nn.Embedding, ...)"
             )
-        raise Unsupported(
-            "has no gx layer kind; gx imports layer modules, F.relu / F.leaky_relu / "
-            "torch.tanh / torch.sigmoid / F.dropout, torch.cat, F.one_hot and reshapes"
-        )
+        name = getattr(node.target, "__name__", str(node.target))
+        raise Unsupported(f"has no gx layer kind; {call_suggestion(name)}")
 
     def _value(self, argument: Any) -> Any:
         return self.values[argument] if isinstance(argument, fx.Node) else argument
