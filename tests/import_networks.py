@@ -1,8 +1,8 @@
 """Hand-written PyTorch GANs for tests/test_import.py, written as single-file GAN scripts write
 them: the four reference networks of benchmarks/handwritten_torch.py, small variants that use
 the functional forms, one-hot codes built in forward, the habits of public GAN code (the
-multi-GPU branch of the PyTorch DCGAN example, forward(z, *args, **kwargs)), and a mistake
-per network that gx cannot import."""
+multi-GPU branch of the PyTorch DCGAN example, spectral normalization, forward(z, *args,
+**kwargs)), and a mistake per network that gx cannot import."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from support import REPO_ROOT
 from torch import nn
+from torch.nn.utils import parametrizations, spectral_norm
 
 
 def _load_handwritten():
@@ -181,6 +182,38 @@ class ShapeBranchGenerator(nn.Module):
         return flat.view(-1, channels, height, width)
 
 
+class SnganDiscriminator(nn.Module):
+    """An SNGAN-style discriminator: every convolution and the score spectrally normalized with
+    torch.nn.utils.spectral_norm, as most published SNGAN code writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            spectral_norm(nn.Conv2d(3, 8, 3, 1, 1)),
+            nn.LeakyReLU(0.1),
+            spectral_norm(nn.Conv2d(8, 16, 4, 2, 1)),
+            nn.LeakyReLU(0.1),
+        )
+        self.score = spectral_norm(nn.Linear(16 * 4 * 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.main(x)
+        return self.score(h.view(h.size(0), -1))
+
+
+class ParametrizedSnDiscriminator(nn.Module):
+    """The same with torch.nn.utils.parametrizations.spectral_norm (its power iteration runs
+    the other way round: refused)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = parametrizations.spectral_norm(nn.Conv2d(3, 8, 3, 1, 1))
+        self.score = nn.Linear(8 * 8 * 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(torch.flatten(F.leaky_relu(self.conv(x), 0.1), 1))
+
+
 class VariadicGenerator(nn.Module):
     """forward(self, z, *args, **kwargs), the extras unused, as in code written for a trainer
     that passes more."""
@@ -261,6 +294,33 @@ class WithVariadicLabel(nn.Module):
 
     def forward(self, z: torch.Tensor, *args) -> torch.Tensor:
         return z * self.embed(args[0])
+
+
+class WithTwoPowerIterations(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = spectral_norm(nn.Linear(8, 4), n_power_iterations=2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
+
+
+class WithSpectralEps(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = spectral_norm(nn.Linear(8, 4), eps=1e-6)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
+
+
+class WithWeightNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = parametrizations.weight_norm(nn.Linear(8, 4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
 
 
 class WithElementwiseElu(nn.Module):

@@ -33,17 +33,20 @@ from import_networks import (
     LabelMapDiscriminator,
     OneHotGenerator,
     ShapeBranchGenerator,
+    SnganDiscriminator,
     TinyDiscriminator,
     TinyGenerator,
     VariadicGenerator,
 )
 from safetensors.numpy import load_file
 from support import gx
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 import gx as gx_api
 from gx.backends import get_backend
 from gx.importer import import_network
 from gx.importer.network import ImportedNetwork, example_inputs
+from gx.importer.spectral import SpectralNormKeys
 from gx.parity import SeedRun
 from gx.parity.agreement import agrees, allowed_difference, relative_norm
 from gx.parity.check import ParityCheck, SeedCrossings
@@ -80,25 +83,50 @@ NETWORKS = {
     "label_map_discriminator": (LabelMapDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     "embedding_discriminator": (EmbeddingDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     # habits of public GAN code: the DCGAN example's branch on the GPU count and its
-    # view(-1, 1).squeeze(1), branches on shapes, unused *args and **kwargs
+    # view(-1, 1).squeeze(1), branches on shapes, spectral norm, unused *args and **kwargs
     "example_generator": (ExampleGenerator, {"z": "16x1x1"}),
     "example_discriminator": (ExampleDiscriminator, {"image": "1x16x16"}),
     "shape_branch_generator": (ShapeBranchGenerator, {"z": "16"}),
+    "sngan_discriminator": (SnganDiscriminator, {"image": "3x8x8"}),
     "variadic_generator": (VariadicGenerator, {"z": "16"}),
 }
 
 
 def randomized(cls: type) -> torch.nn.Module:
-    """The network with random weights and running statistics, so that every one matters."""
+    """The network with random weights and running statistics, so that every one matters; its
+    spectral norms as a training step leaves them (trained_spectral_norms)."""
     torch.manual_seed(0)
     module = cls()
     with torch.no_grad():
         for name, tensor in module.state_dict().items():
             if name.endswith("running_var"):
                 tensor.uniform_(0.5, 1.5)
+            elif name.endswith(("weight_u", "weight_v")):
+                continue
             elif tensor.is_floating_point():
-                tensor.normal_(0.0, 0.1 if name.endswith("weight") else 0.5)
+                tensor.normal_(0.0, 0.1 if name.endswith(("weight", "weight_orig")) else 0.5)
+    trained_spectral_norms(module)
     return module
+
+
+def spectral_norm_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    return [
+        layer
+        for layer in module.modules()
+        if any(isinstance(hook, SpectralNorm) for hook in layer._forward_pre_hooks.values())
+    ]
+
+
+def trained_spectral_norms(module: torch.nn.Module) -> None:
+    """Each spectral norm's u and v as a training step leaves them: one power iteration from
+    its u (u = normalize(W v)), then W moved by the optimizer, so that v is not what gx would
+    derive from u and the import must scale u (gx.importer.spectral)."""
+    with torch.no_grad():
+        for layer in spectral_norm_layers(module):
+            matrix = layer.weight_orig.reshape(layer.weight_u.shape[0], -1)
+            layer.weight_v.copy_(F.normalize(matrix.t() @ layer.weight_u, dim=0))
+            layer.weight_u.copy_(F.normalize(matrix @ layer.weight_v, dim=0))
+            layer.weight_orig.add_(0.02 * torch.randn_like(layer.weight_orig))
 
 
 class MaskedDropout:
@@ -130,11 +158,37 @@ def run_original(module, network: ImportedNetwork, training: bool, probe, monkey
     grads = torch.autograd.grad((output * torch.from_numpy(probe)).sum(), values)
     named = dict(zip(keys + [network.inputs[i].name for i in floats], grads))
     state = module.state_dict()
+    # gx's sn_u is the module's u scaled to PyTorch's eval-mode sigma; a training step leaves
+    # both the unit vector u = normalize(W v) (gx.importer.spectral)
+    as_gx = (
+        {key: state[source].numpy().copy() for key, source in network.weight_keys.items()}
+        if training
+        else network.weights(state)
+    )
     return (
         output.detach().numpy(),
         {key: grad.numpy() for key, grad in named.items()},
-        {key: state[source].numpy().copy() for key, source in network.weight_keys.items()},
+        as_gx,
     )
+
+
+def run_with_derived_vectors(module, network: ImportedNetwork, weights, probe, monkeypatch):
+    """The module in eval mode with each spectral norm's vectors as gx's eval mode uses them:
+    the imported (scaled) u, and v = normalize(Wᵀu) instead of the v its last training step
+    stored. Its output stays what the module computes with its own v (asserted); the gradient
+    of W then flows through gx's v: the one detail where gx's spectral norm and
+    torch.nn.utils.spectral_norm differ (gx.importer.spectral)."""
+    arguments, _ = example_inputs(network.inputs, BATCH, seed=1)
+    with torch.no_grad():
+        own = module.eval()(*arguments).numpy()
+        for layer, keys in network.spectral_norms.items():
+            u = torch.from_numpy(weights[f"{layer}.sn_u"])
+            matrix = module.get_parameter(keys.weight).reshape(u.shape[0], -1)
+            module.get_buffer(keys.u).copy_(u)
+            module.get_buffer(keys.v).copy_(F.normalize(matrix.t() @ u, dim=0))
+    result = run_original(module, network, False, probe, monkeypatch)
+    assert relative_norm(result[0], own) <= TORCH_TOLERANCE
+    return result
 
 
 def run_gx(
@@ -210,6 +264,7 @@ def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
     weights = network.weights(module.state_dict())
     compiled, compiled_weights = (network, weights) if tamper is None else tamper(network, weights)
     float_inputs = [d.name for d in network.inputs if d.kind == "tensor"]
+    saved = {key: tensor.clone() for key, tensor in module.state_dict().items()}
     for training in (True, False):
         mode = "training" if training else "eval"
         probe = (
@@ -219,11 +274,13 @@ def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
         )
         got = run_gx(backend, compiled, compiled_weights, training, probe)
         exact = run_gx("torch", network, weights, training, probe, "float64")
-        expected = run_original(module, network, training, probe, monkeypatch)
-        module.load_state_dict(  # undo the running statistics the forward updated
-            {source: torch.from_numpy(weights[key]) for key, source in network.weight_keys.items()},
-            strict=False,
-        )
+        if training or not network.spectral_norms:
+            expected = run_original(module, network, training, probe, monkeypatch)
+        else:
+            expected = run_with_derived_vectors(module, network, weights, probe, monkeypatch)
+        with torch.no_grad():  # undo the running statistics and vectors the forward updated
+            for key, tensor in module.state_dict().items():
+                tensor.copy_(saved[key])
         check(
             backend,
             mode,
@@ -295,6 +352,63 @@ def test_branches_on_static_properties_leave_no_trace_in_the_spec():
     # a colour head takes the other branch
     colour = import_network(ShapeBranchGenerator(channels=3), {"z": "16"}).spec
     assert [node.layer.kind for node in colour.nodes][-2:] == ["conv2d", "tanh"]
+
+
+def test_spectral_norm_reads_the_module_u_scaled_to_its_eval_sigma():
+    """gx's sn_u is the module's u times (u·Wv) / |Wᵀu|: the same direction (training steps
+    alike), and gx's eval sigma |Wᵀ sn_u| equal to PyTorch's u·Wv from its stored v."""
+    module = randomized(SnganDiscriminator)
+    network = import_network(module, {"image": "3x8x8"})
+    assert network.spectral_norms == {
+        "main_0": SpectralNormKeys("main.0.weight_orig", "main.0.weight_u", "main.0.weight_v"),
+        "main_2": SpectralNormKeys("main.2.weight_orig", "main.2.weight_u", "main.2.weight_v"),
+        "score": SpectralNormKeys("score.weight_orig", "score.weight_u", "score.weight_v"),
+    }
+    normalized = [n.name for n in network.spec.nodes if getattr(n.layer, "spectral_norm", False)]
+    assert normalized == ["main_0", "main_2", "score"]
+    assert network.weight_keys["main_0.weight"] == "main.0.weight_orig"
+    weights = network.weights(module.state_dict())
+    for layer, keys in network.spectral_norms.items():
+        matrix = module.get_parameter(keys.weight).detach().double().flatten(1)
+        u, v = (module.get_buffer(key).double() for key in (keys.u, keys.v))
+        gx_u = torch.from_numpy(weights[f"{layer}.sn_u"]).double()
+        scale = float(gx_u.norm())
+        assert 0.9 < scale < 0.99 and torch.allclose(gx_u / scale, u, atol=1e-6)
+        pytorch_sigma = float(u @ matrix @ v)
+        assert abs(float(torch.linalg.vector_norm(matrix.t() @ gx_u)) / pytorch_sigma - 1) < 1e-6
+
+
+def test_a_spectral_norm_that_never_trained_imports_for_training():
+    """Before its first training step a spectral norm's u and v are unrelated random vectors
+    and its eval-mode sigma u·Wv can be negative, which gx's |Wᵀu| cannot be: gx takes u as it
+    is, and the import's check settles v as the first training step will. Training steps
+    compute the same as the module's."""
+    torch.manual_seed(1)
+    module = SnganDiscriminator()
+    network = import_network(module, {"image": "3x8x8"})
+    weights = network.weights(module.state_dict())
+    signs = {}
+    for layer, keys in network.spectral_norms.items():
+        u, v = module.get_buffer(keys.u), module.get_buffer(keys.v)
+        signs[layer] = float(u @ module.get_parameter(keys.weight).detach().flatten(1) @ v) > 0
+        if not signs[layer]:
+            np.testing.assert_array_equal(weights[f"{layer}.sn_u"], u.numpy())
+    assert signs == {"main_0": False, "main_2": False, "score": True}
+    backend = get_backend("torch", "cpu")
+    compiled = backend.build(network.spec, MaskSource(0))
+    backend.load_weights(compiled, network.spec, weights)
+    backend.set_training(compiled, True)
+    module.train()
+    for seed in (1, 2):  # two training steps: the second starts from the updated vectors
+        arguments, inputs = example_inputs(network.inputs, BATCH, seed=seed)
+        with torch.no_grad():
+            got = compiled({"image": backend.tensor(inputs["image"])}).numpy()
+            expected = module(*arguments).numpy()
+        assert relative_norm(got, expected) <= TORCH_TOLERANCE
+    state = backend.state_tensors(compiled, network.spec)
+    for layer, keys in network.spectral_norms.items():
+        u = state[f"{layer}.sn_u"].numpy()
+        assert relative_norm(u, module.get_buffer(keys.u).numpy()) <= TORCH_TOLERANCE
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -395,6 +509,18 @@ def source_line(text: str) -> int:
          "if z.size(0) > 1:", "the branch depends on the batch size"),
         ("WithDropoutAlwaysOn", "z=8", "F.dropout", "the network's own forward",
          "return F.dropout(self.fc(z), 0.5)", "dropout"),
+        ("WithTwoPowerIterations", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = spectral_norm(nn.Linear(8, 4), n_power_iterations=2)",
+         "runs 2 power iterations per training step; gx's spectral norm runs one"),
+        ("WithSpectralEps", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = spectral_norm(nn.Linear(8, 4), eps=1e-6)",
+         "normalizes with eps=1e-06; gx's spectral norm uses PyTorch's default 1e-12"),
+        ("WithWeightNorm", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = parametrizations.weight_norm(nn.Linear(8, 4))",
+         "has tensors computed by torch.nn.utils.parametrize ('weight' by WeightNorm)"),
+        ("ParametrizedSnDiscriminator", "image=3x8x8", "nn.Conv2d", "module 'conv'",
+         "self.conv = parametrizations.spectral_norm(nn.Conv2d(3, 8, 3, 1, 1))",
+         "whose power iteration starts from v"),
     ],
 )  # fmt: skip
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(

@@ -48,6 +48,7 @@ def import_network(
         tuple(declared),
         translator.weight_keys,
         sum(parameter.numel() for parameter in module.parameters()),
+        translator.spectral_norms,
     )
     check_same_output(network, module, expected)
     return network

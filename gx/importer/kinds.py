@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from gx.importer.spectral import layer_class
 from gx.layers import LAYER_KINDS
 from gx.layers.importing import Unsupported
 from gx.values import close_matches
@@ -51,7 +52,7 @@ METHOD_KINDS: dict[str, str] = {
 
 def module_layer(module: nn.Module) -> LayerArguments:
     """The gx layer kind and arguments of a leaf module."""
-    cls = type(module)
+    cls = layer_class(module)
     kind = MODULE_KINDS.get(cls)
     if kind is None:
         raise Unsupported(f"has no gx layer kind; {module_suggestion(cls)}")

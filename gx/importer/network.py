@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from torch import nn
 
 from gx.errors import GxError
 from gx.importer.inputs import InputSpec, one_hot_code
+from gx.importer.spectral import SpectralNormKeys, gx_vector
 from gx.spec import ModelSpec
 
 
@@ -23,14 +24,20 @@ class ImportedNetwork:
     inputs: tuple[InputSpec, ...]
     weight_keys: dict[str, str]  # gx 'layer.param' -> the module's state_dict key
     module_parameters: int  # trainable values the module holds (gx summary counts the spec's)
+    # gx layer -> the state_dict keys of its spectral normalization in the module
+    spectral_norms: dict[str, SpectralNormKeys] = field(default_factory=dict)
 
     def weights(self, state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """Copies of the module's ``state_dict()`` tensors (or of one read from a file), keyed
-        as gx keys them: later updates of the module (running statistics) leave them alone."""
-        return {
+        as gx keys them: later updates of the module (running statistics) leave them alone.
+        A spectral norm's u is scaled as gx.importer.spectral explains."""
+        arrays = {
             key: state[source].detach().cpu().to(torch.float32).numpy().copy()
             for key, source in self.weight_keys.items()
         }
+        for layer, keys in self.spectral_norms.items():
+            arrays[f"{layer}.sn_u"] = gx_vector(state[keys.weight], state[keys.u], state[keys.v])
+        return arrays
 
 
 def example_inputs(

@@ -14,6 +14,7 @@ from gx.backends import get_backend
 from gx.errors import GxError
 from gx.importer.inputs import InputSpec
 from gx.importer.network import ImportedNetwork, example_inputs, variadic_arguments
+from gx.importer.spectral import untrained_vectors_settled
 
 CHECK_BATCH = 4
 # float32 through the same PyTorch kernels; differences are rounding in the order of 1e-7
@@ -58,6 +59,11 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> np.nd
 
 
 def check_same_output(network: ImportedNetwork, module: nn.Module, expected: np.ndarray) -> None:
+    """The spec compiled with the module's weights computes ``expected``, the module's eval-mode
+    output (again with the v of spectral norms that have not trained: gx.importer.spectral)."""
+    if network.spectral_norms:
+        with untrained_vectors_settled(module, network.spectral_norms):
+            expected = run_original(module, network.name, list(network.inputs))
     backend = get_backend("torch", "cpu")
     compiled = backend.compile(network.spec, 0)
     backend.load_weights(compiled, network.spec, network.weights(module.state_dict()))
