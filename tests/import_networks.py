@@ -2,7 +2,7 @@
 them: the four reference networks of benchmarks/handwritten_torch.py, small variants that use
 the functional forms, one-hot codes built in forward, the habits of public GAN code (the
 multi-GPU branch of the PyTorch DCGAN example, spectral normalization, forward(z, *args,
-**kwargs)), and a mistake per network that gx cannot import."""
+**kwargs), a discriminator of flat images), and a mistake per network that gx cannot import."""
 
 from __future__ import annotations
 
@@ -226,6 +226,52 @@ class VariadicGenerator(nn.Module):
         if kwargs.get("truncation") is not None:
             z = z.clamp(-kwargs["truncation"], kwargs["truncation"])
         return self.model(z).view(z.size(0), 1, 8, 8)
+
+
+class FlatCganDiscriminator(nn.Module):
+    """PyTorch-GAN's cgan discriminator, for 8x8 images: it reads the image flattened and the
+    label embedded, joined on features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_embedding = nn.Embedding(CLASSES, CLASSES)
+        self.model = nn.Sequential(
+            nn.Linear(CLASSES + 64, 32),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(32, 32),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(32, 1),
+        )
+
+    def forward(self, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        d_in = torch.cat((img.view(img.size(0), -1), self.label_embedding(labels)), -1)
+        return self.model(d_in)
+
+
+class CganGenerator(nn.Module):
+    """PyTorch-GAN's cgan generator, for 8x8 images: it ends in img.view(img.size(0),
+    *img_shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_emb = nn.Embedding(CLASSES, CLASSES)
+        self.model = nn.Sequential(*block(NZ + CLASSES, 32, normalize=False), nn.Linear(32, 64))
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        img = torch.tanh(self.model(torch.cat((self.label_emb(labels), noise), -1)))
+        return img.view(img.size(0), *(1, 8, 8))
+
+
+class FeatureDiscriminator(nn.Module):
+    """A discriminator of 50 features, which no square image holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(50, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.score(features))
 
 
 # -- what gx cannot import ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from import_networks import (
     EmbeddingDiscriminator,
     ExampleDiscriminator,
     ExampleGenerator,
+    FlatCganDiscriminator,
     LabelMapDiscriminator,
     OneHotGenerator,
     ShapeBranchGenerator,
@@ -50,7 +51,7 @@ from gx.importer.spectral import SpectralNormKeys
 from gx.parity import SeedRun
 from gx.parity.agreement import agrees, allowed_difference, relative_norm
 from gx.parity.check import ParityCheck, SeedCrossings
-from gx.spec import MaskSource
+from gx.spec import MaskSource, ModelSpec
 from gx.testing import assert_parity
 from gx.tools.generate import load_generator
 from gx.tools.summary import layer_rows
@@ -83,12 +84,14 @@ NETWORKS = {
     "label_map_discriminator": (LabelMapDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     "embedding_discriminator": (EmbeddingDiscriminator, {"image": "1x8x8", "label": "class:10"}),
     # habits of public GAN code: the DCGAN example's branch on the GPU count and its
-    # view(-1, 1).squeeze(1), branches on shapes, spectral norm, unused *args and **kwargs
+    # view(-1, 1).squeeze(1), branches on shapes, spectral norm, unused *args and **kwargs,
+    # flat images
     "example_generator": (ExampleGenerator, {"z": "16x1x1"}),
     "example_discriminator": (ExampleDiscriminator, {"image": "1x16x16"}),
     "shape_branch_generator": (ShapeBranchGenerator, {"z": "16"}),
     "sngan_discriminator": (SnganDiscriminator, {"image": "3x8x8"}),
     "variadic_generator": (VariadicGenerator, {"z": "16"}),
+    "flat_cgan_discriminator": (FlatCganDiscriminator, {"image": "64", "label": "class:10"}),
 }
 
 
@@ -481,6 +484,73 @@ def test_cli_import_folder_makes_an_experiment_and_a_checkpoint_gx_samples(tmp_p
     assert status == 2 and output.startswith("error: ") and len(output.splitlines()) == 1, output
     assert "holds weights imported from" in output and "gx run " in output
     assert sorted(path.name for path in folder.rglob("*")) == before
+
+
+def test_a_sigmoid_followed_by_reshapes_gives_the_folder_the_bce_loss(tmp_path):
+    """The DCGAN example's D ends in sigmoid, view(-1, 1), squeeze(1): still probabilities."""
+    folder = tmp_path / "dcgan"
+    for network, declaration in (("ExampleGenerator", "z=16x1x1"),
+                                 ("ExampleDiscriminator", "image=1x16x16")):  # fmt: skip
+        status, output = import_command(tmp_path, network, "--input", declaration, "--out", folder)
+        assert status == 0, output
+    experiment = yaml.safe_load((folder / "experiment.yaml").read_text())
+    layers = experiment["model"]["discriminator"]["layers"]
+    assert [layer["kind"] for layer in layers[-3:]] == ["sigmoid", "flatten", "reshape"]
+    assert layers[-1]["shape"] == [] and experiment["train"]["loss"] == "bce"
+    assert experiment["data"]["image_size"] == 16
+
+
+@pytest.mark.parametrize("generator_first", [True, False])
+def test_a_discriminator_of_flat_images_reads_the_folders_images(tmp_path, generator_first):
+    """PyTorch-GAN's cgan pair: G makes 1x8x8 images, D was declared image=64. The folder's D
+    takes 1x8x8 images and flattens each first, and computes what the module computes on the
+    flattened image (its shape taken from G, or, imported first, from 64 = 1x8x8)."""
+    discriminator = randomized(FlatCganDiscriminator)
+    torch.save(discriminator.state_dict(), tmp_path / "D.pt")
+    folder = tmp_path / "cgan"
+    imports = [
+        ("CganGenerator", ["--input", "z=16", "--input", "label=class:10"]),
+        ("FlatCganDiscriminator",
+         ["--input", "image=64", "--input", "label=class:10", "--weights", tmp_path / "D.pt"]),
+    ]  # fmt: skip
+    for network, options in imports if generator_first else imports[::-1]:
+        status, output = import_command(tmp_path, network, *options, "--out", folder)
+        assert status == 0, output
+        if network == "FlatCganDiscriminator":
+            assert (
+                "the folder's discriminator takes 1x8x8 images and flattens each into the 64 "
+                "values it was declared with" in output.splitlines()
+            ), output
+    assert (folder / "experiment.yaml").is_file()
+    spec = ModelSpec.from_dict(yaml.safe_load((folder / "discriminator.yaml").read_text()))
+    assert spec.inputs["image"].shape == (1, 8, 8) and spec.nodes[0].layer.kind == "flatten"
+    joined = next(node for node in spec.nodes if node.layer.kind == "concat")
+    assert spec.nodes[0].name == "image_flat" and joined.inputs == ("image_flat", "label_embedding")
+    backend = get_backend("torch", "cpu")
+    compiled = backend.build(spec, MaskSource(0))
+    backend.load_weights(compiled, spec, load_file(str(folder / "discriminator.safetensors")))
+    backend.set_training(compiled, False)
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((6, 1, 8, 8), dtype=np.float32)
+    labels = rng.integers(0, 10, 6)
+    discriminator.eval()
+    with torch.no_grad():
+        got = compiled({"image": backend.tensor(images), "label": backend.tensor(labels)})
+        expected = discriminator(torch.from_numpy(images).view(6, 64), torch.from_numpy(labels))
+    assert relative_norm(got.numpy(), expected.numpy()) <= TORCH_TOLERANCE
+
+
+def test_flat_images_that_make_no_square_image_are_one_error(tmp_path):
+    folder = tmp_path / "folder"
+    status, output = import_command(
+        tmp_path, "FeatureDiscriminator", "--input", "image=50", "--out", folder
+    )
+    assert status == 2 and output == (
+        "error: an import folder trains on images, and 50 values per sample make no square "
+        "1xHxH or 3xHxH image; import the other network into the folder first, or declare the "
+        "images as CxHxW\n"
+    ), output
+    assert not folder.exists()
 
 
 # -- what gx cannot import: one error line, exit 2, nothing written -------------------------------

@@ -172,8 +172,7 @@ def _check_loss(experiment: Experiment, model: GanModel) -> None:
         _check_class_output(experiment, model)
     if experiment.train.loss != "hinge":
         return
-    last = model.discriminator.infos[-1].kind
-    if last == "sigmoid":
+    if model.discriminator.output_kind == "sigmoid":
         fix = "d_output: logit" if experiment.model.name == "cdcgan" else "no final sigmoid"
         raise GxError(
             f"train.loss hinge needs D's raw scores, but '{experiment.model.name}' ends D in a "
@@ -194,7 +193,7 @@ def _check_class_output(experiment: Experiment, model: GanModel) -> None:
             f"class ({1 + model.classes} values), but '{name}' gives {output}; give it {fix}, "
             "or set train.class_loss: 0"
         )
-    if model.discriminator.infos[-1].kind == "sigmoid" or experiment.train.loss == "bce":
+    if model.discriminator.output_kind == "sigmoid" or experiment.train.loss == "bce":
         raise GxError(
             "train.class_loss reads D's raw class logits, so D cannot end in a sigmoid nor use "
             "train.loss bce; use train.loss hinge or mse with D's raw output"
