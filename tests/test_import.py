@@ -578,7 +578,7 @@ def source_line(text: str) -> int:
         ("WithBatchBranch", "z=8", "tracing stopped", "the network's own forward",
          "if z.size(0) > 1:", "the branch depends on the batch size"),
         ("WithDropoutAlwaysOn", "z=8", "F.dropout", "the network's own forward",
-         "return F.dropout(self.fc(z), 0.5)", "dropout"),
+         "return F.dropout(self.fc(z), 0.5)", "stays active in eval mode"),
         ("WithTwoPowerIterations", "z=8", "nn.Linear", "module 'fc'",
          "self.fc = spectral_norm(nn.Linear(8, 4), n_power_iterations=2)",
          "runs 2 power iterations per training step; gx's spectral norm runs one"),
