@@ -419,6 +419,8 @@ def import_(
             "the others",
             err=True,
         )
+    for note in result.notes:
+        click.echo(note)
     for path in result.written:
         click.echo(f"wrote {path}")
 

@@ -23,5 +23,10 @@ def is_number(value: Any) -> bool:
 
 def closest(word: Any, choices: Iterable[str]) -> str | None:
     """The choice a typo most likely meant, or None when none is close."""
-    matches = difflib.get_close_matches(str(word), list(choices), n=1)
+    matches = close_matches(word, choices, 1)
     return matches[0] if matches else None
+
+
+def close_matches(word: Any, choices: Iterable[str], count: int = 3) -> list[str]:
+    """Up to ``count`` choices close to ``word``, the closest first."""
+    return difflib.get_close_matches(str(word), list(choices), n=count)

@@ -1,7 +1,9 @@
 """Hand-written PyTorch GANs for tests/test_import.py, written as single-file GAN scripts write
-them: the four reference networks of benchmarks/handwritten_torch.py, and small variants that
-use the functional forms, one-hot codes built in forward, the upsampling, pooling, products and
-softmax of later GANs, and a mistake per network that gx cannot import."""
+them: the four reference networks of benchmarks/handwritten_torch.py, small variants that use
+the functional forms, one-hot codes built in forward, the upsampling, pooling, products and
+softmax of later GANs, the habits of public GAN code (the multi-GPU branch of the PyTorch DCGAN
+example, spectral normalization, forward(z, *args, **kwargs), a discriminator of flat images),
+and a mistake per network that gx cannot import."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from support import REPO_ROOT
 from torch import nn
+from torch.nn.utils import parametrizations, spectral_norm
 
 
 def _load_handwritten():
@@ -197,6 +200,174 @@ class OtherSpellings(nn.Module):
         return weights.mul(features.softmax(1)) * F.softmax(features, dim=-1)
 
 
+# -- habits of public GAN code ---------------------------------------------------------------------
+
+NZ, NGF, NDF, NC = 16, 8, 8, 1
+
+
+class ExampleGenerator(nn.Module):
+    """The PyTorch DCGAN example's generator (pytorch/examples, dcgan/main.py), for 16x16
+    images: a branch on the device and the GPU count in forward."""
+
+    def __init__(self, ngpu: int = 1) -> None:
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(NZ, NGF * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(NGF * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(NGF * 4, NGF * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(NGF * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(NGF * 2, NC, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.is_cuda and self.ngpu > 1:
+            output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        else:
+            output = self.main(input)
+        return output
+
+
+class ExampleDiscriminator(nn.Module):
+    """The DCGAN example's discriminator: the same branch, then output.view(-1, 1).squeeze(1)
+    after the final sigmoid."""
+
+    def __init__(self, ngpu: int = 1) -> None:
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(
+            nn.Conv2d(NC, NDF, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(NDF, NDF * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(NDF * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(NDF * 2, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.is_cuda and self.ngpu > 1:
+            output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        else:
+            output = self.main(input)
+        return output.view(-1, 1).squeeze(1)
+
+
+class ShapeBranchGenerator(nn.Module):
+    """Branches on shapes and dtypes: flat noise viewed as a map, a colour-or-grey head, sizes
+    unpacked from x.shape and multiplied out."""
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(NZ, 8, 4, 1, 0)
+        self.head = nn.Conv2d(8, channels, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z.view(-1, z.size(1), 1, 1)
+        x = self.head(F.relu(self.up(z)))
+        if x.size(1) == 3 or x.dtype != torch.float32:
+            return torch.tanh(x)
+        batch, channels, height, width = x.shape
+        flat = torch.tanh(x.view(batch, channels * height * width))
+        return flat.view(-1, channels, height, width)
+
+
+class SnganDiscriminator(nn.Module):
+    """An SNGAN-style discriminator: every convolution and the score spectrally normalized with
+    torch.nn.utils.spectral_norm, as most published SNGAN code writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            spectral_norm(nn.Conv2d(3, 8, 3, 1, 1)),
+            nn.LeakyReLU(0.1),
+            spectral_norm(nn.Conv2d(8, 16, 4, 2, 1)),
+            nn.LeakyReLU(0.1),
+        )
+        self.score = spectral_norm(nn.Linear(16 * 4 * 4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.main(x)
+        return self.score(h.view(h.size(0), -1))
+
+
+class ParametrizedSnDiscriminator(nn.Module):
+    """The same with torch.nn.utils.parametrizations.spectral_norm (its power iteration runs
+    the other way round: refused)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = parametrizations.spectral_norm(nn.Conv2d(3, 8, 3, 1, 1))
+        self.score = nn.Linear(8 * 8 * 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score(torch.flatten(F.leaky_relu(self.conv(x), 0.1), 1))
+
+
+class VariadicGenerator(nn.Module):
+    """forward(self, z, *args, **kwargs), the extras unused, as in code written for a trainer
+    that passes more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Linear(NZ, 32), nn.ReLU(), nn.Linear(32, 64), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if kwargs.get("truncation") is not None:
+            z = z.clamp(-kwargs["truncation"], kwargs["truncation"])
+        return self.model(z).view(z.size(0), 1, 8, 8)
+
+
+class FlatCganDiscriminator(nn.Module):
+    """PyTorch-GAN's cgan discriminator, for 8x8 images: it reads the image flattened and the
+    label embedded, joined on features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_embedding = nn.Embedding(CLASSES, CLASSES)
+        self.model = nn.Sequential(
+            nn.Linear(CLASSES + 64, 32),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(32, 32),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(32, 1),
+        )
+
+    def forward(self, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        d_in = torch.cat((img.view(img.size(0), -1), self.label_embedding(labels)), -1)
+        return self.model(d_in)
+
+
+class CganGenerator(nn.Module):
+    """PyTorch-GAN's cgan generator, for 8x8 images: it ends in img.view(img.size(0),
+    *img_shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label_emb = nn.Embedding(CLASSES, CLASSES)
+        self.model = nn.Sequential(*block(NZ + CLASSES, 32, normalize=False), nn.Linear(32, 64))
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        img = torch.tanh(self.model(torch.cat((self.label_emb(labels), noise), -1)))
+        return img.view(img.size(0), *(1, 8, 8))
+
+
+class FeatureDiscriminator(nn.Module):
+    """A discriminator of 50 features, which no square image holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(50, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.score(features))
+
+
 # -- what gx cannot import ------------------------------------------------------------------------
 
 
@@ -234,10 +405,77 @@ class WithBranch(nn.Module):
 class WithElu(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.main = nn.Sequential(nn.Linear(8, 4), nn.ELU())
+        self.main = nn.Sequential(
+            nn.Linear(8, 4),
+            nn.ELU(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z)
+
+
+class WithBatchBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.size(0) > 1:
+            return self.fc(z)
+        return self.fc(z).detach()
+
+
+class WithVariadicLabel(nn.Module):
+    """The label comes in through *args: gx binds each --input to a named argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(CLASSES, 8)
+
+    def forward(self, z: torch.Tensor, *args) -> torch.Tensor:
+        return z * self.embed(args[0])
+
+
+class WithTwoPowerIterations(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = spectral_norm(nn.Linear(8, 4), n_power_iterations=2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
+
+
+class WithSpectralEps(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = spectral_norm(nn.Linear(8, 4), eps=1e-6)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
+
+
+class WithWeightNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = parametrizations.weight_norm(nn.Linear(8, 4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc(z)
+
+
+class WithElementwiseElu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.norm = nn.LocalResponseNorm(2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.elu(self.fc(z))
+
+
+class WithLocalResponseNorm(WithElementwiseElu):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.fc(z).view(-1, 4, 2, 2))
 
 
 class WithDropoutAlwaysOn(nn.Module):

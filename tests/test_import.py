@@ -24,28 +24,38 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from import_networks import (
     HANDWRITTEN,
     AcganGenerator,
     EmbeddingDiscriminator,
+    ExampleDiscriminator,
+    ExampleGenerator,
+    FlatCganDiscriminator,
     GatedClassifier,
     LabelMapDiscriminator,
     OneHotGenerator,
     OtherSpellings,
     PoolingDiscriminator,
+    ShapeBranchGenerator,
+    SnganDiscriminator,
     TinyDiscriminator,
     TinyGenerator,
+    VariadicGenerator,
 )
+from safetensors.numpy import load_file
 from support import gx
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 import gx as gx_api
 from gx.backends import get_backend
 from gx.importer import import_network
 from gx.importer.network import ImportedNetwork, example_inputs
+from gx.importer.spectral import SpectralNormKeys
 from gx.parity import SeedRun
 from gx.parity.agreement import agrees, allowed_difference, relative_norm
 from gx.parity.check import ParityCheck, SeedCrossings
-from gx.spec import MaskSource
+from gx.spec import MaskSource, ModelSpec
 from gx.testing import assert_parity
 from gx.tools.generate import load_generator
 from gx.tools.summary import layer_rows
@@ -81,20 +91,53 @@ NETWORKS = {
     "pooling_discriminator": (PoolingDiscriminator, {"image": "1x8x8"}),
     "gated_classifier": (GatedClassifier, {"image": "1x8x8"}),
     "other_spellings": (OtherSpellings, {"image": "1x8x8"}),
+    # habits of public GAN code: the DCGAN example's branch on the GPU count and its
+    # view(-1, 1).squeeze(1), branches on shapes, spectral norm, unused *args and **kwargs,
+    # flat images
+    "example_generator": (ExampleGenerator, {"z": "16x1x1"}),
+    "example_discriminator": (ExampleDiscriminator, {"image": "1x16x16"}),
+    "shape_branch_generator": (ShapeBranchGenerator, {"z": "16"}),
+    "sngan_discriminator": (SnganDiscriminator, {"image": "3x8x8"}),
+    "variadic_generator": (VariadicGenerator, {"z": "16"}),
+    "flat_cgan_discriminator": (FlatCganDiscriminator, {"image": "64", "label": "class:10"}),
 }
 
 
 def randomized(cls: type) -> torch.nn.Module:
-    """The network with random weights and running statistics, so that every one matters."""
+    """The network with random weights and running statistics, so that every one matters; its
+    spectral norms as a training step leaves them (trained_spectral_norms)."""
     torch.manual_seed(0)
     module = cls()
     with torch.no_grad():
         for name, tensor in module.state_dict().items():
             if name.endswith("running_var"):
                 tensor.uniform_(0.5, 1.5)
+            elif name.endswith(("weight_u", "weight_v")):
+                continue
             elif tensor.is_floating_point():
-                tensor.normal_(0.0, 0.1 if name.endswith("weight") else 0.5)
+                tensor.normal_(0.0, 0.1 if name.endswith(("weight", "weight_orig")) else 0.5)
+    trained_spectral_norms(module)
     return module
+
+
+def spectral_norm_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    return [
+        layer
+        for layer in module.modules()
+        if any(isinstance(hook, SpectralNorm) for hook in layer._forward_pre_hooks.values())
+    ]
+
+
+def trained_spectral_norms(module: torch.nn.Module) -> None:
+    """Each spectral norm's u and v as a training step leaves them: one power iteration from
+    its u (u = normalize(W v)), then W moved by the optimizer, so that v is not what gx would
+    derive from u and the import must scale u (gx.importer.spectral)."""
+    with torch.no_grad():
+        for layer in spectral_norm_layers(module):
+            matrix = layer.weight_orig.reshape(layer.weight_u.shape[0], -1)
+            layer.weight_v.copy_(F.normalize(matrix.t() @ layer.weight_u, dim=0))
+            layer.weight_u.copy_(F.normalize(matrix @ layer.weight_v, dim=0))
+            layer.weight_orig.add_(0.02 * torch.randn_like(layer.weight_orig))
 
 
 class MaskedDropout:
@@ -129,11 +172,37 @@ def run_original(module, network: ImportedNetwork, training: bool, probe, monkey
     grads = torch.autograd.grad((output * torch.from_numpy(probe)).sum(), values)
     named = dict(zip(keys + [network.inputs[i].name for i in floats], grads))
     state = module.state_dict()
+    # gx's sn_u is the module's u scaled to PyTorch's eval-mode sigma; a training step leaves
+    # both the unit vector u = normalize(W v) (gx.importer.spectral)
+    as_gx = (
+        {key: state[source].numpy().copy() for key, source in network.weight_keys.items()}
+        if training
+        else network.weights(state)
+    )
     return (
         output.detach().numpy(),
         {key: grad.numpy() for key, grad in named.items()},
-        {key: state[source].numpy().copy() for key, source in network.weight_keys.items()},
+        as_gx,
     )
+
+
+def run_with_derived_vectors(module, network: ImportedNetwork, weights, probe, monkeypatch):
+    """The module in eval mode with each spectral norm's vectors as gx's eval mode uses them:
+    the imported (scaled) u, and v = normalize(Wᵀu) instead of the v its last training step
+    stored. Its output stays what the module computes with its own v (asserted); the gradient
+    of W then flows through gx's v: the one detail where gx's spectral norm and
+    torch.nn.utils.spectral_norm differ (gx.importer.spectral)."""
+    arguments, _ = example_inputs(network.inputs, BATCH, seed=1)
+    with torch.no_grad():
+        own = module.eval()(*arguments).numpy()
+        for layer, keys in network.spectral_norms.items():
+            u = torch.from_numpy(weights[f"{layer}.sn_u"])
+            matrix = module.get_parameter(keys.weight).reshape(u.shape[0], -1)
+            module.get_buffer(keys.u).copy_(u)
+            module.get_buffer(keys.v).copy_(F.normalize(matrix.t() @ u, dim=0))
+    result = run_original(module, network, False, probe, monkeypatch)
+    assert relative_norm(result[0], own) <= TORCH_TOLERANCE
+    return result
 
 
 def run_gx(
@@ -209,6 +278,7 @@ def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
     weights = network.weights(module.state_dict())
     compiled, compiled_weights = (network, weights) if tamper is None else tamper(network, weights)
     float_inputs = [d.name for d in network.inputs if d.kind == "tensor"]
+    saved = {key: tensor.clone() for key, tensor in module.state_dict().items()}
     for training in (True, False):
         mode = "training" if training else "eval"
         probe = (
@@ -218,11 +288,13 @@ def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
         )
         got = run_gx(backend, compiled, compiled_weights, training, probe)
         exact = run_gx("torch", network, weights, training, probe, "float64")
-        expected = run_original(module, network, training, probe, monkeypatch)
-        module.load_state_dict(  # undo the running statistics the forward updated
-            {source: torch.from_numpy(weights[key]) for key, source in network.weight_keys.items()},
-            strict=False,
-        )
+        if training or not network.spectral_norms:
+            expected = run_original(module, network, training, probe, monkeypatch)
+        else:
+            expected = run_with_derived_vectors(module, network, weights, probe, monkeypatch)
+        with torch.no_grad():  # undo the running statistics and vectors the forward updated
+            for key, tensor in module.state_dict().items():
+                tensor.copy_(saved[key])
         check(
             backend,
             mode,
@@ -277,6 +349,82 @@ def test_import_names_layers_after_attribute_paths():
     assert spec.output_value.shape == (1, 32, 32)
 
 
+def test_branches_on_static_properties_leave_no_trace_in_the_spec():
+    """The DCGAN example's device branch and the shape branches take the examples' way and add
+    no layer; a shape computed from x.shape stays a constant, the batch size a -1."""
+    kinds = [
+        node.layer.kind for node in import_network(ExampleGenerator(), {"z": "16x1x1"}).spec.nodes
+    ]
+    assert kinds == ["conv_transpose2d", "batch_norm", "relu"] * 2 + ["conv_transpose2d", "tanh"]
+    spec = import_network(ShapeBranchGenerator(), {"z": "16"}).spec
+    layers = [(node.name, node.layer.kind) for node in spec.nodes]
+    assert layers == [
+        ("view", "reshape"), ("up", "conv_transpose2d"), ("relu", "relu"),
+        ("head", "conv2d"), ("view_1", "flatten"), ("tanh", "tanh"), ("view_2", "reshape"),
+    ]  # fmt: skip
+    assert spec.infos[0].layer.shape == (16, 1, 1) and spec.output_value.shape == (1, 4, 4)
+    # a colour head takes the other branch
+    colour = import_network(ShapeBranchGenerator(channels=3), {"z": "16"}).spec
+    assert [node.layer.kind for node in colour.nodes][-2:] == ["conv2d", "tanh"]
+
+
+def test_spectral_norm_reads_the_module_u_scaled_to_its_eval_sigma():
+    """gx's sn_u is the module's u times (u·Wv) / |Wᵀu|: the same direction (training steps
+    alike), and gx's eval sigma |Wᵀ sn_u| equal to PyTorch's u·Wv from its stored v."""
+    module = randomized(SnganDiscriminator)
+    network = import_network(module, {"image": "3x8x8"})
+    assert network.spectral_norms == {
+        "main_0": SpectralNormKeys("main.0.weight_orig", "main.0.weight_u", "main.0.weight_v"),
+        "main_2": SpectralNormKeys("main.2.weight_orig", "main.2.weight_u", "main.2.weight_v"),
+        "score": SpectralNormKeys("score.weight_orig", "score.weight_u", "score.weight_v"),
+    }
+    normalized = [n.name for n in network.spec.nodes if getattr(n.layer, "spectral_norm", False)]
+    assert normalized == ["main_0", "main_2", "score"]
+    assert network.weight_keys["main_0.weight"] == "main.0.weight_orig"
+    weights = network.weights(module.state_dict())
+    for layer, keys in network.spectral_norms.items():
+        matrix = module.get_parameter(keys.weight).detach().double().flatten(1)
+        u, v = (module.get_buffer(key).double() for key in (keys.u, keys.v))
+        gx_u = torch.from_numpy(weights[f"{layer}.sn_u"]).double()
+        scale = float(gx_u.norm())
+        assert 0.9 < scale < 0.99 and torch.allclose(gx_u / scale, u, atol=1e-6)
+        pytorch_sigma = float(u @ matrix @ v)
+        assert abs(float(torch.linalg.vector_norm(matrix.t() @ gx_u)) / pytorch_sigma - 1) < 1e-6
+
+
+def test_a_spectral_norm_that_never_trained_imports_for_training():
+    """Before its first training step a spectral norm's u and v are unrelated random vectors
+    and its eval-mode sigma u·Wv can be negative, which gx's |Wᵀu| cannot be: gx takes u as it
+    is, and the import's check settles v as the first training step will. Training steps
+    compute the same as the module's."""
+    torch.manual_seed(1)
+    module = SnganDiscriminator()
+    network = import_network(module, {"image": "3x8x8"})
+    weights = network.weights(module.state_dict())
+    signs = {}
+    for layer, keys in network.spectral_norms.items():
+        u, v = module.get_buffer(keys.u), module.get_buffer(keys.v)
+        signs[layer] = float(u @ module.get_parameter(keys.weight).detach().flatten(1) @ v) > 0
+        if not signs[layer]:
+            np.testing.assert_array_equal(weights[f"{layer}.sn_u"], u.numpy())
+    assert signs == {"main_0": False, "main_2": False, "score": True}
+    backend = get_backend("torch", "cpu")
+    compiled = backend.build(network.spec, MaskSource(0))
+    backend.load_weights(compiled, network.spec, weights)
+    backend.set_training(compiled, True)
+    module.train()
+    for seed in (1, 2):  # two training steps: the second starts from the updated vectors
+        arguments, inputs = example_inputs(network.inputs, BATCH, seed=seed)
+        with torch.no_grad():
+            got = compiled({"image": backend.tensor(inputs["image"])}).numpy()
+            expected = module(*arguments).numpy()
+        assert relative_norm(got, expected) <= TORCH_TOLERANCE
+    state = backend.state_tensors(compiled, network.spec)
+    for layer, keys in network.spectral_norms.items():
+        u = state[f"{layer}.sn_u"].numpy()
+        assert relative_norm(u, module.get_buffer(keys.u).numpy()) <= TORCH_TOLERANCE
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 
@@ -295,9 +443,6 @@ def test_cli_writes_one_spec_and_its_weights(tmp_path):
     assert status == 0, output
     count = sum(parameter.numel() for parameter in module.parameters())
     assert f"imported OneHotGenerator: 13 layers, {count:,} parameters" in output
-    import yaml
-    from safetensors.numpy import load_file
-
     written = yaml.safe_load(out.read_text())
     assert written["inputs"] == {"z": [16], "label": {"classes": 10}}
     assert [layer["name"] for layer in written["layers"]][:3] == [
@@ -352,6 +497,73 @@ def test_cli_import_folder_makes_an_experiment_and_a_checkpoint_gx_samples(tmp_p
     assert sorted(path.name for path in folder.rglob("*")) == before
 
 
+def test_a_sigmoid_followed_by_reshapes_gives_the_folder_the_bce_loss(tmp_path):
+    """The DCGAN example's D ends in sigmoid, view(-1, 1), squeeze(1): still probabilities."""
+    folder = tmp_path / "dcgan"
+    for network, declaration in (("ExampleGenerator", "z=16x1x1"),
+                                 ("ExampleDiscriminator", "image=1x16x16")):  # fmt: skip
+        status, output = import_command(tmp_path, network, "--input", declaration, "--out", folder)
+        assert status == 0, output
+    experiment = yaml.safe_load((folder / "experiment.yaml").read_text())
+    layers = experiment["model"]["discriminator"]["layers"]
+    assert [layer["kind"] for layer in layers[-3:]] == ["sigmoid", "flatten", "reshape"]
+    assert layers[-1]["shape"] == [] and experiment["train"]["loss"] == "bce"
+    assert experiment["data"]["image_size"] == 16
+
+
+@pytest.mark.parametrize("generator_first", [True, False])
+def test_a_discriminator_of_flat_images_reads_the_folders_images(tmp_path, generator_first):
+    """PyTorch-GAN's cgan pair: G makes 1x8x8 images, D was declared image=64. The folder's D
+    takes 1x8x8 images and flattens each first, and computes what the module computes on the
+    flattened image (its shape taken from G, or, imported first, from 64 = 1x8x8)."""
+    discriminator = randomized(FlatCganDiscriminator)
+    torch.save(discriminator.state_dict(), tmp_path / "D.pt")
+    folder = tmp_path / "cgan"
+    imports = [
+        ("CganGenerator", ["--input", "z=16", "--input", "label=class:10"]),
+        ("FlatCganDiscriminator",
+         ["--input", "image=64", "--input", "label=class:10", "--weights", tmp_path / "D.pt"]),
+    ]  # fmt: skip
+    for network, options in imports if generator_first else imports[::-1]:
+        status, output = import_command(tmp_path, network, *options, "--out", folder)
+        assert status == 0, output
+        if network == "FlatCganDiscriminator":
+            assert (
+                "the folder's discriminator takes 1x8x8 images and flattens each into the 64 "
+                "values it was declared with" in output.splitlines()
+            ), output
+    assert (folder / "experiment.yaml").is_file()
+    spec = ModelSpec.from_dict(yaml.safe_load((folder / "discriminator.yaml").read_text()))
+    assert spec.inputs["image"].shape == (1, 8, 8) and spec.nodes[0].layer.kind == "flatten"
+    joined = next(node for node in spec.nodes if node.layer.kind == "concat")
+    assert spec.nodes[0].name == "image_flat" and joined.inputs == ("image_flat", "label_embedding")
+    backend = get_backend("torch", "cpu")
+    compiled = backend.build(spec, MaskSource(0))
+    backend.load_weights(compiled, spec, load_file(str(folder / "discriminator.safetensors")))
+    backend.set_training(compiled, False)
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((6, 1, 8, 8), dtype=np.float32)
+    labels = rng.integers(0, 10, 6)
+    discriminator.eval()
+    with torch.no_grad():
+        got = compiled({"image": backend.tensor(images), "label": backend.tensor(labels)})
+        expected = discriminator(torch.from_numpy(images).view(6, 64), torch.from_numpy(labels))
+    assert relative_norm(got.numpy(), expected.numpy()) <= TORCH_TOLERANCE
+
+
+def test_flat_images_that_make_no_square_image_are_one_error(tmp_path):
+    folder = tmp_path / "folder"
+    status, output = import_command(
+        tmp_path, "FeatureDiscriminator", "--input", "image=50", "--out", folder
+    )
+    assert status == 2 and output == (
+        "error: an import folder trains on images, and 50 values per sample make no square "
+        "1xHxH or 3xHxH image; import the other network into the folder first, or declare the "
+        "images as CxHxW\n"
+    ), output
+    assert not folder.exists()
+
+
 # -- what gx cannot import: one error line, exit 2, nothing written -------------------------------
 
 
@@ -362,39 +574,79 @@ def source_line(text: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "network, operation, module, code",
+    "network, declared, operation, module, code, problem",
     [
-        ("WithElu", "nn.ELU", "module 'main.1'", "return self.main(z)"),
-        ("WithAutogradFunction", "custom torch.autograd.Function", "the network's own forward",
-         "return Doubled.apply(self.fc(z))"),
-        ("WithBranch", "tracing stopped", "the network's own forward", "if x.mean() > 0:"),
-        ("WithDropoutAlwaysOn", "F.dropout", "the network's own forward",
-         "return F.dropout(self.fc(z), 0.5)"),
-        ("WithUpsampleToSize", "nn.Upsample", "module 'up'",
-         "return self.up(self.fc(z).view(-1, 1, 4, 4))"),
-        ("WithCornersAligned", "F.interpolate", "the network's own forward",
-         'return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)'),
-        ("WithPaddingOutOfTheAverage", "nn.AvgPool2d", "module 'pool'",
-         "return self.pool(self.fc(z).view(-1, 1, 4, 4))"),
-        ("WithConstantFactor", "operator.mul", "the network's own forward",
-         "return self.fc(z) * 2"),
-        ("WithSoftmaxOverWidth", "F.softmax", "the network's own forward",
-         "return F.softmax(self.fc(z).view(-1, 1, 4, 4), dim=3)"),
-        ("WithChannelDropoutAlwaysOn", "F.dropout2d", "the network's own forward",
-         "return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)"),
+        ("WithElu", "z=8", "nn.ELU", "module 'main.1'", "nn.ELU(),",
+         "has no gx layer kind; the nearest gx has: relu (nn.ReLU), leaky_relu (nn.LeakyReLU)"),
+        ("WithElementwiseElu", "z=8", "F.elu", "the network's own forward",
+         "return F.elu(self.fc(z))", "the nearest gx has: relu (nn.ReLU, F.relu, torch.relu"),
+        ("WithLocalResponseNorm", "z=8", "nn.LocalResponseNorm", "module 'norm'",
+         "self.norm = nn.LocalResponseNorm(2)", "batch_norm (nn.BatchNorm1d, nn.BatchNorm2d)"),
+        ("WithAutogradFunction", "z=8", "custom torch.autograd.Function",
+         "the network's own forward", "return Doubled.apply(self.fc(z))", "write it with layers"),
+        ("WithBranch", "z=8", "tracing stopped", "the network's own forward", "if x.mean() > 0:",
+         "the branch depends on the values of a tensor"),
+        ("WithBatchBranch", "z=8", "tracing stopped", "the network's own forward",
+         "if z.size(0) > 1:", "the branch depends on the batch size"),
+        ("WithDropoutAlwaysOn", "z=8", "F.dropout", "the network's own forward",
+         "return F.dropout(self.fc(z), 0.5)", "stays active in eval mode"),
+        ("WithTwoPowerIterations", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = spectral_norm(nn.Linear(8, 4), n_power_iterations=2)",
+         "runs 2 power iterations per training step; gx's spectral norm runs one"),
+        ("WithSpectralEps", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = spectral_norm(nn.Linear(8, 4), eps=1e-6)",
+         "normalizes with eps=1e-06; gx's spectral norm uses PyTorch's default 1e-12"),
+        ("WithWeightNorm", "z=8", "nn.Linear", "module 'fc'",
+         "self.fc = parametrizations.weight_norm(nn.Linear(8, 4))",
+         "has tensors computed by torch.nn.utils.parametrize ('weight' by WeightNorm)"),
+        ("ParametrizedSnDiscriminator", "image=3x8x8", "nn.Conv2d", "module 'conv'",
+         "self.conv = parametrizations.spectral_norm(nn.Conv2d(3, 8, 3, 1, 1))",
+         "whose power iteration starts from v"),
+        ("WithUpsampleToSize", "z=8", "nn.Upsample", "module 'up'",
+         "self.up = nn.Upsample(size=8)", "gives an output size; gx's upsample takes an integer"),
+        ("WithCornersAligned", "z=8", "F.interpolate", "the network's own forward",
+         'return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)',
+         "aligns corners (align_corners=True)"),
+        ("WithPaddingOutOfTheAverage", "z=8", "nn.AvgPool2d", "module 'pool'",
+         "self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)",
+         "leaves the padded zeros out of each average"),
+        ("WithConstantFactor", "z=8", "operator.mul", "the network's own forward",
+         "return self.fc(z) * 2", "multiplies a tensor by a constant"),
+        ("WithSoftmaxOverWidth", "z=8", "F.softmax", "the network's own forward",
+         "return F.softmax(self.fc(z).view(-1, 1, 4, 4), dim=3)", "normalizes over dim 3"),
+        ("WithChannelDropoutAlwaysOn", "z=8", "F.dropout2d", "the network's own forward",
+         "return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)", "stays active in eval mode"),
     ],
 )  # fmt: skip
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(
-    tmp_path, network, operation, module, code
+    tmp_path, network, declared, operation, module, code, problem
 ):
     out = tmp_path / "spec.yaml"
-    status, output = import_command(tmp_path, network, "--input", "z=8", "--out", out)
+    status, output = import_command(tmp_path, network, "--input", declared, "--out", out)
     assert status == 2, output
     lines = output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {network}: "), output
-    assert operation in lines[0] and module in lines[0]
+    assert operation in lines[0] and module in lines[0] and problem in lines[0]
     assert f"import_networks.py:{source_line(code)} `{code}`" in lines[0]
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "declared, message",
+    [
+        (["z=8"], "WithVariadicLabel fails on the declared inputs (IndexError: tuple index out "
+         "of range); gx calls forward with the declared inputs only, *args empty"),
+        (["z=8", "label=class:10"], "2 inputs declared, but WithVariadicLabel.forward names 1 "
+         "(z) and takes the rest through *args, which gx leaves empty"),
+    ],
+)  # fmt: skip
+def test_inputs_forward_reads_through_args_are_refused(tmp_path, declared, message):
+    options = [item for text in declared for item in ("--input", text)]
+    status, output = import_command(
+        tmp_path, "WithVariadicLabel", *options, "--out", tmp_path / "g"
+    )
+    assert status == 2 and output.startswith(f"error: {message}"), output
+    assert len(output.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -229,6 +229,21 @@ def test_hinge_refuses_a_discriminator_that_ends_in_a_sigmoid(
         )
 
 
+def test_hinge_sees_a_sigmoid_behind_reshapes() -> None:
+    """A sigmoid followed only by layers that rearrange its values (the PyTorch DCGAN example's
+    view(-1, 1).squeeze(1)) still ends D in a sigmoid."""
+    settings = tiny_settings(train={"loss": "hinge"})
+    settings["model"]["discriminator"]["layers"] += [
+        {"name": "column", "kind": "reshape", "shape": [1, 1]},
+        {"name": "scores", "kind": "flatten"},
+    ]
+    model = build_model("custom", generator=settings["model"]["generator"],
+                        discriminator=settings["model"]["discriminator"])  # fmt: skip
+    assert model.discriminator.output_kind == "sigmoid"
+    with pytest.raises(GxError, match="'custom' ends D in a sigmoid"):
+        model_for(experiment_from_dict(settings, "test"))
+
+
 def test_cdcgan_classifier_option_gives_score_and_class_logits() -> None:
     both = build_model("cdcgan", {"d_projection": True, "d_classifier": True, "d_output": "logit"})
     assert both.discriminator.output_value.shape == (11,)

@@ -1,10 +1,11 @@
 """``gx import``: a hand-written PyTorch network as a gx spec.
 
-PyTorch's own tracer (torch.fx) records what forward does; each recorded operation becomes the
-gx layer that computes exactly the same (gx.importer.modules, gx.importer.operations), named
-after the module's attribute path. What gx cannot express is one ``GxError`` naming the
-operation, the module and the source line. The result is checked against the module itself
-before it is returned (gx.importer.verify).
+PyTorch's own tracer (torch.fx), running forward on example inputs as it records it
+(gx.importer.static), records what forward does; each recorded operation becomes the gx layer
+that computes exactly the same (gx.importer.kinds, gx.importer.operations), named after the
+module's attribute path. What gx cannot express is one ``GxError`` naming the operation, the
+module, the source line and the nearest thing gx has. The result is checked against the module
+itself before it is returned (gx.importer.verify).
 
 This package imports torch only when a function is called, so that ``import gx`` stays free
 of frameworks.

@@ -9,11 +9,15 @@ from torch import nn
 
 from gx.errors import GxError
 from gx.importer.inputs import Declaration, input_specs
-from gx.importer.network import ImportedNetwork, unset_arguments
+from gx.importer.network import ImportedNetwork, example_inputs, unset_arguments
 from gx.importer.tracing import trace
 from gx.importer.translate import Translator
 from gx.importer.verify import check_same_output, run_original
 from gx.spec.graph import valid_name
+
+# the batch of the examples that decide branches on static properties (gx.importer.static):
+# two samples, as training-mode batch norm needs more than one value per channel
+EXAMPLE_BATCH = 2
 
 
 def import_network(
@@ -34,8 +38,9 @@ def import_network(
             )
     defaults = unset_arguments(module, name, declared)
     expected = run_original(module, name, declared)
-    graph = trace(module, name, True, defaults)
-    translator = Translator(name, module, trace(module, name, False, defaults))
+    examples, _ = example_inputs(declared, EXAMPLE_BATCH)
+    graph = trace(module, name, True, defaults, examples)
+    translator = Translator(name, module, trace(module, name, False, defaults, examples))
     spec = translator.translate(graph, declared)
     network = ImportedNetwork(
         name,
@@ -43,6 +48,7 @@ def import_network(
         tuple(declared),
         translator.weight_keys,
         sum(parameter.numel() for parameter in module.parameters()),
+        translator.spectral_norms,
     )
     check_same_output(network, module, expected)
     return network

@@ -45,9 +45,11 @@ class SpecBuilder:
         kind: str,
         sources: list[Tensor],
         module_path: str = "",
+        module_keys: Mapping[str, str] | None = None,
         **arguments: Any,
     ) -> Tensor:
-        """Append a layer; ``module_path``: the nn.Module whose weights it takes."""
+        """Append a layer; ``module_path``: the nn.Module whose weights it takes, each under its
+        gx name unless ``module_keys`` names it otherwise (gx 'weight' -> 'weight_orig')."""
         name = self.unique_name(wanted_name)
         layer = LAYER_KINDS[kind](**arguments)
         values = [source.value for source in sources]
@@ -63,15 +65,34 @@ class SpecBuilder:
             output = layer.output(name, values)
         except SpecError as error:
             raise Unsupported(f"cannot be a gx {kind} layer: {error.problem}") from None
-        self._map_weights(name, module_path, {**layer.parameters(values), **layer.buffers(values)})
+        self._map_weights(
+            name,
+            module_path,
+            {**layer.parameters(values), **layer.buffers(values)},
+            module_keys or {},
+        )
         self.nodes.append(Node(name, layer, tuple(source.name for source in sources)))
         self.values[name] = output
         return Tensor(name, output)
 
-    def _map_weights(self, name: str, module_path: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    def _map_weights(
+        self,
+        name: str,
+        module_path: str,
+        shapes: dict[str, tuple[int, ...]],
+        module_keys: Mapping[str, str],
+    ) -> None:
         for key, shape in shapes.items():
-            source = f"{module_path}.{key}"
+            source = f"{module_path}.{module_keys.get(key, key)}"
             held = self.module_tensors.get(source)
+            if held is None:
+                prefix = f"{module_path}."
+                own = [k.removeprefix(prefix) for k in self.module_tensors if k.startswith(prefix)]
+                raise Unsupported(
+                    f"keeps no '{key}' in its state_dict (it keeps {', '.join(own) or 'none'}): "
+                    "a wrapper computes it, which gx cannot read; gx reads a layer's own "
+                    "weights, and spectral normalization by torch.nn.utils.spectral_norm"
+                )
             if held != shape:
                 raise Unsupported(
                     f"holds '{key}' of shape {held}, but its input here makes gx's "

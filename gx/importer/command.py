@@ -19,6 +19,7 @@ from gx.importer.weights import load_state, read_state
 class ImportResult:
     network: ImportedNetwork
     written: list[Path]
+    notes: list[str]
 
 
 def import_file(
@@ -43,7 +44,8 @@ def import_file(
     source = f"{target}" + (f" with weights {weights}" if weights else "")
     out_path = Path(out)
     if out_path.suffix in SPEC_SUFFIXES:
-        written = write_spec_file(out_path, network.spec, source, gx_weights)
-    else:
-        written = write_import_folder(out_path, network.spec, source, gx_weights)
-    return ImportResult(network, written)
+        return ImportResult(
+            network, write_spec_file(out_path, network.spec, source, gx_weights), []
+        )
+    written, notes = write_import_folder(out_path, network.spec, source, gx_weights)
+    return ImportResult(network, written, notes)

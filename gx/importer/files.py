@@ -8,10 +8,12 @@
 
     generator.yaml, discriminator.yaml                 each network's spec (the one with input z
                                                        is the generator, with image the
-                                                       discriminator)
+                                                       discriminator), on images
+                                                       (gx.importer.folder_images)
     generator.safetensors, discriminator.safetensors   their weights (with --weights)
     experiment.yaml   a custom-model experiment of both specs, once both are there (settings
-                      other than the model are kept when it is rewritten)
+                      other than the model are kept when it is rewritten; its loss is bce
+                      when D ends in a sigmoid, else mse)
     checkpoint/       a gx checkpoint of both weights, once both are there: gx generate,
                       strip, eval and export read the folder as they read a run folder
 """
@@ -31,6 +33,7 @@ from safetensors.numpy import load_file, save_file
 from gx.checkpoint import Checkpoint, save_checkpoint
 from gx.config import experiment_from_dict
 from gx.errors import GxError
+from gx.importer.folder_images import as_images
 from gx.models import GanModel, model_for
 from gx.outputs import written_atomically
 from gx.spec import ModelSpec
@@ -116,7 +119,7 @@ def _experiment(folder: Path, specs: dict[str, ModelSpec]) -> tuple[dict[str, An
         settings = loaded if isinstance(loaded, dict) else {}
     if not settings:
         _, height, _ = specs["discriminator"].inputs["image"].shape
-        last_layer = specs["discriminator"].nodes[-1].layer.kind
+        output_kind = specs["discriminator"].output_kind
         settings = {
             "name": re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name) or "imported",
             "seed": 0,
@@ -126,7 +129,7 @@ def _experiment(folder: Path, specs: dict[str, ModelSpec]) -> tuple[dict[str, An
             "train": {
                 "epochs": 1,
                 "batch_size": 64,
-                "loss": "bce" if last_layer == "sigmoid" else "mse",
+                "loss": "bce" if output_kind == "sigmoid" else "mse",
             },
             "optimizer": {
                 role: {"kind": "adam", "lr": 0.0002, "betas": [0.5, 0.999]} for role in ROLES
@@ -144,8 +147,9 @@ def _experiment(folder: Path, specs: dict[str, ModelSpec]) -> tuple[dict[str, An
 
 def write_import_folder(
     folder: Path, spec: ModelSpec, source: str, weights: dict[str, np.ndarray] | None
-) -> list[Path]:
-    """Add one network to an import folder (see the module docstring); the paths written.
+) -> tuple[list[Path], list[str]]:
+    """Add one network to an import folder (see the module docstring); the paths written, and
+    notes on what the folder's spec does differently from the declaration.
 
     Everything is checked before the first file is written, so a mistake leaves the folder as
     it was.
@@ -155,6 +159,8 @@ def write_import_folder(
     role = role_of(spec)
     other_role = ROLES[1 - ROLES.index(role)]
     other_spec, other_weights = _read_other(folder, other_role)
+    spec, note = as_images(role, spec, other_spec)
+    notes = [note] if note else []
     experiment: tuple[dict[str, Any], GanModel] | None = None
     if other_spec is not None:
         experiment = _experiment(folder, {role: spec, other_role: other_spec})
@@ -169,7 +175,7 @@ def write_import_folder(
         elif path.exists():
             path.unlink()
     if experiment is None:
-        return written
+        return written, notes
     settings, model = experiment
     _write_text(
         folder / "experiment.yaml",
@@ -190,4 +196,4 @@ def write_import_folder(
             ),
         )
         written.append(folder / "checkpoint")
-    return written
+    return written, notes

@@ -18,6 +18,8 @@ from typing import Any
 from torch import nn
 
 from gx.errors import GxError
+from gx.importer.sites import recording_construction
+from gx.importer.tracing import is_library
 
 
 def parse_target(target: str) -> tuple[Path, str]:
@@ -77,6 +79,13 @@ def load_network(target: str, arguments: str | None = None) -> tuple[nn.Module, 
     """The network ``FILE.py:NAME`` names, and NAME."""
     path, name = parse_target(target)
     positional, keywords = parse_arguments(arguments)
+    with recording_construction(is_library):
+        return _built(path, name, positional, keywords, arguments)
+
+
+def _built(
+    path: Path, name: str, positional: list[Any], keywords: dict[str, Any], arguments: str | None
+) -> tuple[nn.Module, str]:
     module = _run_file(path)
     found = getattr(module, name, None)
     if isinstance(found, nn.Module):

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 from torch import fx, nn
 
 import gx
 from gx.errors import GxError
+from gx.importer.sites import built_at
+from gx.importer.static import ExampleTracer, drop_unused_properties
 
 # one frame of a node's recorded stack trace, as traceback formats it
 _FRAME = re.compile(
@@ -46,12 +50,8 @@ def import_error(network: str, operation: str, place: Place, problem: str) -> Gx
     return GxError(f"{network}: {operation} ({place.describe()}) {problem}")
 
 
-class _Tracer(fx.Tracer):
-    # every node keeps the Python stack it was created from: the user's source line
-    record_stack_traces = True
-
-
-def _is_library(file: str) -> bool:
+def is_library(file: str) -> bool:
+    """Whether ``file`` is PyTorch's or gx's, never the line an error should show."""
     path = Path(file)
     return any(path.is_relative_to(folder) for folder in _LIBRARIES)
 
@@ -66,15 +66,20 @@ def _place(module: str, frame: re.Match[str] | None) -> Place:
     return Place(module, frame["file"], int(frame["line"]), frame["code"].strip())
 
 
-def node_place(node: fx.Node) -> Place:
-    """The innermost user frame of ``node``'s stack, and the module running it."""
+def node_place(node: fx.Node, module: nn.Module | None = None) -> Place:
+    """Where ``node`` is: a layer module (``module``) where it was built, if gx saw that (a
+    layer of an nn.Sequential is called from inside PyTorch), any other operation at the
+    innermost user frame of its stack; and the module running it."""
     if node.op == "call_module":
-        module = str(node.target)
+        site = built_at(module) if module is not None else None
+        if site is not None:
+            return Place(str(node.target), site[0], site[1], _source_line(*site))
+        path = str(node.target)
     else:
         stack = node.meta.get("nn_module_stack") or {}
-        module = next(reversed(stack), "") if stack else ""
-    user = [frame for frame in _frames(node) if not _is_library(frame["file"])]
-    return _place(module, user[-1] if user else None)
+        path = next(reversed(stack), "") if stack else ""
+    user = [frame for frame in _frames(node) if not is_library(frame["file"])]
+    return _place(path, user[-1] if user else None)
 
 
 def autograd_function_call(node: fx.Node) -> Place | None:
@@ -83,7 +88,7 @@ def autograd_function_call(node: fx.Node) -> Place | None:
     frames = _frames(node)
     for index, frame in enumerate(frames):
         if Path(frame["file"]) == _AUTOGRAD_FUNCTION and frame["function"] == "apply":
-            callers = [f for f in frames[:index] if not _is_library(f["file"])]
+            callers = [f for f in frames[:index] if not is_library(f["file"])]
             return _place(node_place(node).module, callers[-1] if callers else None)
     return None
 
@@ -95,7 +100,7 @@ def _failure_place(error: BaseException, root: nn.Module) -> Place:
     traceback: types.TracebackType | None = error.__traceback__
     while traceback is not None:
         frame = traceback.tb_frame
-        if not _is_library(frame.f_code.co_filename):
+        if not is_library(frame.f_code.co_filename):
             owner = frame.f_locals.get("self")
             source = _source_line(frame.f_code.co_filename, traceback.tb_lineno)
             place = Place(
@@ -115,13 +120,20 @@ def _source_line(file: str, line: int) -> str:
         return ""
 
 
-def trace(module: nn.Module, network: str, training: bool, defaults: dict[str, Any]) -> fx.Graph:
-    """The graph of ``module.forward`` traced in training or eval mode, the arguments in
-    ``defaults`` fixed at those values (each submodule's mode is restored after)."""
+def trace(
+    module: nn.Module,
+    network: str,
+    training: bool,
+    defaults: dict[str, Any],
+    examples: Sequence[torch.Tensor],
+) -> fx.Graph:
+    """The graph of ``module.forward`` traced in training or eval mode, on the example inputs
+    ``examples`` (gx.importer.static), the arguments in ``defaults`` fixed at those values (each
+    submodule's mode is restored after)."""
     modes = {submodule: submodule.training for submodule in module.modules()}
     module.train(training)
     try:
-        return _Tracer().trace(module, concrete_args=defaults or None)
+        graph = ExampleTracer(module, examples).trace(module, concrete_args=defaults or None)
     except Exception as error:  # the user's forward raised it while being traced
         place = _failure_place(error, module)
         raise GxError(
@@ -132,3 +144,16 @@ def trace(module: nn.Module, network: str, training: bool, defaults: dict[str, A
     finally:
         for submodule, mode in modes.items():
             submodule.training = mode
+    _unflatten_output(graph)
+    drop_unused_properties(graph)
+    return graph
+
+
+def _unflatten_output(graph: fx.Graph) -> None:
+    """With ``*args`` or ``**kwargs`` fixed (to nothing), fx's graph returns forward's result
+    flattened, as its generated code would take it apart; give the output node the result."""
+    info = getattr(graph._codegen, "pytree_info", None)  # fx keeps the structure only here
+    if info is None or info.out_spec is None:
+        return
+    output = next(node for node in graph.nodes if node.op == "output")
+    output.args = (pytree.tree_unflatten(list(output.args[0]), info.out_spec),)

@@ -3,6 +3,7 @@ a value that only feeds others (a shape, a one-hot code), in the order PyTorch r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -10,20 +11,28 @@ from torch import fx, nn
 
 from gx.importer.builder import SpecBuilder
 from gx.importer.inputs import InputSpec
-from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, module_layer
+from gx.importer.kinds import FUNCTION_KINDS, METHOD_KINDS, call_suggestion, module_layer
 from gx.importer.operations import FUNCTION_RULES, METHOD_RULES
+from gx.importer.spectral import SpectralNormKeys, layer_class, spectral_norm_keys
+from gx.importer.static import Static, example_of, static_of
 from gx.importer.tracing import autograd_function_call, import_error, node_place
 from gx.layers import LAYER_KINDS
 from gx.layers.importing import OneHotCode, Tensor, Unsupported
 from gx.spec import ModelSpec, Value
 
 FUNCTIONAL_DROPOUTS = (torch.nn.functional.dropout, torch.nn.functional.dropout2d)
+# the kinds that take spectral_norm: true
+SPECTRAL_KINDS = tuple(
+    kind
+    for kind, cls in LAYER_KINDS.items()
+    if any(field.name == "spectral_norm" for field in dataclasses.fields(cls))
+)
 
 
 def operation_name(node: fx.Node, module: nn.Module | None = None) -> str:
     """How a traced node reads in the source: nn.Linear, F.leaky_relu, torch.cat, Tensor.view."""
     if module is not None:
-        cls = type(module)
+        cls = layer_class(module)
         return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__name__
     if node.op == "call_method":
         return f"Tensor.{node.target}()"
@@ -53,6 +62,8 @@ class Translator:
         self.values: dict[fx.Node, Any] = {}
         self.called: set[str] = set()  # modules with weights, each may run once
         self.codes: dict[tuple[str, tuple[int, ...]], Tensor] = {}  # one layer per one-hot code
+        # gx layer -> where its spectral normalization lives in the module
+        self.spectral_norms: dict[str, SpectralNormKeys] = {}
         # functional dropouts of the eval-mode trace, by node name: still active there?
         self.eval_dropouts = {
             node.name: bool(
@@ -89,9 +100,9 @@ class Translator:
         for node, declared in zip(placeholders, inputs):
             self.values[node] = self._input(declared)
         for node in placeholders[len(inputs) :]:
-            self.values[node] = None  # an argument left at its default, traced as that value
+            self.values[node] = example_of(node)  # an argument left at its default
         for node in graph.nodes:
-            if node.op == "placeholder" or node.target is fx._symbolic_trace._assert_is_none:
+            if node.op == "placeholder":
                 continue
             module = self.modules.get(str(node.target)) if node.op == "call_module" else None
             try:
@@ -100,7 +111,10 @@ class Translator:
                 self.values[node] = self._node(node, module)
             except Unsupported as problem:
                 raise import_error(
-                    self.network, operation_name(node, module), node_place(node), str(problem)
+                    self.network,
+                    operation_name(node, module),
+                    node_place(node, module),
+                    str(problem),
                 ) from None
         raise AssertionError("an fx graph always ends with its output node")
 
@@ -111,6 +125,8 @@ class Translator:
         return labels if declared.kind == "class" else OneHotCode(labels, declared.shape)
 
     def _node(self, node: fx.Node, module: nn.Module | None) -> Any:
+        if static_of(node) is Static.FREE:
+            return example_of(node)  # x.size(1), x.dim(), arithmetic on them: the same for all
         function = autograd_function_call(node)
         if function is not None:
             raise import_error(
@@ -140,10 +156,8 @@ class Translator:
                 "is a tensor the forward reads directly; gx layers hold every weight: use a "
                 "layer module (nn.Linear, nn.Embedding, ...)"
             )
-        raise Unsupported(
-            "has no gx layer kind; gx imports layer modules, F.relu / F.leaky_relu / "
-            "torch.tanh / torch.sigmoid / F.dropout, torch.cat, F.one_hot and reshapes"
-        )
+        name = getattr(node.target, "__name__", str(node.target))
+        raise Unsupported(f"has no gx layer kind; {call_suggestion(name)}")
 
     def _value(self, argument: Any) -> Any:
         return self.values[argument] if isinstance(argument, fx.Node) else argument
@@ -162,9 +176,27 @@ class Translator:
             )
         if any(True for _ in module.parameters()):
             self.called.add(path)
-        return self.builder.add_layer(
-            node.name, kind, [self.tensor(args[0])], module_path=path, **arguments
+        keys = spectral_norm_keys(module)
+        if keys is None:
+            return self.builder.add_layer(
+                node.name, kind, [self.tensor(args[0])], module_path=path, **arguments
+            )
+        if kind not in SPECTRAL_KINDS:
+            raise Unsupported(
+                f"is spectrally normalized, which gx's {kind} is not; gx has spectral "
+                f"normalization on {', '.join(SPECTRAL_KINDS)} layers"
+            )
+        layer = self.builder.add_layer(
+            node.name,
+            kind,
+            [self.tensor(args[0])],
+            module_path=path,
+            module_keys={"weight": keys.weight, "sn_u": keys.u},
+            spectral_norm=True,
+            **arguments,
         )
+        self.spectral_norms[layer.name] = keys.under(path)
+        return layer
 
     def _one_hot_layer(self, code: OneHotCode) -> Tensor:
         key = (code.label.name, code.shape)

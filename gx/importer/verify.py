@@ -13,7 +13,8 @@ from torch import nn
 from gx.backends import get_backend
 from gx.errors import GxError
 from gx.importer.inputs import InputSpec
-from gx.importer.network import ImportedNetwork, example_inputs
+from gx.importer.network import ImportedNetwork, example_inputs, variadic_arguments
+from gx.importer.spectral import untrained_vectors_settled
 
 CHECK_BATCH = 4
 # float32 through the same PyTorch kernels; differences are rounding in the order of 1e-7
@@ -41,9 +42,15 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> list[
         with eval_mode(module):
             output = module(*arguments)
     except Exception as error:  # the user's forward, on the inputs the user declared
+        variadic = variadic_arguments(module)
+        fix = (
+            f"gx calls forward with the declared inputs only, {' and '.join(variadic)} empty: "
+            "name each argument forward reads and declare it with --input"
+            if variadic
+            else "check the --input shapes against what forward expects"
+        )
         raise GxError(
-            f"{name} fails on the declared inputs ({type(error).__name__}: {error}); check "
-            "the --input shapes against what forward expects"
+            f"{name} fails on the declared inputs ({type(error).__name__}: {error}); {fix}"
         ) from None
     outputs = list(output) if isinstance(output, (tuple, list)) else [output]
     if not outputs or not all(isinstance(value, torch.Tensor) for value in outputs):
@@ -57,6 +64,11 @@ def run_original(module: nn.Module, name: str, inputs: list[InputSpec]) -> list[
 def check_same_output(
     network: ImportedNetwork, module: nn.Module, expected: list[np.ndarray]
 ) -> None:
+    """The spec compiled with the module's weights computes ``expected``, the module's eval-mode
+    outputs (again with the v of spectral norms that have not trained: gx.importer.spectral)."""
+    if network.spectral_norms:
+        with untrained_vectors_settled(module, network.spectral_norms):
+            expected = run_original(module, network.name, list(network.inputs))
     backend = get_backend("torch", "cpu")
     compiled = backend.compile(network.spec, 0)
     backend.load_weights(compiled, network.spec, network.weights(module.state_dict()))

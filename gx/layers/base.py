@@ -82,6 +82,9 @@ class Layer:
     kind: ClassVar[str] = ""
     arity: ClassVar[int] = 1  # number of inputs; 0 means "two or more"
     accepts_labels: ClassVar[bool] = False
+    # the output holds exactly the input's values, rearranged (a flatten or reshape): what made
+    # those values (a final sigmoid, say) still made the output
+    rearranges: ClassVar[bool] = False
     # backend name -> 'package.module.Class', where that framework's own class computes exactly
     # gx's definition from native_arguments(); every other backend supplies a class of its own
     framework_classes: ClassVar[Mapping[str, str]] = {}

@@ -28,6 +28,7 @@ class Movement(Layer):
 @dataclass(frozen=True)
 class Flatten(Movement):
     kind: ClassVar[str] = "flatten"
+    rearranges: ClassVar[bool] = True
     framework_classes = {"torch": "torch.nn.Flatten"}
     torch_modules = ("torch.nn.Flatten",)
     parity_cases = {"flatten": ParityCase({"x": [2, 3, 3]})}
@@ -48,6 +49,7 @@ class Flatten(Movement):
 @dataclass(frozen=True)
 class Reshape(Movement):
     kind: ClassVar[str] = "reshape"
+    rearranges: ClassVar[bool] = True
     imported_by = "Tensor.view, Tensor.reshape and friends (gx.importer.reshaping)"
     parity_cases = {"reshape": ParityCase({"x": [12]}, {"shape": [3, 2, 2]})}
     shape: tuple[int, ...]

@@ -138,9 +138,9 @@ ADVERSARIAL_LOSSES: dict[str, type[AdversarialLoss]] = {
 
 
 def ends_in_sigmoid(model: GanModel) -> bool:
-    """Whether D's first output is a sigmoid's (a probability, not a raw score)."""
-    spec = model.discriminator
-    return next(info.kind for info in spec.infos if info.name == spec.output) == "sigmoid"
+    """Whether D's first output is a sigmoid's (a probability, not a raw score), perhaps
+    reshaped after it."""
+    return model.discriminator.output_kind == "sigmoid"
 
 
 def adversarial_loss(name: str) -> AdversarialLoss:

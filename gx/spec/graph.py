@@ -164,6 +164,16 @@ class ModelSpec:
         return tuple(values[name] for name in self.outputs)
 
     @property
+    def output_kind(self) -> str:
+        """The kind of the layer that computed the output's values: the output layer, or the
+        layer behind the ones that only rearrange values (a final sigmoid, then a reshape)."""
+        nodes = {node.name: node for node in self.nodes}
+        node = nodes[self.output]
+        while node.layer.rearranges and node.inputs[0] in nodes:
+            node = nodes[node.inputs[0]]
+        return node.layer.kind
+
+    @property
     def parameter_count(self) -> int:
         return sum(info.parameter_count for info in self.infos)
 
