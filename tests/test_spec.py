@@ -712,9 +712,22 @@ def test_pair_with_channel_mismatch_is_refused() -> None:
     assert "make the generator's last layer output (1, 28, 28)" in message
 
 
-def test_pair_with_conditional_generator_only_is_refused() -> None:
-    message = pair_error(mlp_generator(1, conditional=True), MLP_DISCRIMINATOR)
-    assert "generator and discriminator must both take a 'label' input" in message
+def test_a_conditional_generator_may_meet_a_discriminator_without_labels() -> None:
+    """AC-GAN's D reads the class from the image itself (its class head), not from a label."""
+    model = build_model("custom", None, mlp_generator(1, conditional=True), MLP_DISCRIMINATOR)
+    assert model.conditional and "label" not in model.discriminator.inputs
+
+
+def test_a_discriminator_with_labels_needs_a_generator_with_labels() -> None:
+    labelled = {
+        "inputs": {"image": [1, 28, 28], "label": {"classes": 10}},
+        "layers": [
+            {"name": "flat", "kind": "flatten", "input": "image"},
+            {"name": "score", "kind": "linear", "out": 1},
+        ],
+    }
+    message = pair_error(mlp_generator(1), labelled)
+    assert "a discriminator that takes a 'label' input needs a generator that takes one" in message
 
 
 def test_pair_that_fits_builds() -> None:

@@ -78,13 +78,15 @@ def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> No
             f"model '{name}': the generator makes images {made} but the discriminator "
             f"reads {read}; make the generator's last layer output {read}"
         )
+    # A discriminator may leave the labels out while G takes them: AC-GAN's reads the class
+    # from the image itself (its class head). A D with labels needs a G that makes them.
     g_label, d_label = generator.inputs.get("label"), discriminator.inputs.get("label")
-    if (g_label is None) != (d_label is None) or (
+    if (d_label is not None and g_label is None) or (
         g_label and d_label and g_label.classes != d_label.classes
     ):
         raise GxError(
-            f"model '{name}': generator and discriminator must both take a 'label' "
-            "input with the same number of classes, or neither"
+            f"model '{name}': a discriminator that takes a 'label' input needs a generator "
+            "that takes one with the same number of classes"
         )
     if set(generator.inputs) - {"z", "label"} or set(discriminator.inputs) - {"image", "label"}:
         raise GxError(

@@ -130,7 +130,7 @@ class GanTrainer:
     def _discriminate(self, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
         """D's scores (its first output), and the class term (0 without train.class_loss)."""
         inputs = {"image": images}
-        if labels is not None:
+        if labels is not None and "label" in self.model.discriminator.inputs:
             inputs["label"] = labels
         output = self.discriminator(inputs)
         if not self.class_loss:
