@@ -30,7 +30,8 @@ EXPERIMENTS = "cdcgan,cdcgan_seed,dcgan,cgan,gan"
 
 
 def shown(first: dict[str, int], steps: int) -> str:
-    """First steps over 1e-4 / 1e-3 / 1e-2 as the README's table shows them ("-": none)."""
+    """First steps over 1e-4 / 1e-3 / 1e-2 as the tables of docs/parity-measurements.md show
+    them ("-": none)."""
     values = [first[f"{threshold:g}"] for threshold in THRESHOLDS]
     if all(value > steps for value in values):
         return f"none in {steps} steps"

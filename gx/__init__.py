@@ -1,6 +1,6 @@
 """gx: write a GAN once as a backend-neutral spec, train it on PyTorch or Jittor.
 
-The Python API is what the ``gx`` commands call (README, "From Python")::
+The Python API is what the ``gx`` commands call (docs/python.md, "From Python")::
 
     experiment = gx.load_experiment("experiments/cgan.yaml", ["train.max_steps=200"])
     result = gx.run_experiment(experiment, gx.RunOptions(on_step=print))      # gx run

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up gx on a fresh machine: a virtual environment in .venv with PyTorch (CPU build),
-# Jittor and the test tools, plus Debian's oneDNN for fast Jittor CPU convolutions.
+# Jittor, the test tools and the documentation site's tools (the dev extra), plus Debian's
+# oneDNN for fast Jittor CPU convolutions.
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
-"""The Python API: the README's notebook example runs as written, on the functions the CLI
-calls."""
+"""The Python API: the notebook example of the documentation (docs/python.md) runs as written,
+on the functions the CLI calls."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ import gx as gx_api
 from gx.errors import GxError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-README = REPO_ROOT / "README.md"
-API_SECTION = "## From Python (notebooks)"
+EXAMPLE_PAGE = REPO_ROOT / "docs" / "python.md"
 EXPORTED = {
     "GxError",
     "RunOptions",
@@ -37,10 +36,9 @@ EXPORTED = {
 
 
 def doc_snippet() -> str:
-    """The one python block of the README's notebook section."""
-    section = README.read_text().split(API_SECTION, 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    assert len(blocks) == 1, f"the README's '{API_SECTION}' should hold exactly one python example"
+    """The one python block of the documentation's "From Python" page."""
+    blocks = re.findall(r"```python\n(.*?)```", EXAMPLE_PAGE.read_text(), flags=re.DOTALL)
+    assert len(blocks) == 1, f"{EXAMPLE_PAGE} should hold exactly one python example"
     return blocks[0]
 
 
@@ -79,7 +77,7 @@ def test_documented_example_runs_as_written(tmp_path, monkeypatch, data_root, cl
     (tmp_path / "shared" / "data" / "mnist").symlink_to(data_root)
     monkeypatch.chdir(workdir)
     namespace: dict = {}
-    exec(compile(doc_snippet(), str(README), "exec"), namespace)
+    exec(compile(doc_snippet(), str(EXAMPLE_PAGE), "exec"), namespace)
 
     result = namespace["result"]
     run = workdir / "runs" / "notebook-cdcgan"

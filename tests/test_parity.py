@@ -30,9 +30,9 @@ SMALL = ["data.split=test", "train.batch_size=16"]
 
 
 # Seeds per verdict here. Each seed's verdict is a draw the CPU's kernels make
-# (docs/parity.md). At these settings, over seeds 0-7 on a Zen 4 with its AVX-512 kernels
-# and again capped to AVX2 (Jittor built for x86-64-v3), cdcgan was outside on 1 of 16 seeds
-# and dcgan on 1 of 16; at that rate a majority of 5 seeds is outside on about 1 CPU in 500
+# (docs/parity-measurements.md). At these settings, over seeds 0-7 on a Zen 4 with its AVX-512
+# kernels and again capped to AVX2 (Jittor built for x86-64-v3), cdcgan was outside on 1 of 16
+# seeds and dcgan on 1 of 16; at that rate a majority of 5 seeds is outside on about 1 CPU in 500
 # (of 3: 1 in 90). CI runs on CPUs this suite was never measured on.
 TEST_SEEDS = 5
 
@@ -186,7 +186,7 @@ def test_verdict_margin_is_two_steps_or_a_fifth_of_the_floors_crossing():
     # Every threshold counts: the same curve, but only its largest values come early.
     early_blowup = [2e-4 if step < 30 else 0.5 for step in range(1, 61)]
     assert not within_floor([0.0] * 3 + early_blowup[3:], [0.0] * 20 + [2e-4] * 40)
-    # Stock Jittor against the floor (docs/parity.md): caught at 1e-3.
+    # Stock Jittor against the floor (docs/parity-measurements.md): caught at 1e-3.
     stock = [0.0] * 8 + [2e-4] * 7 + [2e-3] * 17 + [2e-2] * 28
     reference_floor = [0.0] * 11 + [2e-4] * 10 + [2e-3] * 14 + [2e-2] * 25
     assert first_over(stock, 1e-3) == 16 and first_over(reference_floor, 1e-3) == 22

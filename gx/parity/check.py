@@ -30,14 +30,21 @@ class SeedCrossings:
     the first step at which the loss difference exceeds it (steps + 1: never)."""
 
     seed: int
-    cross: dict[str, int]  # PyTorch against Jittor
-    floor: dict[str, int]  # PyTorch against its own float32 roundings, the earliest of them
-    allowed: dict[str, int]  # the earliest step ``cross`` may reach each threshold
+    """The experiment's seed for this training."""
+    cross: dict[str, int]
+    """Threshold -> first step PyTorch and Jittor differ by more."""
+    floor: dict[str, int]
+    """Threshold -> first step PyTorch differs by more from any of its own float32 roundings."""
+    allowed: dict[str, int]
+    """Threshold -> the earliest step ``cross`` may reach it and the seed still be within."""
     within: bool
-    stopped_early: str  # why the training stopped before its steps ("" if it did not)
+    """Whether ``cross`` reaches no threshold before ``allowed``."""
+    stopped_early: str
+    """Why the training stopped before its steps ("" if it did not)."""
 
     @classmethod
     def of(cls, run: SeedRun) -> SeedCrossings:
+        """The crossings of one seed's lockstep run."""
         floor = crossings(run.floor)
         return cls(
             run.seed,
@@ -51,10 +58,16 @@ class SeedCrossings:
 
 @dataclass(frozen=True)
 class ParityCheck:
-    within: bool  # gx parity's exit status 0: most seeds within, and every layer's shape agrees
-    verdict: str  # the verdict line gx parity prints
-    seeds: list[SeedCrossings]  # the experiment's own seed first
-    result: ParityResult  # every figure of the report (losses per run, layer differences)
+    """What ``check_parity`` returns: ``gx parity``'s verdict and the figures behind it."""
+
+    within: bool
+    """``gx parity``'s exit status 0: most seeds within, and every layer's shape agrees."""
+    verdict: str
+    """The verdict line ``gx parity`` prints."""
+    seeds: list[SeedCrossings]
+    """Every seed's crossings, the experiment's own seed first."""
+    result: ParityResult
+    """Every figure of the report: losses per run, layer differences."""
 
 
 ExperimentSource = Union[Experiment, str, Path]

@@ -34,7 +34,7 @@ The earliest crossing over several references, and the verdict of most seeds, ke
 from deciding. The margin is proportional for the same reason: a change that made Jittor's batch
 norm more exact moved cdcgan's 1e-3 crossing from 21 to 17 against a floor of 21, with the
 typical difference over the run unchanged. Stock Jittor failed the rule against its first
-floor (9/16/33 against 12/22/36, docs/parity.md); Jittor's own Adam
+floor (9/16/33 against 12/22/36, docs/parity-measurements.md); Jittor's own Adam
 fails it on every seed against today's (tests/test_parity.py).
 """
 

@@ -34,15 +34,26 @@ TRACE_BATCH, CHECK_BATCH = 2, 5
 
 @dataclass
 class ExportResult:
+    """The written ONNX file and how closely onnxruntime reproduces gx's generator."""
+
     path: Path
+    """The ONNX file."""
     opset: int
-    inputs: dict[str, tuple[str, tuple[int | str, ...]]]  # name -> (ONNX type, shape)
+    """The ONNX opset it was written with."""
+    inputs: dict[str, tuple[str, tuple[int | str, ...]]]
+    """Each input's name -> (ONNX type, shape); the batch axis is named, not fixed."""
     check_batch: int
-    max_abs_difference: float  # onnxruntime against gx's own generator on the same inputs
-    floor: float  # gx's float32 images against the same generator in float64
+    """The batch size of the check, other than the traced one."""
+    max_abs_difference: float
+    """The largest difference between onnxruntime's images and gx's own generator's, on the
+    same seeded inputs."""
+    floor: float
+    """The largest difference between gx's float32 images and the same generator in float64:
+    the rounding that ``max_abs_difference`` is judged against."""
 
     @property
     def agrees(self) -> bool:
+        """Whether onnxruntime stays within gx's agreement rule of the float32 rounding floor."""
         return agrees(self.max_abs_difference, self.floor)
 
 

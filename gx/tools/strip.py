@@ -76,13 +76,23 @@ def quantize(strip: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Strip:
+    """A number drawn as generated digits, one per character: what ``gx strip`` saves."""
+
     digits: str
-    images: np.ndarray  # (digits, 1, H, W) float: the chosen candidate per position
-    pixels: np.ndarray  # (H, H * digits) uint8: what is saved
-    chosen: np.ndarray  # (digits,) candidate index kept per position
-    confidence: np.ndarray | None  # (candidates, digits): P(intended digit) per candidate
-    read_as: np.ndarray | None  # (digits,) the classifier's reading of each chosen image
-    read_confidence: np.ndarray | None  # (digits,) its probability for that reading
+    """The number's digits, separators removed."""
+    images: np.ndarray
+    """(digits, 1, H, W) float: the generator's image chosen at each position."""
+    pixels: np.ndarray
+    """(H, W * digits) uint8: the images side by side, scaled to 0..255; what is saved."""
+    chosen: np.ndarray
+    """(digits,) the index of the candidate kept at each position (0 with ``best_of`` 1)."""
+    confidence: np.ndarray | None
+    """(candidates, digits): the classifier's probability of the intended digit for every
+    candidate; None without the classifier."""
+    read_as: np.ndarray | None
+    """(digits,) the classifier's reading of each chosen image; None without the classifier."""
+    read_confidence: np.ndarray | None
+    """(digits,) the classifier's probability for that reading; None without the classifier."""
 
     @property
     def misread(self) -> list[int]:

@@ -68,17 +68,29 @@ SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per
 
 @dataclass
 class RunOptions:
-    backend: str | None = None  # None: torch when installed, else jittor
+    """How to run an experiment: the options of ``gx run`` that are not experiment settings."""
+
+    backend: str | None = None
+    """``"torch"`` or ``"jittor"``; None: torch when installed, else jittor."""
     device: str = "auto"
+    """``"auto"`` (cuda if available), ``"cpu"`` or ``"cuda"``."""
     data_root: str | None = None
+    """Folder with the dataset's files (``--data-root``); None: ``$GX_DATA_ROOT``, the
+    experiment's ``data.root``, or gx's cache, downloading what is missing."""
     out: str | None = None
+    """Run folder to create, which must not exist or be empty; None:
+    ``runs/<experiment>-<backend>-<time>``."""
     resume: str | None = None
+    """Run folder to continue from its last checkpoint (``--resume``), on either backend."""
     command: str = ""
-    progress: bool | None = None  # None: a bar only on a terminal
-    # Called with each step's record (the metrics.jsonl line) right after it is written.
+    """The command line that started the run, recorded in run.json."""
+    progress: bool | None = None
+    """Show a progress bar; None: only on a terminal."""
     on_step: Callable[[dict[str, Any]], None] | None = None
-    # Called with a line for the user before training starts: a resume on another backend.
+    """Called with each step's record (its metrics.jsonl line) right after it is written."""
     on_note: Callable[[str], None] | None = None
+    """Called with a line for the user before training starts, e.g. that a resume continues on
+    another backend."""
 
 
 class RunOutcome(str, Enum):
@@ -91,10 +103,16 @@ class RunOutcome(str, Enum):
 
 @dataclass
 class RunResult:
+    """What ``run_experiment`` returns once the run has stopped."""
+
     folder: Path
+    """The run folder: config, metrics, samples, checkpoints, summary.json."""
     steps: int
+    """The steps trained in total, earlier segments of a resumed run included."""
     stopped: RunOutcome
+    """Why the run stopped: finished, interrupted (Ctrl-C) or a non-finite loss."""
     summary: dict[str, Any] = field(default_factory=dict)
+    """The contents of summary.json: final losses, their ranges, the median images/s."""
 
 
 def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
