@@ -111,11 +111,13 @@ class TrainConfig:
 class OptimizerSettings:
     """One network's optimizer."""
 
-    kind: str = _setting("adam", choices=("adam", "sgd"))
+    kind: str = _setting("adam", choices=("adam", "adamw", "rmsprop", "sgd"))
     lr: float = _setting(0.0002, gt=0)
-    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1)
-    eps: float = _setting(1.0e-8, gt=0)
+    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1)  # adam, adamw
+    eps: float = _setting(1.0e-8, gt=0)  # adam, adamw, rmsprop
     momentum: float = _setting(0.0, min=0, lt=1)  # sgd only
+    alpha: float = _setting(0.99, min=0, lt=1)  # rmsprop only: the squares' smoothing
+    weight_decay: float = _setting(0.01, min=0)  # adamw only: the decoupled decay
 
 
 @dataclass(frozen=True)

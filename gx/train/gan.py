@@ -105,9 +105,7 @@ class GanTrainer:
 
     def _optimizer(self, module: Any, spec: Any, settings: OptimizerSettings) -> Any:
         parameters = self.backend.state_tensors(module, spec, trainable_only=True)
-        return self.backend.optimizer(
-            parameters, settings.kind, settings.lr, settings.betas, settings.eps, settings.momentum
-        )
+        return self.backend.optimizer(parameters, settings)
 
     # -- inputs -------------------------------------------------------------------------------
     def draw_inputs(self, count: int) -> dict[str, np.ndarray]:

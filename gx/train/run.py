@@ -61,6 +61,10 @@ ADDED_SETTINGS = {
     "optimizer.schedule.decay_start": 0,
     "optimizer.schedule.decay_steps": None,
     "optimizer.schedule.final_factor": 0.0,
+    "optimizer.generator.alpha": 0.99,
+    "optimizer.generator.weight_decay": 0.01,
+    "optimizer.discriminator.alpha": 0.99,
+    "optimizer.discriminator.weight_decay": 0.01,
 }
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
