@@ -109,26 +109,29 @@ class GanTrainer:
 
     # -- inputs -------------------------------------------------------------------------------
     def draw_inputs(self, count: int) -> dict[str, np.ndarray]:
-        """Noise (and uniformly random labels) for ``count`` fakes, from gx's RNG."""
+        """Noise (then uniformly random labels, then codes) for ``count`` fakes, from gx's RNG."""
         inputs: dict[str, np.ndarray] = {
             "z": self.noise_rng.standard_normal((count, *self.model.noise_shape), dtype=np.float32)
         }
         if self.model.conditional:
             inputs["label"] = self.noise_rng.integers(0, self.model.classes, count)
+        for name in self.model.codes:
+            shape = (count, *self.model.code_shape(name))
+            inputs[name] = self.noise_rng.uniform(-1.0, 1.0, shape).astype(np.float32)
         return inputs
 
     def _tensors(self, arrays: dict[str, np.ndarray]) -> dict[str, Tensor]:
         return {key: self.backend.tensor(value) for key, value in arrays.items()}
 
     def _fake_inputs(self, count: int) -> dict[str, Tensor]:
-        """This process's ``count`` rows of the global batch's noise and labels."""
+        """This process's ``count`` rows of the global batch's noise, labels and codes."""
         drawn = self.draw_inputs(count * self.world.size)
         return self._tensors({key: self.world.take(value) for key, value in drawn.items()})
 
     def _discriminate(self, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
         """D's scores (its first output), and the class term (0 without train.class_loss)."""
         inputs = {"image": images}
-        if labels is not None:
+        if self.model.discriminator_reads_labels:
             inputs["label"] = labels
         output = self.discriminator(inputs)
         if not self.class_loss:

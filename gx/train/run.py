@@ -29,7 +29,7 @@ from gx.config import Experiment
 from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
-from gx.models import GanModel, model_for
+from gx.models import GanModel, middle_codes, model_for
 from gx.train.data import training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
 from gx.train.segments import Segment, Segments, recorded_segments
@@ -102,14 +102,15 @@ class RunResult:
 
 
 def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
-    """The fixed noise behind every sample grid of a run (row r of a conditional grid: class r)."""
+    """The fixed noise behind every sample grid of a run (row r of a conditional grid: class r;
+    continuous codes at 0)."""
     rng = np.random.default_rng([seed, STREAM_SAMPLES])
     count = SAMPLE_GRID * SAMPLE_GRID
     inputs = {"z": rng.standard_normal((count, *model.noise_shape), dtype=np.float32)}
     if model.conditional:
         rows = np.arange(count) // SAMPLE_GRID
         inputs["label"] = (rows % model.classes).astype(np.int64)
-    return inputs
+    return {**inputs, **middle_codes(model.generator, count)}
 
 
 def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
