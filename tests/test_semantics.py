@@ -21,7 +21,7 @@ from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.config import OptimizerSettings
 from gx.errors import GxError
-from gx.losses import adversarial_loss
+from gx.losses import ADVERSARIAL_LOSSES
 from gx.spec import MaskSource, ModelSpec, initial_state
 from gx.tools.generate import check_labels
 
@@ -192,7 +192,7 @@ def test_dropout_is_active_exactly_in_training_mode_with_shared_masks(backend: B
 def adversarial_term(backend: Backend, kind: str, prediction: Any, target: float) -> Any:
     """Loss ``kind``'s term against a constant target: D's on real images (target 1 or a soft
     label) or on fakes (target 0), as gx.losses defines them."""
-    loss = adversarial_loss(kind)
+    loss = ADVERSARIAL_LOSSES[kind]()
     if target == 0.0:
         return loss.on_fake(backend, prediction)
     return loss.on_real(backend, prediction, target)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from gx.errors import GxError
-from gx.losses import adversarial_loss, check_class_head
+from gx.losses import check_losses
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
 from gx.values import is_number
@@ -200,10 +200,3 @@ def model_for(experiment: Experiment) -> GanModel:
         )
     check_losses(experiment, model)
     return model
-
-
-def check_losses(experiment: Experiment, model: GanModel) -> None:
-    """Each loss the experiment trains with can read this model's D (gx.losses)."""
-    if experiment.train.class_loss:
-        check_class_head(experiment, model)
-    adversarial_loss(experiment.train.loss).check(experiment, model)

@@ -168,6 +168,17 @@ class ModelSpec:
     def parameter_count(self) -> int:
         return sum(info.parameter_count for info in self.infos)
 
+    def layers_feeding(self, names: list[str]) -> set[str]:
+        """The layers whose outputs reach any of the layers ``names`` (those included)."""
+        sources = {node.name: node.inputs for node in self.nodes}
+        reached, waiting = set(), list(names)
+        while waiting:
+            name = waiting.pop()
+            if name in sources and name not in reached:
+                reached.add(name)
+                waiting.extend(sources[name])
+        return reached
+
     def state_shapes(self) -> dict[str, Shape]:
         """Every checkpointed tensor, 'layer.param', parameters before buffers within a layer."""
         shapes: dict[str, Shape] = {}
