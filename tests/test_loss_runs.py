@@ -163,6 +163,11 @@ def test_a_generator_with_codes_samples_them_at_zero(tmp_path, mnist_root):
     np.testing.assert_allclose(images.reshape(3, -1), expected, atol=1e-5)
 
 
+DRAGAN_CRITIC = tiny_critic_model(
+    probability=True, conditional=True, heads=("class_logits",), batch_norm=True
+)
+
+
 # Every new loss and term, grouped into runs that combine what goes together, in lockstep on
 # both backends against the floor, at batch 16.
 PARITY = {
@@ -187,9 +192,16 @@ PARITY = {
         {"loss": "softmax", "gradient_penalty": "wgan_div"},
         {},
     ),
-    "boundary_seeking-acgan": (
-        tiny_critic_model(probability=True, conditional=True, heads=("class_logits",)),
-        {"loss": "boundary_seeking", "order": "g_then_d", "class_loss": 1.0},
+    # DRAGAN's own recipe: BCE on a batch-normalized critic ending in a sigmoid, whose second
+    # derivatives run through both of Jittor's second-order layers
+    "boundary_seeking-acgan-dragan": (
+        DRAGAN_CRITIC,
+        {
+            "loss": "boundary_seeking",
+            "order": "g_then_d",
+            "class_loss": 1.0,
+            "gradient_penalty": "dragan",
+        },
         {},
     ),
     "began": (tiny_autoencoder_model(), {"loss": "began", "began_lambda_k": 0.05}, {}),
@@ -198,14 +210,9 @@ PARITY = {
         {"loss": "ebgan", "order": "g_then_d", "pullaway_weight": 0.1},
         {},
     ),
-    "infogan-dragan": (
+    "infogan": (
         tiny_critic_model(conditional=True, heads=("class_logits", "code_estimate"), code=True),
-        {
-            "loss": "mse",
-            "info_categorical": 1.0,
-            "info_continuous": 0.1,
-            "gradient_penalty": "dragan",
-        },
+        {"loss": "mse", "info_categorical": 1.0, "info_continuous": 0.1},
         {},
     ),
 }
@@ -224,6 +231,26 @@ def test_each_loss_and_term_stays_within_the_floor(mnist_root, name):
     assert result.within, result.verdict_line()
     losses = result.seeds[0].losses
     assert losses["torch"]["d"] != losses["torch_float64"]["d"]  # float32 rounding is there
+
+
+@pytest.mark.jittor
+@pytest.mark.cross_framework
+def test_a_penalty_without_jittors_second_order_layers_is_caught(mnist_root, monkeypatch):
+    """The negative control: Jittor's batch norm and sigmoid with their first-order backward
+    only, the penalty's second derivatives missing their terms; the rule must see it."""
+    from gx.backends.jittor.backend import JittorBackend
+
+    build = JittorBackend.build
+    monkeypatch.setattr(
+        JittorBackend,
+        "build",
+        lambda self, spec, masks=None, second_order=False: build(self, spec, masks),
+    )
+    model, train_settings, optimizer = PARITY["boundary_seeking-acgan-dragan"]
+    experiment = tiny_with(model, train={"batch_size": 16, **train_settings}, optimizer=optimizer)
+    result = run_parity(experiment, PARITY_STEPS, "cpu", str(mnist_root), 1)
+    print(result.verdict_line())
+    assert not result.within, result.verdict_line()
 
 
 # -- a D the loss cannot read ---------------------------------------------------------------------

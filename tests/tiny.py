@@ -63,12 +63,14 @@ def tiny_critic_model(
     heads: tuple[str, ...] = (),
     fake_class: bool = False,
     code: bool = False,
+    batch_norm: bool = False,
 ) -> dict[str, Any]:
     """The tiny G (with a uniform 'code' input with ``code``) and a critic: a hidden layer of 16
-    LeakyReLU units on the flattened image, then a linear score (through a sigmoid with
-    ``probability``) and the ``heads`` on the hidden layer, in order: 'class_logits'
-    (10 logits, 11 with ``fake_class``), 'code_estimate' (2 values), 'embedding' (the hidden
-    layer itself). The critic reads no labels: G's conditional=True means G takes them."""
+    LeakyReLU units on the flattened image (batch-normalized with ``batch_norm``), then a linear
+    score (through a sigmoid with ``probability``) and the ``heads`` on the hidden layer, in
+    order: 'class_logits' (10 logits, 11 with ``fake_class``), 'code_estimate' (2 values),
+    'embedding' (the hidden layer itself). The critic reads no labels: G's conditional=True
+    means G takes them."""
     model = tiny_model(conditional)
     generator = model["generator"]
     if code:
@@ -81,6 +83,7 @@ def tiny_critic_model(
     layers: list[dict[str, Any]] = [
         {"name": "flat", "kind": "flatten", "input": "image"},
         {"name": "hidden", "kind": "linear", "out": 16},
+        *([{"name": "normalized", "kind": "batch_norm"}] if batch_norm else []),
         {"name": "act", "kind": "leaky_relu", "slope": 0.2},
         {"name": "score", "kind": "linear", "out": 1},
     ]
