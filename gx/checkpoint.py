@@ -7,7 +7,11 @@ A checkpoint folder holds::
     optimizer_g.safetensors    optimizer slots keyed 'layer.param.slot', and 'step'
     optimizer_d.safetensors
     generator_ema.safetensors  only when the run keeps an average of G's weights (gx.train.ema)
-    state.json                 the model specs, step, epoch, RNG states, which backend wrote it
+    optimizer_info.safetensors only when the run trains InfoGAN's information loss: the slots
+                               of its optimizer over G and D, keyed 'generator.layer.param.slot'
+                               and 'discriminator.layer.param.slot'
+    state.json                 the model specs, step, epoch, RNG states, which backend wrote it,
+                               and a loss's own state where it keeps one (BEGAN's k: loss_state)
 
 Loading reads arrays and JSON only; nothing in a checkpoint is ever executed. Any backend can
 load what any backend wrote.
@@ -31,7 +35,7 @@ from gx.models import GanModel, model_from_dict
 
 FORMAT = "gx-checkpoint-1"
 _ARRAY_FILES = ("generator", "discriminator", "optimizer_g", "optimizer_d")
-_OPTIONAL_ARRAY_FILES = ("generator_ema",)
+_OPTIONAL_ARRAY_FILES = ("generator_ema", "optimizer_info")
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Checkpoint:
     optimizer_d: dict[str, np.ndarray]
     state: dict[str, Any]  # step, epoch, rng states, experiment name, backend, ...
     generator_ema: dict[str, np.ndarray] | None = None  # the average of G's weights, if kept
+    optimizer_info: dict[str, np.ndarray] | None = None  # InfoGAN's optimizer, if trained
 
     @property
     def sampling_generator(self) -> dict[str, np.ndarray]:
@@ -156,4 +161,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         arrays["optimizer_d"],
         document,
         optional.get("generator_ema"),
+        optional.get("optimizer_info"),
     )

@@ -30,7 +30,7 @@ import yaml
 
 from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
-from gx.losses import ADVERSARIAL_LOSSES
+from gx.losses import ADVERSARIAL_LOSSES, GRADIENT_PENALTIES
 from gx.models import REFERENCE_MODELS
 from gx.spec.graph import INIT_SCHEMES
 from gx.values import closest, is_number, is_whole
@@ -87,8 +87,9 @@ class TrainConfig:
     max_steps: Optional[int] = _setting(None, min=1)
     batch_size: int = _setting(64, min=1)
     order: str = _setting("d_then_g", choices=("d_then_g", "g_then_d"))
-    # gx.losses: bce and mse score D's probabilities; hinge scores raw scores (a D without a
-    # final sigmoid)
+    # gx.losses: each loss's docstring gives its formula and what D must output (bce and mse:
+    # probabilities; hinge, wasserstein, the relativistic ones: raw scores; began, ebgan: a
+    # reconstruction of the image)
     loss: str = _setting("bce", choices=tuple(ADVERSARIAL_LOSSES))
     d_steps: int = _setting(1, min=1)
     real_label: float = _setting(1.0, gt=0, max=1)
@@ -103,19 +104,39 @@ class TrainConfig:
     # (gx.train.ema); null: sample G's own weights.
     ema_decay: Optional[float] = _setting(None, gt=0, lt=1)
     ema_start: int = _setting(0, min=0)  # until this step the average is G's weights themselves
-    # AC-GAN (gx.train.gan): the weight of D's class cross-entropy; 0: D scores real/fake only
+    # AC-GAN (gx.losses.heads): the weight of D's class cross-entropy; 0: D scores real/fake only
     class_loss: float = _setting(0.0, min=0)
+    # SGAN: D's class head has one more logit, the class "fake", which fakes are taught to be
+    fake_class: bool = False
+    # WGAN: after each D update, clamp D's parameters into [-clip_d, clip_d]; null: no clipping
+    clip_d: Optional[float] = _setting(None, gt=0)
+    # gx.losses.penalties: a term of D's loss in its input gradient
+    gradient_penalty: str = _setting("none", choices=("none", *GRADIENT_PENALTIES))
+    penalty_weight: Optional[float] = _setting(None, min=0)  # null: the paper's for that penalty
+    penalty_power: float = _setting(6.0, min=2)  # wgan_div's p
+    began_gamma: float = _setting(0.75, min=0, max=1)  # BEGAN's diversity ratio
+    began_lambda_k: float = _setting(0.001, min=0)  # BEGAN's controller gain
+    ebgan_margin: float = _setting(1.0, gt=0)  # EBGAN's margin m on the fakes' energy
+    # EBGAN-PT: the pull-away term on D's embedding head, in G's loss
+    pullaway_weight: float = _setting(0.0, min=0)
+    # InfoGAN (gx.losses.heads): weights of the information loss on G's label (categorical
+    # code) and on G's continuous codes; either > 0 adds an update of G and D together
+    # (optimizer.info) after each G update
+    info_categorical: float = _setting(0.0, min=0)
+    info_continuous: float = _setting(0.0, min=0)
 
 
 @dataclass(frozen=True)
 class OptimizerSettings:
     """One network's optimizer."""
 
-    kind: str = _setting("adam", choices=("adam", "sgd"))
+    kind: str = _setting("adam", choices=("adam", "adamw", "rmsprop", "sgd"))
     lr: float = _setting(0.0002, gt=0)
-    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1)
-    eps: float = _setting(1.0e-8, gt=0)
+    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1)  # adam, adamw
+    eps: float = _setting(1.0e-8, gt=0)  # adam, adamw, rmsprop
     momentum: float = _setting(0.0, min=0, lt=1)  # sgd only
+    alpha: float = _setting(0.99, min=0, lt=1)  # rmsprop only: the squares' smoothing
+    weight_decay: float = _setting(0.01, min=0)  # adamw only: the decoupled decay
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,8 @@ class Schedule:
 class OptimizerConfig:
     generator: OptimizerSettings = field(default_factory=OptimizerSettings)
     discriminator: OptimizerSettings = field(default_factory=OptimizerSettings)
+    # InfoGAN's information loss: one optimizer over G's and D's parameters together
+    info: OptimizerSettings = field(default_factory=OptimizerSettings)
     milestones: tuple[Milestone, ...] = ()
     schedule: Schedule = field(default_factory=Schedule)
 

@@ -19,6 +19,7 @@ from safetensors.numpy import load_file
 from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import FORMAT, Checkpoint, load_checkpoint, save_checkpoint
+from gx.config import OptimizerSettings
 from gx.errors import GxError
 from gx.losses.adversarial import floored_bce
 from gx.models import GanModel, build_model
@@ -28,7 +29,7 @@ from gx.spec import example_inputs
 pytestmark = pytest.mark.cross_framework
 
 BATCH, SEED = 4, 21
-ADAM = {"kind": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "eps": 1e-8, "momentum": 0.0}
+ADAM = OptimizerSettings(kind="adam", lr=2e-4, betas=(0.5, 0.999), eps=1e-8)
 FILES = {
     "generator.safetensors",
     "discriminator.safetensors",
@@ -82,11 +83,11 @@ class Gan:
         self.generator = backend.compile(model.generator, [SEED, 0])
         self.discriminator = backend.compile(model.discriminator, [SEED, 1])
         self.opt_g = backend.optimizer(
-            backend.state_tensors(self.generator, model.generator, trainable_only=True), **ADAM
+            backend.state_tensors(self.generator, model.generator, trainable_only=True), ADAM
         )
         self.opt_d = backend.optimizer(
             backend.state_tensors(self.discriminator, model.discriminator, trainable_only=True),
-            **ADAM,
+            ADAM,
         )
 
     def fake(self, z: np.ndarray) -> Any:

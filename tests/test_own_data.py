@@ -175,7 +175,7 @@ def bad_folder(tmp_path: Path, mistake: str) -> tuple[Path, dict, str]:
         return root, data, "has 11 classes but model 'custom' has 10"
     if mistake == "no class folders":
         write_png(root / "a.png")
-        return root, data, "is conditional but"
+        return root, data, "reads class labels but"
     if mistake == "test split":
         write_png(root / "0" / "a.png")
         data["split"] = "test"

@@ -669,7 +669,9 @@ def test_bad_top_level_keys_and_inputs() -> None:
     assert "did you mean 'layers'?" in spec_error({"inputs": {"x": [3]}, "layer": []})
     assert "missing 'layers'" in spec_error({"inputs": {"x": [3]}})
     message = spec_error({"inputs": {"x": [3, 0]}, "layers": [{"kind": "relu"}]})
-    assert "input 'x' must be a shape like [100, 1, 1] or {classes: 10}" in message
+    assert "input 'x' must be a shape like [100, 1, 1], {classes: 10} or {uniform: [2]}" in message
+    message = spec_error({"inputs": {"x": {"uniform": [0]}}, "layers": [{"kind": "relu"}]})
+    assert "input 'x' must be a shape like" in message
     message = spec_error({"inputs": {"x": [3]}, "layers": [{"kind": "relu"}], "output": "nope"})
     assert "output 'nope' is not a layer name" in message
     message = spec_error({"inputs": {"train": [3]}, "layers": [{"kind": "relu"}]})
@@ -712,22 +714,47 @@ def test_pair_with_channel_mismatch_is_refused() -> None:
     assert "make the generator's last layer output (1, 28, 28)" in message
 
 
-def test_a_conditional_generator_may_meet_a_discriminator_without_labels() -> None:
-    """AC-GAN's D reads the class from the image itself (its class head), not from a label."""
-    model = build_model("custom", None, mlp_generator(1, conditional=True), MLP_DISCRIMINATOR)
-    assert model.conditional and "label" not in model.discriminator.inputs
-
-
-def test_a_discriminator_with_labels_needs_a_generator_with_labels() -> None:
-    labelled = {
+def test_pair_with_conditional_discriminator_only_is_refused() -> None:
+    discriminator = {
         "inputs": {"image": [1, 28, 28], "label": {"classes": 10}},
+        "layers": [
+            {"name": "flat", "kind": "flatten", "input": "image"},
+            {"name": "hot", "kind": "one_hot", "input": "label"},
+            {"name": "joined", "kind": "concat", "input": ["flat", "hot"]},
+            {"name": "score", "kind": "linear", "out": 1},
+        ],
+    }
+    message = pair_error(mlp_generator(1), discriminator)
+    assert "a discriminator that takes a 'label' input needs a generator that takes one" in message
+
+
+def test_conditional_generator_may_feed_a_discriminator_without_labels() -> None:
+    # AC-GAN's and InfoGAN's D read only the image and infer the class
+    model = build_model(
+        "custom", generator=mlp_generator(1, conditional=True), discriminator=MLP_DISCRIMINATOR
+    )
+    assert model.conditional and not model.discriminator_reads_labels
+
+
+def test_code_inputs_are_declared_uniform_and_round_trip() -> None:
+    generator = mlp_generator(1)
+    generator["inputs"]["code"] = {"uniform": [2]}
+    generator["layers"].insert(0, {"name": "joined", "kind": "concat", "input": ["z", "code"]})
+    model = build_model("custom", generator=generator, discriminator=MLP_DISCRIMINATOR)
+    assert model.codes == ("code",) and model.code_shape("code") == (2,)
+    assert model.generator.inputs["code"].describe() == "(2) uniform in [-1, 1]"
+    assert model.generator.to_dict()["inputs"]["code"] == {"uniform": [2]}
+    again = ModelSpec.from_dict(model.generator.to_dict())
+    assert again.to_dict() == model.generator.to_dict() and again.inputs["code"].uniform
+    coded_discriminator = {
+        "inputs": {"image": [1, 28, 28], "c": {"uniform": [2]}},
         "layers": [
             {"name": "flat", "kind": "flatten", "input": "image"},
             {"name": "score", "kind": "linear", "out": 1},
         ],
     }
-    message = pair_error(mlp_generator(1), labelled)
-    assert "a discriminator that takes a 'label' input needs a generator that takes one" in message
+    message = pair_error(mlp_generator(1), coded_discriminator)
+    assert "any codes declared {uniform: [size]}, discriminator inputs image[, label]" in message
 
 
 def test_pair_that_fits_builds() -> None:

@@ -258,15 +258,16 @@ def test_cdcgan_classifier_option_gives_score_and_class_logits() -> None:
         (
             {"d_output": "logit"},
             {"loss": "hinge", "class_loss": 1.0},
-            "train.class_loss needs a conditional D whose output is its score and one logit per "
-            "class (11 values), but 'cdcgan' gives (1, 1, 1); give it d_classifier: true, or set "
-            "train.class_loss: 0",
+            "train.class_loss reads D's output 2, (10,), but 'cdcgan' gives no such output; give "
+            "it d_classifier: true (D's outputs: its score, then one head per term: class logits, "
+            "codes, embedding)",
         ),
         (
             {"d_classifier": True},
             {"class_loss": 1.0},
-            "train.class_loss reads D's raw class logits, so D cannot end in a sigmoid nor use "
-            "train.loss bce; use train.loss hinge or mse with D's raw output",
+            "D's class head must give raw logits, which the cross-entropy reads, so D cannot end "
+            "it in a sigmoid (nor, with score and logits in one output, use train.loss bce); use "
+            "train.loss hinge or mse with D's raw output, or a separate class head",
         ),
     ],
 )

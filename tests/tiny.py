@@ -5,6 +5,9 @@ noise, D: sigmoid of a linear score) on the 28x28 MNIST test split. A step takes
 on either backend, so runs can cross epochs, crash and resume many times, and be sampled,
 stripped and evaluated like cdcgan. Conditional by default (G embeds the label, D sees
 it one-hot); unconditional where a test needs the figures of an unconditional model.
+``tiny_critic_model``, ``tiny_autoencoder_model``: the same G with the Ds the losses of
+gx.losses need: a small critic (a hidden LeakyReLU layer, raw scores or probabilities, heads for
+the class, code and information terms), and an autoencoder.
 ``gx_subprocess``: the ``gx`` command in a fresh interpreter where chosen packages are missing.
 """
 
@@ -54,6 +57,67 @@ def tiny_model(conditional: bool) -> dict[str, Any]:
     return {"name": "custom", "generator": generator, "discriminator": discriminator}
 
 
+def tiny_critic_model(
+    probability: bool = False,
+    conditional: bool = False,
+    heads: tuple[str, ...] = (),
+    fake_class: bool = False,
+    code: bool = False,
+    batch_norm: bool = False,
+) -> dict[str, Any]:
+    """The tiny G (with a uniform 'code' input with ``code``) and a critic: a hidden layer of 16
+    LeakyReLU units on the flattened image (batch-normalized with ``batch_norm``), then a linear
+    score (through a sigmoid with ``probability``) and the ``heads`` on the hidden layer, in
+    order: 'class_logits' (10 logits, 11 with ``fake_class``), 'code_estimate' (2 values),
+    'embedding' (the hidden layer itself). The critic reads no labels: G's conditional=True
+    means G takes them."""
+    model = tiny_model(conditional)
+    generator = model["generator"]
+    if code:
+        generator["inputs"]["code"] = {"uniform": [2]}
+        joined = next((layer for layer in generator["layers"] if layer["name"] == "joined"), None)
+        if joined is None:
+            generator["layers"].insert(0, {"name": "joined", "kind": "concat", "input": ["z"]})
+            joined = generator["layers"][0]
+        joined["input"] = [*joined["input"], "code"]
+    layers: list[dict[str, Any]] = [
+        {"name": "flat", "kind": "flatten", "input": "image"},
+        {"name": "hidden", "kind": "linear", "out": 16},
+        *([{"name": "normalized", "kind": "batch_norm"}] if batch_norm else []),
+        {"name": "act", "kind": "leaky_relu", "slope": 0.2},
+        {"name": "score", "kind": "linear", "out": 1},
+    ]
+    outputs = ["score"]
+    if probability:
+        layers.append({"name": "probability", "kind": "sigmoid"})
+        outputs = ["probability"]
+    widths = {"class_logits": CLASSES + fake_class, "code_estimate": 2}
+    for head in heads:
+        if head == "embedding":
+            outputs.append("act")
+        else:
+            layers.append({"name": head, "kind": "linear", "input": "act", "out": widths[head]})
+            outputs.append(head)
+    discriminator = {"inputs": {"image": [1, 28, 28]}, "layers": layers, "output": outputs}
+    return {"name": "custom", "generator": generator, "discriminator": discriminator}
+
+
+def tiny_autoencoder_model(embedding: bool = False) -> dict[str, Any]:
+    """The unconditional tiny G and an autoencoder D: a linear code of 16 values, decoded by a
+    linear map and a tanh into the image; with ``embedding`` the code is D's second output."""
+    model = tiny_model(False)
+    layers = [
+        {"name": "flat", "kind": "flatten", "input": "image"},
+        {"name": "encoded", "kind": "linear", "out": 16},
+        {"name": "decoded", "kind": "linear", "out": 784},
+        {"name": "squash", "kind": "tanh"},
+        {"name": "reconstruction", "kind": "reshape", "shape": [1, 28, 28]},
+    ]
+    outputs = ["reconstruction", "encoded"] if embedding else ["reconstruction"]
+    model["discriminator"] = {"inputs": {"image": [1, 28, 28]}, "layers": layers, "output": outputs}
+    return model
+
+
 def tiny_settings(conditional: bool = True, **sections: dict[str, Any]) -> dict[str, Any]:
     """The tiny experiment as plain data; ``sections`` update its sections (train={...}, ...)."""
     settings: dict[str, Any] = {
@@ -66,6 +130,13 @@ def tiny_settings(conditional: bool = True, **sections: dict[str, Any]) -> dict[
     for section, values in sections.items():
         settings[section] = {**settings.get(section, {}), **values}
     return settings
+
+
+def tiny_with(model: dict[str, Any], **sections: dict[str, Any]) -> Experiment:
+    """The tiny experiment with another model section (``tiny_critic_model`` ...)."""
+    settings = tiny_settings(**sections)
+    settings["model"] = model
+    return experiment_from_dict(settings, "tiny experiment")
 
 
 def tiny_experiment(conditional: bool = True, **sections: dict[str, Any]) -> Experiment:

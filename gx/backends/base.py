@@ -11,7 +11,7 @@ import abc
 import importlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from gx.distributed import World
 from gx.errors import GxError
 from gx.layers import Layer
 from gx.spec import LayerInfo, MaskSource, ModelSpec, initial_state
+
+if TYPE_CHECKING:
+    from gx.config import OptimizerSettings
 
 Tensor = Any  # a torch.Tensor or a jittor.Var
 Module = Any  # a torch.nn.Module or a jittor.Module
@@ -100,7 +103,13 @@ def run_graph(
     return tuple(values[name] for name in spec.outputs)
 
 
-OPTIMIZER_SLOTS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",)}
+# Each optimizer's state per parameter, named as PyTorch names it; all but SGD also count steps.
+OPTIMIZER_SLOTS = {
+    "adam": ("exp_avg", "exp_avg_sq"),
+    "adamw": ("exp_avg", "exp_avg_sq"),
+    "rmsprop": ("square_avg",),
+    "sgd": ("momentum_buffer",),
+}
 
 
 class Backend(abc.ABC):
@@ -114,8 +123,15 @@ class Backend(abc.ABC):
 
     # -- compiling and state ------------------------------------------------------------------
     @abc.abstractmethod
-    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> Module:
-        """A native module computing ``spec``; call it as ``module(inputs_dict)``."""
+    def build(
+        self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
+    ) -> Module:
+        """A native module computing ``spec``; call it as ``module(inputs_dict)``.
+
+        ``second_order``: its input gradients (``input_gradients``) can be differentiated
+        again, as gradient penalties need; where that costs a framework extra work in every
+        backward pass, only modules built with it pay.
+        """
 
     def compile(
         self,
@@ -123,10 +139,11 @@ class Backend(abc.ABC):
         seed: int | Sequence[int],
         masks: MaskSource | None = None,
         rounding: str = "nearest",
+        second_order: bool = False,
     ) -> Module:
         """A native module for ``spec`` holding gx's seeded initial weights, in training mode
         (``rounding``: how their float64 draws become float32, see gx.spec.init)."""
-        module = self.build(spec, masks)
+        module = self.build(spec, masks, second_order)
         self.load_weights(
             module, spec, initial_state(spec, seed, rounding=rounding), "the initial weights"
         )
@@ -201,9 +218,45 @@ class Backend(abc.ABC):
     def gradients(self, loss: Tensor, values: Sequence[Tensor]) -> list[Tensor]:
         """d loss / d value for each value (used by the parity report)."""
 
+    @abc.abstractmethod
+    def watch(self, value: Tensor) -> Tensor:
+        """``value`` as a new leaf that ``input_gradients`` can differentiate with respect to
+        (PyTorch must be told before the forward pass; Jittor can differentiate any value)."""
+
+    @abc.abstractmethod
+    def input_gradients(self, output: Tensor, inputs: Sequence[Tensor]) -> list[Tensor]:
+        """d sum(output) / d input for each of ``inputs`` (watched), as values that can be
+        differentiated again (a gradient penalty's update differentiates them for D's weights).
+        Each sample's score depends on its own input only (batch norm aside), so row i of the
+        gradient is the gradient of score i."""
+
     # -- training: the primitives gx.losses are written in ----------------------------------------
     @abc.abstractmethod
     def relu(self, value: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def absolute(self, value: Tensor) -> Tensor:
+        """|x|, with PyTorch's gradient sign(x): 0 at 0 (Jittor's native one is 1 there)."""
+
+    @abc.abstractmethod
+    def log_sigmoid(self, value: Tensor) -> Tensor:
+        """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's formula: finite for every
+        x, where log of a sigmoid that rounded to 0 would be -inf. Its gradient is
+        sigmoid(-x) everywhere, 1/2 at 0."""
+
+    @abc.abstractmethod
+    def norms(self, value: Tensor) -> Tensor:
+        """The Euclidean norm of each sample (over every axis but the first), shape (N,), with
+        gradient 0 where a norm is 0 (PyTorch's rule; sqrt's own gradient there is infinite)."""
+
+    @abc.abstractmethod
+    def logsumexp(self, values: Sequence[Tensor]) -> Tensor:
+        """log(sum(exp(v))) over every element of every tensor, with the maximum subtracted
+        first (exp of a large score would overflow)."""
+
+    @abc.abstractmethod
+    def gram(self, rows: Tensor) -> Tensor:
+        """rows @ rows^T for (N, D) rows: every pair's dot product, (N, N)."""
 
     @abc.abstractmethod
     def floored_log(self, value: Tensor) -> Tensor:
@@ -219,16 +272,10 @@ class Backend(abc.ABC):
         """Mean softmax cross-entropy of (N, classes) logits against integer labels (N,)."""
 
     @abc.abstractmethod
-    def optimizer(
-        self,
-        parameters: Mapping[str, Tensor],
-        kind: str,
-        lr: float,
-        betas: Sequence[float],
-        eps: float,
-        momentum: float,
-    ) -> Any:
-        """Adam with PyTorch's update rule, or SGD without dampening, over named parameters."""
+    def optimizer(self, parameters: Mapping[str, Tensor], settings: OptimizerSettings) -> Any:
+        """The optimizer ``settings.kind`` names over named parameters, with PyTorch's update
+        rule: Adam, AdamW (decoupled weight decay), RMSprop (neither centered nor with
+        momentum), or SGD without dampening."""
 
     @abc.abstractmethod
     def set_learning_rate(self, optimizer: Any, lr: float) -> None: ...
@@ -238,8 +285,12 @@ class Backend(abc.ABC):
         """Gradients of ``loss`` for this optimizer's parameters only, then one update."""
 
     @abc.abstractmethod
+    def clip(self, parameters: Sequence[Tensor], limit: float) -> None:
+        """Clamp each parameter, in place, into [-limit, limit] (WGAN's weight clipping)."""
+
+    @abc.abstractmethod
     def get_optimizer_state(self, optimizer: Any) -> dict[str, np.ndarray]:
-        """Slots keyed 'layer.param.slot' (exp_avg, exp_avg_sq, momentum_buffer), and 'step'."""
+        """Slots keyed 'layer.param.slot' (OPTIMIZER_SLOTS), and 'step'."""
 
     @abc.abstractmethod
     def load_optimizer_state(self, optimizer: Any, state: Mapping[str, np.ndarray]) -> None: ...

@@ -12,6 +12,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from gx.backends.base import Backend, Module
+from gx.config import OptimizerSettings
 from gx.data import class_names
 from gx.errors import GxError
 from gx.evaluate.classifier import FORMAT, Classifier, ClassifierRecipe, classifier_spec
@@ -58,7 +59,9 @@ def fit(
     """Train the classifier with softmax cross-entropy and Adam; returns the native module."""
     module = backend.compile(spec, [recipe.seed, 1])
     parameters = backend.state_tensors(module, spec, trainable_only=True)
-    optimizer = backend.optimizer(parameters, "adam", recipe.lr, (0.9, 0.999), 1e-8, 0.0)
+    optimizer = backend.optimizer(
+        parameters, OptimizerSettings(kind="adam", lr=recipe.lr, betas=(0.9, 0.999))
+    )
     batch = min(recipe.batch_size, len(images))
     for epoch in range(recipe.epochs):
         if epoch == recipe.epochs - 1 and epoch > 0:

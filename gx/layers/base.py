@@ -45,6 +45,8 @@ class Value:
 
     shape: Shape
     classes: int = 0  # > 0 only for integer class labels
+    # A generator's input drawn uniformly in [-1, 1] by the trainer: an InfoGAN code
+    uniform: bool = False
 
     @property
     def is_label(self) -> bool:
@@ -53,7 +55,8 @@ class Value:
     def describe(self) -> str:
         if self.is_label:
             return f"integer labels ({self.classes} classes)"
-        return "(" + ", ".join(str(d) for d in self.shape) + ")"
+        shape = "(" + ", ".join(str(d) for d in self.shape) + ")"
+        return f"{shape} uniform in [-1, 1]" if self.uniform else shape
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The reference networks of docs/models.md, as gx specs, and custom models.
 
 A ``GanModel`` is a generator spec, a discriminator spec and what the trainer must know to feed
-them. Generators take inputs ``z`` (and ``label`` when conditional); discriminators take ``image``
-(and ``label``).
+them. Generators take inputs ``z`` (standard normal noise), optionally ``label`` (a uniformly
+drawn class: conditional models) and inputs declared ``{uniform: [size]}`` (codes drawn uniformly
+in [-1, 1], InfoGAN's); discriminators take ``image``, and ``label`` where G takes one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
 from gx.errors import GxError
-from gx.losses import adversarial_loss, check_class_head
+from gx.losses import check_losses
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
 from gx.values import is_number
@@ -38,6 +41,18 @@ class GanModel:
         return self.classes > 0
 
     @property
+    def discriminator_reads_labels(self) -> bool:
+        return "label" in self.discriminator.inputs
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """G's continuous codes: its inputs drawn uniformly in [-1, 1], in the spec's order."""
+        return tuple(name for name, value in self.generator.inputs.items() if value.uniform)
+
+    def code_shape(self, name: str) -> tuple[int, ...]:
+        return self.generator.inputs[name].shape
+
+    @property
     def noise_shape(self) -> tuple[int, ...]:
         return self.generator.inputs["z"].shape
 
@@ -51,6 +66,16 @@ class GanModel:
             "generator": self.generator.to_dict(),
             "discriminator": self.discriminator.to_dict(),
         }
+
+
+def middle_codes(generator: ModelSpec, count: int) -> dict[str, np.ndarray]:
+    """G's continuous codes held at 0, the middle of their range, for ``count`` samples: what
+    sample grids and the sampling tools feed G (as InfoGAN's class grids do)."""
+    return {
+        name: np.zeros((count, *value.shape), np.float32)
+        for name, value in generator.inputs.items()
+        if value.uniform
+    }
 
 
 REFERENCE_MODELS: dict[str, Callable[..., tuple[dict, dict]]] = {
@@ -81,17 +106,23 @@ def _check_pair(name: str, generator: ModelSpec, discriminator: ModelSpec) -> No
     # A discriminator may leave the labels out while G takes them: AC-GAN's reads the class
     # from the image itself (its class head). A D with labels needs a G that makes them.
     g_label, d_label = generator.inputs.get("label"), discriminator.inputs.get("label")
-    if (d_label is not None and g_label is None) or (
-        g_label and d_label and g_label.classes != d_label.classes
-    ):
+    # A D may read no labels where G takes them (AC-GAN's and InfoGAN's D infer them), but
+    # it cannot read labels that fakes do not have.
+    if d_label is not None and (g_label is None or g_label.classes != d_label.classes):
         raise GxError(
             f"model '{name}': a discriminator that takes a 'label' input needs a generator "
             "that takes one with the same number of classes"
         )
-    if set(generator.inputs) - {"z", "label"} or set(discriminator.inputs) - {"image", "label"}:
+    codes = {key for key, value in generator.inputs.items() if value.uniform}
+    if (
+        set(generator.inputs) - {"z", "label"} - codes
+        or set(discriminator.inputs) - {"image", "label"}
+        or any(value.uniform for value in discriminator.inputs.values())
+        or generator.inputs["z"].uniform
+    ):
         raise GxError(
-            f"model '{name}': generator inputs must be z[, label], discriminator inputs "
-            "image[, label]"
+            f"model '{name}': generator inputs must be z[, label] and any codes declared "
+            "{uniform: [size]}, discriminator inputs image[, label]"
         )
 
 
@@ -171,10 +202,3 @@ def model_for(experiment: Experiment) -> GanModel:
         )
     check_losses(experiment, model)
     return model
-
-
-def check_losses(experiment: Experiment, model: GanModel) -> None:
-    """Each loss the experiment trains with can read this model's D (gx.losses)."""
-    if experiment.train.class_loss:
-        check_class_head(experiment, model)
-    adversarial_loss(experiment.train.loss).check(experiment, model)

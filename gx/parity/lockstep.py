@@ -55,6 +55,7 @@ from gx.checkpoint import Checkpoint
 from gx.config import Experiment
 from gx.data import batches, resolve_data_root
 from gx.errors import GxError
+from gx.losses import label_classes
 from gx.models import model_for
 from gx.parity.isa import (
     CHILD_GRACE_FACTOR,
@@ -256,7 +257,7 @@ def train_in_lockstep(
     model = model_for(experiment)
     data = experiment.data
     root = resolve_data_root(data.dataset, data_root, data.root)
-    images, labels = training_data(data, root, model)
+    images, labels = training_data(data, root, model, label_classes(experiment, model))
     roundings = roundings or {}
     trainers = {
         name: GanTrainer(backend, model, experiment, rounding=roundings.get(name, "nearest"))
@@ -283,7 +284,7 @@ def train_in_lockstep(
                     backend.set_cpu_threads(threads[name])
                 outcome = trainer.step(
                     backend.take(data_images, indices),
-                    backend.take(data_labels, indices) if model.conditional else None,
+                    backend.take(data_labels, indices) if trainer.label_classes else None,
                 )
                 training.losses[name]["d"].append(outcome.d_loss)
                 training.losses[name]["g"].append(outcome.g_loss)

@@ -5,6 +5,7 @@ The plain-data form (what YAML files hold) looks like::
     inputs:
       z: [100, 1, 1]            # a float tensor, per-sample shape
       label: {classes: 10}      # integer class labels
+      code: {uniform: [2]}      # a float tensor the trainer draws uniformly in [-1, 1]
     layers:
       - {name: x_deconv, kind: conv_transpose2d, input: z, out: 256, kernel: 4, bias: false}
       - {name: x_bn, kind: batch_norm}          # input defaults to the previous layer
@@ -177,6 +178,17 @@ class ModelSpec:
     def parameter_count(self) -> int:
         return sum(info.parameter_count for info in self.infos)
 
+    def layers_feeding(self, names: list[str]) -> set[str]:
+        """The layers whose outputs reach any of the layers ``names`` (those included)."""
+        sources = {node.name: node.inputs for node in self.nodes}
+        reached, waiting = set(), list(names)
+        while waiting:
+            name = waiting.pop()
+            if name in sources and name not in reached:
+                reached.add(name)
+                waiting.extend(sources[name])
+        return reached
+
     def state_shapes(self) -> dict[str, Shape]:
         """Every checkpointed tensor, 'layer.param', parameters before buffers within a layer."""
         shapes: dict[str, Shape] = {}
@@ -206,10 +218,7 @@ class ModelSpec:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        inputs: dict[str, Any] = {
-            name: {"classes": value.classes} if value.is_label else list(value.shape)
-            for name, value in self.inputs.items()
-        }
+        inputs: dict[str, Any] = {name: _input_dict(value) for name, value in self.inputs.items()}
         layers = []
         previous: str | None = None
         for node in self.nodes:
@@ -243,6 +252,19 @@ class ModelSpec:
         except SpecError as error:
             # name the network too: both generator and discriminator may have a 'conv1'
             raise SpecError(error.layer, error.problem, error.fix, network=where) from None
+
+
+def _input_dict(value: Value) -> Any:
+    """An input's declaration, as ``_parse_inputs`` reads it."""
+    if value.is_label:
+        return {"classes": value.classes}
+    return {"uniform": list(value.shape)} if value.uniform else list(value.shape)
+
+
+def _is_shape(decl: Any) -> bool:
+    return (
+        isinstance(decl, (list, tuple)) and bool(decl) and all(is_whole(d) and d > 0 for d in decl)
+    )
 
 
 def _parse_outputs(where: str, raw: Any, nodes: list[Node]) -> tuple[str, ...]:
@@ -280,12 +302,14 @@ def _parse_inputs(where: str, raw: Any) -> dict[str, Value]:
             if not is_whole(classes) or classes < 2:
                 raise GxError(f"{where}: input '{name}' needs an integer 'classes' >= 2")
             inputs[name] = Value((), classes)
-        elif isinstance(decl, (list, tuple)) and decl and all(is_whole(d) and d > 0 for d in decl):
+        elif _is_shape(decl):
             inputs[name] = Value(tuple(decl))
+        elif isinstance(decl, Mapping) and set(decl) == {"uniform"} and _is_shape(decl["uniform"]):
+            inputs[name] = Value(tuple(decl["uniform"]), uniform=True)
         else:
             raise GxError(
-                f"{where}: input '{name}' must be a shape like [100, 1, 1] or "
-                f"{{classes: 10}}, got {decl!r}"
+                f"{where}: input '{name}' must be a shape like [100, 1, 1], "
+                f"{{classes: 10}} or {{uniform: [2]}}, got {decl!r}"
             )
     return inputs
 

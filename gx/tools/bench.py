@@ -166,7 +166,7 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     rows = max(SYNTHETIC_ROWS, batch)
     images_np, labels_np = synthetic_data(model, rows, experiment.seed)
     data_images = backend.tensor(images_np)
-    data_labels = backend.tensor(labels_np) if model.conditional else None
+    data_labels = backend.tensor(labels_np) if trainer.label_classes else None
 
     order = batches(rows, batch, experiment.seed)
 

@@ -93,9 +93,10 @@ def export_generator(checkpoint: str | Path, out: str | Path = "generator.onnx")
     session = onnx_session(out)
     check = example_inputs(spec, CHECK_BATCH, seed=1)
     (onnx_images,) = session.run([OUTPUT_NAME], check)
-    gx_images = generate(backend, generator, check["z"], check.get("label"))
+    codes = {name: check[name] for name in model.codes}
+    gx_images = generate(backend, generator, check["z"], check.get("label"), codes=codes)
     exact_backend, exact_generator, _ = load_generator(checkpoint, "torch", "cpu", "float64")
-    exact = generate(exact_backend, exact_generator, check["z"], check.get("label"))
+    exact = generate(exact_backend, exact_generator, check["z"], check.get("label"), codes=codes)
     inputs = {item.name: (item.type, tuple(item.shape)) for item in session.get_inputs()}
     return ExportResult(
         Path(out),

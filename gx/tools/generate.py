@@ -13,7 +13,7 @@ from gx.backends import checkpoint_backend, get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
-from gx.models import GanModel
+from gx.models import GanModel, middle_codes
 
 
 def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -53,16 +53,26 @@ def load_generator(
 
 
 def generate(
-    backend: Backend, generator: Any, noise: np.ndarray, labels: np.ndarray | None, batch: int = 500
+    backend: Backend,
+    generator: Any,
+    noise: np.ndarray,
+    labels: np.ndarray | None,
+    batch: int = 500,
+    codes: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Images (N, C, H, W) in [-1, 1] as numpy in the backend's float type (float32 unless
-    asked otherwise), computed in batches without gradients."""
+    asked otherwise), computed in batches without gradients; G's continuous codes, if it has
+    any, are ``codes`` or else held at 0."""
+    codes = middle_codes(generator.spec, len(noise)) if codes is None else codes
     parts = []
     with backend.no_grad():
         for start in range(0, len(noise), batch):
-            inputs = {"z": backend.tensor(noise[start : start + batch])}
+            rows = slice(start, start + batch)
+            inputs = {"z": backend.tensor(noise[rows])}
             if labels is not None:
-                inputs["label"] = backend.tensor(labels[start : start + batch])
+                inputs["label"] = backend.tensor(labels[rows])
+            for name, values in codes.items():
+                inputs[name] = backend.tensor(values[rows])
             parts.append(backend.numpy(generator(inputs)))
     return np.concatenate(parts)
 

@@ -12,21 +12,23 @@ from gx.errors import GxError
 from gx.models import GanModel
 
 
-def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.ndarray, np.ndarray]:
+def training_data(
+    data: DataConfig, root: Path, model: GanModel, classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) of the experiment's split, in the model's channels, checked to fit it:
-    the image shape (a null data.image_size keeps the files' size) and, for a conditional model,
-    no more classes than it has."""
-    if model.conditional:
+    the image shape (a null data.image_size keeps the files' size) and, where the run reads
+    labels (``classes`` > 0: gx.losses.label_classes), no more classes than that."""
+    if classes:
         names = class_names(data.dataset, root)
         if not names:
             raise GxError(
-                f"model '{model.name}' is conditional but {root} has no class folders. "
+                f"model '{model.name}' reads class labels but {root} has no class folders. "
                 "Fix: put the images in one subfolder per class, or use an unconditional model"
             )
-        if len(names) > model.classes:
+        if len(names) > classes:
             raise GxError(
                 f"{data.dataset} at {root} has {len(names)} classes but model '{model.name}' has "
-                f"{model.classes}. Fix: set the model's classes to {len(names)} (its label input's "
+                f"{classes}. Fix: set the model's classes to {len(names)} (its label input's "
                 "classes, or model.options.classes), or train on fewer classes"
             )
     images, labels = load_dataset(

@@ -29,7 +29,8 @@ from gx.config import Experiment
 from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
-from gx.models import GanModel, model_for
+from gx.losses import label_classes
+from gx.models import GanModel, middle_codes, model_for
 from gx.train.data import training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
 from gx.train.segments import Segment, Segments, recorded_segments
@@ -61,6 +62,28 @@ ADDED_SETTINGS = {
     "optimizer.schedule.decay_start": 0,
     "optimizer.schedule.decay_steps": None,
     "optimizer.schedule.final_factor": 0.0,
+    "train.fake_class": False,
+    "train.clip_d": None,
+    "train.gradient_penalty": "none",
+    "train.penalty_weight": None,
+    "train.penalty_power": 6.0,
+    "train.began_gamma": 0.75,
+    "train.began_lambda_k": 0.001,
+    "train.ebgan_margin": 1.0,
+    "train.pullaway_weight": 0.0,
+    "train.info_categorical": 0.0,
+    "train.info_continuous": 0.0,
+    "optimizer.generator.alpha": 0.99,
+    "optimizer.generator.weight_decay": 0.01,
+    "optimizer.discriminator.alpha": 0.99,
+    "optimizer.discriminator.weight_decay": 0.01,
+    "optimizer.info.kind": "adam",
+    "optimizer.info.lr": 0.0002,
+    "optimizer.info.betas": [0.5, 0.999],
+    "optimizer.info.eps": 1.0e-8,
+    "optimizer.info.momentum": 0.0,
+    "optimizer.info.alpha": 0.99,
+    "optimizer.info.weight_decay": 0.01,
 }
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
@@ -116,14 +139,15 @@ class RunResult:
 
 
 def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
-    """The fixed noise behind every sample grid of a run (row r of a conditional grid: class r)."""
+    """The fixed noise behind every sample grid of a run (row r of a conditional grid: class r;
+    continuous codes at 0)."""
     rng = np.random.default_rng([seed, STREAM_SAMPLES])
     count = SAMPLE_GRID * SAMPLE_GRID
     inputs = {"z": rng.standard_normal((count, *model.noise_shape), dtype=np.float32)}
     if model.conditional:
         rows = np.arange(count) // SAMPLE_GRID
         inputs["label"] = (rows % model.classes).astype(np.int64)
-    return inputs
+    return {**inputs, **middle_codes(model.generator, count)}
 
 
 def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
@@ -318,8 +342,8 @@ class OtherRankArtifacts(RunArtifacts):
 def _all_finite(state: dict[str, Any]) -> bool:
     return all(
         np.isfinite(array).all()
-        for part in ("generator", "discriminator", "optimizer_g", "optimizer_d")
-        for array in state[part].values()
+        for part in ("generator", "discriminator", "optimizer_g", "optimizer_d", "optimizer_info")
+        for array in (state[part] or {}).values()
     )
 
 
@@ -427,6 +451,8 @@ class _Checkpoints:
             "backend": self.backend.describe(),
             "segments": self.segments.until(state["step"]),
         }
+        if state["loss_state"]:
+            meta["loss_state"] = state["loss_state"]
         save_checkpoint(
             self.folder,
             Checkpoint(
@@ -437,6 +463,7 @@ class _Checkpoints:
                 state["optimizer_d"],
                 meta,
                 state["generator_ema"],
+                state["optimizer_info"],
             ),
         )
         self.saved_step = state["step"]
@@ -459,7 +486,7 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
         backend.join(world, train.sync_batch_norm)
     if train.tensorboard:
         require_tensorboard()
-    images, labels = training_data(data, root, model)
+    images, labels = training_data(data, root, model, label_classes(experiment, model))
     per_epoch = steps_per_epoch(len(images), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
@@ -500,7 +527,7 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     )
     return _Run(
         experiment, model, backend, world, root, resumed, trainer, folder, artifacts, checkpoints,
-        segments, backend.tensor(images), backend.tensor(labels) if model.conditional else None,
+        segments, backend.tensor(images), backend.tensor(labels) if trainer.label_classes else None,
         total, sample_inputs(model, experiment.seed),
     )  # fmt: skip
 
@@ -547,6 +574,8 @@ def _train(run: _Run, options: RunOptions) -> tuple[RunOutcome, str]:
                 "lr_d": lrs[1],
                 "images_per_s": train.batch_size / seconds,
             }
+            if result.info_loss is not None:  # a run that trains InfoGAN's information loss
+                record["info_loss"] = result.info_loss
             run.artifacts.append_metrics(record)
             if options.on_step is not None:
                 options.on_step(record)

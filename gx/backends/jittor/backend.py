@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jittor as jt
 import numpy as np
@@ -11,10 +11,18 @@ import numpy as np
 from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
 from gx.backends.jittor import environment
 from gx.backends.jittor.layers import make_layer
-from gx.backends.jittor.optim import TorchRuleAdam, TorchRuleSGD
+from gx.backends.jittor.optim import (
+    TorchRuleAdam,
+    TorchRuleAdamW,
+    TorchRuleRMSprop,
+    TorchRuleSGD,
+)
 from gx.distributed import World
 from gx.errors import GxError
 from gx.spec import MaskSource, ModelSpec
+
+if TYPE_CHECKING:
+    from gx.config import OptimizerSettings
 
 
 class JittorModel(jt.Module):
@@ -40,11 +48,16 @@ class JittorBackend(Backend):
         jt.flags.cc_flags = environment.ieee_kernel_flags(jt.flags.cc_flags)
         self.world, self.batch_norm_processes = World(), 1
 
-    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> JittorModel:
+    def build(
+        self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
+    ) -> JittorModel:
         masks = masks or MaskSource(0)
         return JittorModel(
             spec,
-            {info.name: make_layer(info, masks, self.batch_norm_processes) for info in spec.infos},
+            {
+                info.name: make_layer(info, masks, self.batch_norm_processes, second_order)
+                for info in spec.infos
+            },
         )
 
     def join(self, world: World, sync_batch_norm: bool) -> None:
@@ -100,8 +113,46 @@ class JittorBackend(Backend):
     def gradients(self, loss: jt.Var, values: Sequence[jt.Var]) -> list[jt.Var]:
         return list(jt.grad(loss, list(values), retain_graph=True))
 
+    def watch(self, value: jt.Var) -> jt.Var:
+        return value.detach()
+
+    def input_gradients(self, output: jt.Var, inputs: Sequence[jt.Var]) -> list[jt.Var]:
+        # Jittor's gradients are ordinary values of the graph: differentiable again as they are
+        return list(jt.grad(output.sum(), list(inputs), retain_graph=True))
+
     def relu(self, value: jt.Var) -> jt.Var:
         return jt.nn.relu(value)
+
+    def absolute(self, value: jt.Var) -> jt.Var:
+        return value * self._sign(value)
+
+    def log_sigmoid(self, value: jt.Var) -> jt.Var:
+        # PyTorch's formula and gradient, written with the branch masks as constants: Jittor's
+        # own |x| would give x = 0 a gradient of 1, PyTorch's 0 (so 1/2 at 0 here as there).
+        # log(1 + z) for log1p(z), which Jittor lacks: within 2^-23 absolute for z in (0, 1].
+        negative = (value < 0).cast(value.dtype)
+        magnitude = value * (1.0 - 2.0 * negative)
+        return value * negative - jt.log(1.0 + jt.exp(-magnitude))
+
+    @staticmethod
+    def _sign(value: jt.Var) -> jt.Var:
+        """sign(x) as a constant of the graph: 1, 0 or -1."""
+        return (value > 0).cast(value.dtype) - (value < 0).cast(value.dtype)
+
+    def norms(self, value: jt.Var) -> jt.Var:
+        squares = (value * value).reshape(value.shape[0], -1).sum(1)
+        positive = squares > 0
+        # the square root of 1 where the norm is 0: its gradient there is then 0, not 0 * inf
+        root = jt.sqrt(jt.ternary(positive, squares, jt.ones_like(squares)))
+        return jt.ternary(positive, root, jt.zeros_like(squares))
+
+    def logsumexp(self, values: Sequence[jt.Var]) -> jt.Var:
+        flat = jt.concat([value.reshape(-1) for value in values])
+        largest = flat.max().detach()
+        return largest + jt.log(jt.exp(flat - largest).sum())
+
+    def gram(self, rows: jt.Var) -> jt.Var:
+        return jt.matmul(rows, rows.transpose())
 
     def floored_log(self, value: jt.Var) -> jt.Var:
         positive = value > 0
@@ -116,19 +167,20 @@ class JittorBackend(Backend):
         return -picked.mean()
 
     def optimizer(
-        self,
-        parameters: Mapping[str, jt.Var],
-        kind: str,
-        lr: float,
-        betas: Sequence[float],
-        eps: float,
-        momentum: float,
+        self, parameters: Mapping[str, jt.Var], settings: OptimizerSettings
     ) -> jt.optim.Optimizer:
-        values = list(parameters.values())
+        values, kind, lr = list(parameters.values()), settings.kind, settings.lr
+        optimizer: jt.optim.Optimizer
         if kind == "adam":
-            optimizer = TorchRuleAdam(values, lr, betas, eps)
+            optimizer = TorchRuleAdam(values, lr, settings.betas, settings.eps)
+        elif kind == "adamw":
+            optimizer = TorchRuleAdamW(
+                values, lr, settings.betas, settings.eps, settings.weight_decay
+            )
+        elif kind == "rmsprop":
+            optimizer = TorchRuleRMSprop(values, lr, settings.alpha, settings.eps)
         else:
-            optimizer = TorchRuleSGD(values, lr, momentum)
+            optimizer = TorchRuleSGD(values, lr, settings.momentum)
         optimizer.gx_kind, optimizer.gx_names = kind, list(parameters)
         return optimizer
 
@@ -142,6 +194,11 @@ class JittorBackend(Backend):
         # the numbers would depend on sample_every and checkpoint_every, and resuming would not
         # continue a run exactly.
         jt.sync_all()
+
+    def clip(self, parameters: Sequence[jt.Var], limit: float) -> None:
+        for parameter in parameters:
+            parameter.update(jt.clamp(parameter, -limit, limit))
+        jt.sync_all()  # now, as minimize updates: not fused into whatever reads them next
 
     def get_optimizer_state(self, optimizer: jt.optim.Optimizer) -> dict[str, np.ndarray]:
         group = optimizer.param_groups[0]

@@ -9,6 +9,14 @@ Differences neutralised here (see docs/semantics.md):
 - Dropout: gx's shared masks, active exactly in training mode.
 - Embedding: integer indices only (Jittor would truncate floats).
 - LeakyReLU: slope passed as Jittor's ``scale``.
+
+Jittor differentiates a ``jt.Function``'s backward only through its incoming gradient: what
+the backward reads from the forward pass (saved outputs, batch statistics) counts as constant,
+so the gradient of an input gradient (a gradient penalty's) misses their terms: measured on
+small critics, the penalty's gradients for batch norm's own weights and the layers before each
+of the three came out 100% off or more. Built with ``second_order``,
+tanh, sigmoid and batch norm recompute those values in their backward from their inputs, as
+ordinary differentiable operations: the same numbers, at the price of the forward's work again.
 """
 
 from __future__ import annotations
@@ -62,10 +70,11 @@ class _BatchNormTrainFunction(jt.Function):
     ``processes`` > 1 (an MPI run): statistics over the global batch, the forward and backward
     channel sums added over every process by Jittor's MPI all-reduce. The weight and bias
     gradients stay this process's own: the optimizer averages them over the processes.
+    ``sources`` (x, weight): the backward recomputes its statistics from them (second order).
     """
 
-    def __init__(self, processes: int = 1) -> None:
-        self.processes = processes
+    def __init__(self, processes: int = 1, sources: tuple[jt.Var, jt.Var] | None = None) -> None:
+        self.processes, self.sources = processes, sources
 
     def _sums(self, x: jt.Var) -> tuple[jt.Var, jt.Var]:
         """(this process's, every process's) per-channel sums of x."""
@@ -80,37 +89,50 @@ class _BatchNormTrainFunction(jt.Function):
             return _channel_mean(x, self.axes)
         return _global_channel_sum(x, self.axes) / (x.numel() // x.shape[1] * self.processes)
 
+    def _normalizers(self, x: jt.Var, weight: jt.Var) -> tuple[jt.Var, ...]:
+        """(batch mean, variance, x - mean, 1 / sqrt(variance + eps), weight broadcast)."""
+        mean = self._mean(x)
+        centered = x - mean
+        variance = self._mean(centered * centered)
+        # One reciprocal square root per channel, then products: no per-element sqrt or
+        # division (those made this layer 1.5-3x slower than jittor.nn.BatchNorm).
+        inverse = 1.0 / jt.sqrt(variance + self.eps)
+        return mean, variance, centered, inverse, weight.broadcast(x, self.axes)
+
     def execute(
         self, x: jt.Var, weight: jt.Var, bias: jt.Var, eps: float
     ) -> tuple[jt.Var, jt.Var, jt.Var]:
-        self.axes = [0] + list(range(2, x.ndim))
-        mean = self._mean(x)
-        self.centered = x - mean
-        variance = self._mean(self.centered * self.centered)
-        # One reciprocal square root per channel, then products: no per-element sqrt or
-        # division (those made this layer 1.5-3x slower than jittor.nn.BatchNorm).
-        self.inverse = 1.0 / jt.sqrt(variance + eps)
-        self.weight = weight.broadcast(x, self.axes)
+        self.axes, self.eps = [0] + list(range(2, x.ndim)), eps
+        mean, variance, self.centered, self.inverse, self.weight = self._normalizers(x, weight)
         output = self.centered * self.inverse * self.weight + bias.broadcast(x, self.axes)
         return output, mean.reshape(-1), variance.reshape(-1)
 
     def grad(
         self, grad_output: jt.Var, *unused_statistics: jt.Var
     ) -> tuple[jt.Var, jt.Var, jt.Var, None]:
+        centered, inverse, weight = self.centered, self.inverse, self.weight
+        if self.sources is not None:
+            _, _, centered, inverse, weight = self._normalizers(*self.sources)
         count = grad_output.numel() // grad_output.shape[1] * self.processes
         local_sum_dy, sum_dy = self._sums(grad_output)
-        local_dot, dot = self._sums(self.centered * grad_output)
-        projection = dot * self.inverse * self.inverse / count
-        grad_input = (grad_output - sum_dy / count - self.centered * projection) * (
-            self.inverse * self.weight
-        )
-        return grad_input, (local_dot * self.inverse).reshape(-1), local_sum_dy.reshape(-1), None
+        local_dot, dot = self._sums(centered * grad_output)
+        projection = dot * inverse * inverse / count
+        grad_input = (grad_output - sum_dy / count - centered * projection) * (inverse * weight)
+        return grad_input, (local_dot * inverse).reshape(-1), local_sum_dy.reshape(-1), None
 
 
 @LAYER_CLASSES.register("batch_norm")
 class BatchNorm(jt.Module):
-    def __init__(self, num_features: int, eps: float, momentum: float, processes: int = 1) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float,
+        momentum: float,
+        processes: int = 1,
+        second_order: bool = False,
+    ) -> None:
         self.eps, self.momentum, self.processes = eps, momentum, processes
+        self.second_order = second_order
         self.weight = jt.ones(num_features)
         self.bias = jt.zeros(num_features)
         self.running_mean = jt.zeros(num_features).stop_grad()
@@ -124,7 +146,8 @@ class BatchNorm(jt.Module):
             return centered * inverse * self.weight.broadcast(x, axes) + self.bias.broadcast(
                 x, axes
             )
-        output, batch_mean, batch_variance = _BatchNormTrainFunction(self.processes)(
+        sources = (x, self.weight) if self.second_order else None
+        output, batch_mean, batch_variance = _BatchNormTrainFunction(self.processes, sources)(
             x, self.weight, self.bias, self.eps
         )
         count = x.numel() // x.shape[1] * self.processes
@@ -137,34 +160,62 @@ class BatchNorm(jt.Module):
         return output
 
 
-class _TanhFunction(jt.Function):
+class _ElementwiseFunction(jt.Function):
+    """y = f(x) with a backward g * f'(x) written in y; ``source`` (x itself): the backward
+    recomputes y from it through this function again, so that it can be differentiated."""
+
+    def __init__(self, source: jt.Var | None = None) -> None:
+        self.source = source
+
     def execute(self, x: jt.Var) -> jt.Var:
-        self.y = jt.tanh(x)
+        self.y = self.value(x)
         return self.y
 
     def grad(self, grad_output: jt.Var) -> jt.Var:
-        return grad_output * (1.0 - self.y * self.y)
+        y = self.y if self.source is None else type(self)(self.source)(self.source)
+        return self.backward(grad_output, y)
+
+    def value(self, x: jt.Var) -> jt.Var:
+        raise NotImplementedError
+
+    def backward(self, grad_output: jt.Var, y: jt.Var) -> jt.Var:
+        raise NotImplementedError
 
 
-class _SigmoidFunction(jt.Function):
+class _TanhFunction(_ElementwiseFunction):
+    def value(self, x: jt.Var) -> jt.Var:
+        return jt.tanh(x)
+
+    def backward(self, grad_output: jt.Var, y: jt.Var) -> jt.Var:
+        return grad_output * (1.0 - y * y)
+
+
+class _SigmoidFunction(_ElementwiseFunction):
+    def value(self, x: jt.Var) -> jt.Var:
+        return 1.0 / (1.0 + jt.exp(-x))
+
+    def backward(self, grad_output: jt.Var, y: jt.Var) -> jt.Var:
+        return grad_output * (1.0 - y) * y
+
+
+class _Elementwise(jt.Module):
+    function: type[_ElementwiseFunction]
+
+    def __init__(self, second_order: bool = False) -> None:
+        self.second_order = second_order
+
     def execute(self, x: jt.Var) -> jt.Var:
-        self.y = 1.0 / (1.0 + jt.exp(-x))
-        return self.y
-
-    def grad(self, grad_output: jt.Var) -> jt.Var:
-        return grad_output * (1.0 - self.y) * self.y
+        return self.function(x if self.second_order else None)(x)
 
 
 @LAYER_CLASSES.register("tanh")
-class Tanh(jt.Module):
-    def execute(self, x: jt.Var) -> jt.Var:
-        return _TanhFunction()(x)
+class Tanh(_Elementwise):
+    function = _TanhFunction
 
 
 @LAYER_CLASSES.register("sigmoid")
-class Sigmoid(jt.Module):
-    def execute(self, x: jt.Var) -> jt.Var:
-        return _SigmoidFunction()(x)
+class Sigmoid(_Elementwise):
+    function = _SigmoidFunction
 
 
 def _require_integer(labels: jt.Var) -> None:
@@ -428,7 +479,16 @@ class Softmax(jt.Module):
         return nn.softmax(x, self.dim)
 
 
-def make_layer(info: LayerInfo, masks: MaskSource, batch_norm_processes: int = 1) -> jt.Module:
-    """``batch_norm_processes`` > 1: batch norm synced over that many MPI processes."""
-    extra = {"processes": batch_norm_processes} if info.kind == "batch_norm" else {}
+# The kinds whose backward reads values saved by the forward pass (see the module docstring)
+SECOND_ORDER_KINDS = frozenset({"tanh", "sigmoid", "batch_norm"})
+
+
+def make_layer(
+    info: LayerInfo, masks: MaskSource, batch_norm_processes: int = 1, second_order: bool = False
+) -> jt.Module:
+    """``batch_norm_processes`` > 1: batch norm synced over that many MPI processes;
+    ``second_order``: a backward that can be differentiated again."""
+    extra: dict[str, Any] = {"processes": batch_norm_processes} if info.kind == "batch_norm" else {}
+    if second_order and info.kind in SECOND_ORDER_KINDS:
+        extra["second_order"] = True
     return LAYER_CLASSES.build(info, masks, **extra)

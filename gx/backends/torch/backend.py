@@ -7,7 +7,7 @@ import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from gx.distributed import World
 from gx.errors import GxError
 from gx.layers.activations import LeakyReLU
 from gx.spec import MaskSource, ModelSpec
+
+if TYPE_CHECKING:
+    from gx.config import OptimizerSettings
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -117,7 +120,10 @@ class TorchBackend(Backend):
         self.torch_dtype = _DTYPES[dtype]
         self.world, self.synced_batch_norm = World(), False
 
-    def build(self, spec: ModelSpec, masks: MaskSource | None = None) -> TorchModel:
+    def build(
+        self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
+    ) -> TorchModel:
+        # second_order needs nothing here: PyTorch differentiates the backward of every layer
         masks = masks or MaskSource(0)
         layers = {
             info.name: make_layer(info, masks, self.torch_dtype, self.synced_batch_norm)
@@ -163,8 +169,31 @@ class TorchBackend(Backend):
     def gradients(self, loss: torch.Tensor, values: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch.autograd.grad(loss, list(values), retain_graph=True, allow_unused=True))
 
+    def watch(self, value: torch.Tensor) -> torch.Tensor:
+        return value.detach().requires_grad_(True)
+
+    def input_gradients(
+        self, output: torch.Tensor, inputs: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        return list(torch.autograd.grad(output.sum(), list(inputs), create_graph=True))
+
     def relu(self, value: torch.Tensor) -> torch.Tensor:
         return torch.relu(value)
+
+    def absolute(self, value: torch.Tensor) -> torch.Tensor:
+        return value.abs()
+
+    def log_sigmoid(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(value)
+
+    def norms(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(value.flatten(1), dim=1)
+
+    def logsumexp(self, values: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.logsumexp(torch.cat([value.reshape(-1) for value in values]), 0)
+
+    def gram(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows @ rows.T
 
     def floored_log(self, value: torch.Tensor) -> torch.Tensor:
         return _FlooredLog.apply(value)
@@ -173,20 +202,25 @@ class TorchBackend(Backend):
         return torch.nn.functional.cross_entropy(logits, labels)
 
     def optimizer(
-        self,
-        parameters: Mapping[str, torch.Tensor],
-        kind: str,
-        lr: float,
-        betas: Sequence[float],
-        eps: float,
-        momentum: float,
+        self, parameters: Mapping[str, torch.Tensor], settings: OptimizerSettings
     ) -> torch.optim.Optimizer:
         optimizer: Any  # gx tags it with its kind and named parameters below
+        values, kind, lr = list(parameters.values()), settings.kind, settings.lr
+        beta1, beta2 = settings.betas
         if kind == "adam":
-            beta1, beta2 = betas
-            optimizer = torch.optim.Adam(parameters.values(), lr=lr, betas=(beta1, beta2), eps=eps)
+            optimizer = torch.optim.Adam(values, lr=lr, betas=(beta1, beta2), eps=settings.eps)
+        elif kind == "adamw":
+            optimizer = torch.optim.AdamW(
+                values,
+                lr=lr,
+                betas=(beta1, beta2),
+                eps=settings.eps,
+                weight_decay=settings.weight_decay,
+            )
+        elif kind == "rmsprop":
+            optimizer = torch.optim.RMSprop(values, lr=lr, alpha=settings.alpha, eps=settings.eps)
         else:
-            optimizer = torch.optim.SGD(parameters.values(), lr=lr, momentum=momentum)
+            optimizer = torch.optim.SGD(values, lr=lr, momentum=settings.momentum)
         optimizer.gx_kind, optimizer.gx_parameters = kind, dict(parameters)
         return optimizer
 
@@ -204,6 +238,11 @@ class TorchBackend(Backend):
         if self.world.size > 1:
             self._average_gradients(optimizer)
         optimizer.step()
+
+    def clip(self, parameters: Sequence[torch.Tensor], limit: float) -> None:
+        with torch.no_grad():
+            for parameter in parameters:
+                parameter.clamp_(-limit, limit)
 
     def _average_gradients(self, optimizer: Any) -> None:
         """Mean of every process's gradients, in one all-reduce over one flat buffer (the
@@ -282,7 +321,7 @@ class TorchBackend(Backend):
                 for slot in OPTIMIZER_SLOTS[optimizer.gx_kind]
                 if f"{name}.{slot}" in state
             }
-            if optimizer.gx_kind == "adam" and slots:
+            if optimizer.gx_kind != "sgd" and slots:  # the others count their steps
                 slots["step"] = torch.tensor(float(state["step"]), dtype=torch.float32)
             if slots:
                 optimizer.state[parameter] = slots
