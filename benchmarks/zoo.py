@@ -52,30 +52,30 @@ class Script:
     not_a_pair: str = ""  # why its networks are no fixed-graph G and D pair
 
 
-def _mlp(z: str, image: str, *labels: str) -> tuple[Network, Network]:
+def _pair(z: str, image: str, *labels: str) -> tuple[Network, Network]:
     return (
         Network("generator", "Generator", (z, *labels)),
         Network("discriminator", "Discriminator", (image, *labels)),
     )
 
 
+# Each script's recipe as gx settings: its loss and terms, its optimizers, its step order (all
+# train G first, then D on (real + fake) / 2, but the WGANs, which train D every step and G every
+# n_critic-th) and its image size.
 ADAM = ("optimizer.generator.betas=[0.5, 0.999]", "optimizer.discriminator.betas=[0.5, 0.999]")
-G_THEN_D = ("train.order=g_then_d",)  # every script trains G, then D on (real + fake) / 2
+G_THEN_D = ("train.order=g_then_d", *ADAM)
+SIZE_32 = ("data.image_size=32",)
+CRITIC = ("train.order=d_then_g", "train.d_steps=5", "train.loss=wasserstein")
 
 SCRIPTS = (
-    Script("gan", "gan/gan.py", _mlp("z=100", "image=1x28x28"), (*G_THEN_D, *ADAM)),
+    Script("gan", "gan/gan.py", _pair("z=100", "image=1x28x28"), G_THEN_D),
     Script(
         "cgan",
         "cgan/cgan.py",
-        _mlp("z=100", "image=1x32x32", "label=class:10"),
-        (*G_THEN_D, *ADAM, "train.loss=mse", "data.image_size=32"),
+        _pair("z=100", "image=1x32x32", "label=class:10"),
+        (*G_THEN_D, "train.loss=mse", *SIZE_32),
     ),
-    Script(
-        "dcgan",
-        "dcgan/dcgan.py",
-        _mlp("z=100", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
-    ),
+    Script("dcgan", "dcgan/dcgan.py", _pair("z=100", "image=1x32x32"), (*G_THEN_D, *SIZE_32)),
     Script(
         "acgan",
         "acgan/acgan.py",
@@ -83,62 +83,96 @@ SCRIPTS = (
             Network("generator", "Generator", ("z=100", "label=class:10")),
             Network("discriminator", "Discriminator", ("image=1x32x32",)),
         ),
-        (*G_THEN_D, *ADAM, "data.image_size=32", "train.class_loss=1.0"),
+        (*G_THEN_D, *SIZE_32, "train.class_loss=1.0"),
     ),
     Script(
         "infogan",
         "infogan/infogan.py",
         (
-            Network("generator", "Generator", ("z=62", "label=onehot:10", "code=2")),
+            Network("generator", "Generator", ("z=62", "label=onehot:10", "code=uniform:2")),
             Network("discriminator", "Discriminator", ("image=1x32x32",)),
         ),
-        (*G_THEN_D, *ADAM, "train.loss=mse", "data.image_size=32"),
+        (
+            *G_THEN_D,
+            *SIZE_32,
+            "train.loss=mse",
+            "train.info_categorical=1.0",
+            "train.info_continuous=0.1",
+            "optimizer.info.betas=[0.5, 0.999]",
+        ),
     ),
     Script(
         "lsgan",
         "lsgan/lsgan.py",
-        _mlp("z=100", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "train.loss=mse", "data.image_size=32"),
+        _pair("z=100", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.loss=mse"),
     ),
-    Script("wgan", "wgan/wgan.py", _mlp("z=100", "image=1x28x28"), G_THEN_D),
-    Script("wgan_gp", "wgan_gp/wgan_gp.py", _mlp("z=100", "image=1x28x28"), (*G_THEN_D, *ADAM)),
-    Script("wgan_div", "wgan_div/wgan_div.py", _mlp("z=100", "image=1x28x28"), (*G_THEN_D, *ADAM)),
+    Script(
+        "wgan",
+        "wgan/wgan.py",
+        _pair("z=100", "image=1x28x28"),
+        (
+            *CRITIC,
+            "train.clip_d=0.01",
+            "optimizer.generator.kind=rmsprop",
+            "optimizer.discriminator.kind=rmsprop",
+            "optimizer.generator.lr=0.00005",
+            "optimizer.discriminator.lr=0.00005",
+        ),
+    ),
+    Script(
+        "wgan_gp",
+        "wgan_gp/wgan_gp.py",
+        _pair("z=100", "image=1x28x28"),
+        (*CRITIC, *ADAM, "train.gradient_penalty=wgan_gp", "train.penalty_weight=10"),
+    ),
+    Script(
+        "wgan_div",
+        "wgan_div/wgan_div.py",
+        _pair("z=100", "image=1x28x28"),
+        (*CRITIC, *ADAM, "train.gradient_penalty=wgan_div"),
+    ),
     Script(
         "dragan",
         "dragan/dragan.py",
-        _mlp("z=100", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
+        _pair("z=100", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.gradient_penalty=dragan", "train.penalty_weight=10"),
     ),
     Script(
         "began",
         "began/began.py",
-        _mlp("z=62", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
+        _pair("z=62", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.loss=began"),
     ),
-    Script("bgan", "bgan/bgan.py", _mlp("z=100", "image=1x28x28"), (*G_THEN_D, *ADAM)),
+    Script(
+        "bgan",
+        "bgan/bgan.py",
+        _pair("z=100", "image=1x28x28"),
+        (*G_THEN_D, "train.loss=boundary_seeking"),
+    ),
     Script(
         "ebgan",
         "ebgan/ebgan.py",
-        _mlp("z=62", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
+        _pair("z=62", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.loss=ebgan", "train.pullaway_weight=0.1"),
     ),
     Script(
         "sgan",
         "sgan/sgan.py",
-        _mlp("z=100", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
+        _pair("z=100", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.fake_class=true"),
     ),
     Script(
         "softmax_gan",
         "softmax_gan/softmax_gan.py",
-        _mlp("z=100", "image=1x28x28"),
-        (*G_THEN_D, *ADAM),
+        _pair("z=100", "image=1x28x28"),
+        (*G_THEN_D, "train.loss=softmax"),
     ),
     Script(
         "relativistic_gan",
         "relativistic_gan/relativistic_gan.py",
-        _mlp("z=100", "image=1x32x32"),
-        (*G_THEN_D, *ADAM, "data.image_size=32"),
+        _pair("z=100", "image=1x32x32"),
+        (*G_THEN_D, *SIZE_32, "train.loss=relativistic"),
     ),
     Script(
         "cogan",
@@ -258,6 +292,96 @@ def import_script(script: Script, checkout: Path, work: Path) -> tuple[Path, str
     return folder, "yes"
 
 
+def _load_class(networks_file: Path, name: str) -> Any:
+    from gx.importer.loading import load_network
+
+    module, _ = load_network(f"{networks_file}:{name}")
+    return module
+
+
+def _forward(module: Any, arguments: list, training: bool, masks: Any) -> list:
+    """The module's outputs (a list), its dropouts drawing gx's masks in layer order."""
+    import torch
+    import torch.nn.functional as F
+
+    def masked(channels: bool) -> Any:
+        def dropout(x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Any:
+            if not training or p == 0:
+                return x
+            drawn = masks.channel_mask(x.shape, p) if channels else masks.mask(x.shape, p)
+            return x * torch.from_numpy(drawn)
+
+        return dropout
+
+    module.train(training)
+    originals = F.dropout, F.dropout2d
+    F.dropout, F.dropout2d = masked(False), masked(True)
+    try:
+        output = module(*arguments)
+    finally:
+        F.dropout, F.dropout2d = originals
+    return list(output) if isinstance(output, tuple) else [output]
+
+
+def check_equal(networks_file: Path, network: Network, seed: int = 0) -> dict[str, float]:
+    """The imported network against the module it came from, on each backend, in training and
+    eval mode: outputs and the gradients of sum(output * r) with respect to every parameter, as
+    the worst share of what the float32 floor allows (gx.parity.agreement; PyTorch float64 the
+    reference of the floor). Returns {"torch": worst, "jittor": worst}."""
+    import numpy as np
+    import torch
+
+    from gx.backends import get_backend
+    from gx.importer import import_network
+    from gx.importer.network import example_inputs
+    from gx.parity.agreement import allowed_difference, relative_norm
+    from gx.spec import MaskSource
+
+    torch.manual_seed(seed)
+    module = _load_class(networks_file, network.name)
+    declarations = dict(text.split("=", 1) for text in network.inputs)
+    imported = import_network(module, declarations)
+    weights = imported.weights(module.state_dict())
+    saved = {key: value.clone() for key, value in module.state_dict().items()}
+    arguments, inputs = example_inputs(imported.inputs, 8, seed=1)
+    rng = np.random.default_rng(2)
+    probes = [
+        rng.standard_normal((8, *v.shape)).astype(np.float32) for v in imported.spec.output_values
+    ]
+
+    def gx_values(backend_name: str, training: bool, dtype: str = "float32") -> list[np.ndarray]:
+        backend = get_backend(backend_name, "cpu", dtype)
+        compiled = backend.build(imported.spec, MaskSource(5))
+        backend.load_weights(compiled, imported.spec, weights)
+        backend.set_training(compiled, training)
+        outputs = compiled({key: backend.tensor(value) for key, value in inputs.items()})
+        outputs = list(outputs) if isinstance(outputs, tuple) else [outputs]
+        parameters = list(backend.state_tensors(compiled, imported.spec, True).values())
+        total = sum(((o * backend.tensor(r)).sum() for o, r in zip(outputs, probes)), 0.0)
+        gradients = backend.gradients(total, parameters)
+        return [backend.numpy(value) for value in outputs + gradients]
+
+    def module_values(training: bool) -> list[np.ndarray]:
+        outputs = _forward(module, arguments, training, MaskSource(5))
+        total = sum((o * torch.from_numpy(r)).sum() for o, r in zip(outputs, probes))
+        parameters = dict(module.named_parameters())
+        sources = [imported.weight_keys[key] for key in imported.weight_keys]
+        gradients = torch.autograd.grad(total, [parameters[s] for s in sources if s in parameters])
+        module.load_state_dict(saved)  # the running statistics the forward moved
+        return [value.detach().numpy() for value in outputs + list(gradients)]
+
+    worst = {"torch": 0.0, "jittor": 0.0}
+    for training in (True, False):
+        expected, exact = module_values(training), gx_values("torch", training, "float64")
+        for backend_name in worst:
+            for got, wanted, truth in zip(gx_values(backend_name, training), expected, exact):
+                share = relative_norm(got, wanted) / allowed_difference(
+                    relative_norm(wanted, truth)
+                )
+                worst[backend_name] = max(worst[backend_name], share)
+    return worst
+
+
 def parity(script: Script, folder: Path, steps: int, seeds: int, data_root: str) -> str:
     overrides = [
         part
@@ -306,6 +430,15 @@ def main() -> None:
             outcome.imported = f"not a G/D pair: {script.not_a_pair}"
         else:
             folder, outcome.imported = import_script(script, arguments.checkout, arguments.work)
+            if outcome.imported == "yes":
+                networks_file = arguments.work / f"{script.name}_networks.py"
+                shares = [check_equal(networks_file, network) for network in script.networks]
+                worst = {name: max(share[name] for share in shares) for name in shares[0]}
+                outcome.details["floor_shares"] = worst
+                outcome.equal = "; ".join(
+                    f"{name} {'yes' if share <= 1 else 'NO'} ({share:.2f} of the floor)"
+                    for name, share in worst.items()
+                )
             if outcome.imported == "yes" and not arguments.skip_parity:
                 outcome.parity = parity(
                     script, folder, arguments.steps, arguments.seeds, arguments.data_root

@@ -150,9 +150,11 @@ def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatc
 
     from gx.backends.jittor.backend import JittorBackend
 
-    def native_adam(self, parameters, kind, lr, betas, eps, momentum):
-        optimizer = jt.optim.Adam(list(parameters.values()), lr, eps=eps, betas=tuple(betas))
-        optimizer.gx_kind, optimizer.gx_names = kind, list(parameters)
+    def native_adam(self, parameters, settings):
+        optimizer = jt.optim.Adam(
+            list(parameters.values()), settings.lr, eps=settings.eps, betas=tuple(settings.betas)
+        )
+        optimizer.gx_kind, optimizer.gx_names = settings.kind, list(parameters)
         return optimizer
 
     monkeypatch.setattr(JittorBackend, "optimizer", native_adam)

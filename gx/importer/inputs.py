@@ -1,12 +1,14 @@
 """``--input NAME=DECLARATION``: what each argument of a module's forward is.
 
-Three declarations, one per kind of argument a hand-written GAN takes::
+Four declarations, one per kind of argument a hand-written GAN takes::
 
     z=100  image=1x28x28     a float tensor of that per-sample shape
     label=class:10           integer class labels (N,), int64
     label=onehot:10x1x1      the one-hot code of integer labels, as the module receives it
                              (10, or 10xHxW for a label map): the spec takes the labels and
                              computes the code itself with a one_hot or label_map layer
+    code=uniform:2           a float tensor the trainer draws uniformly in [-1, 1] (an
+                             InfoGAN generator's continuous code)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from gx.errors import GxError
 
 _SHAPE = re.compile(r"^[1-9][0-9]*(x[1-9][0-9]*)*$")
-KINDS = ("tensor", "class", "onehot")
+KINDS = ("tensor", "class", "onehot", "uniform")
 
 Declaration = Union[str, Sequence[int]]
 
@@ -31,9 +33,14 @@ class InputSpec:
     """One argument of forward: its name in the spec, and what it holds."""
 
     name: str
-    kind: str  # "tensor", "class" or "onehot"
+    kind: str  # "tensor", "class", "onehot" or "uniform"
     shape: tuple[int, ...]  # per sample; () for class labels
     classes: int = 0  # class labels and one-hot codes
+
+    @property
+    def is_float(self) -> bool:
+        """A float tensor the module receives as it is (a uniform code included)."""
+        return self.kind in ("tensor", "uniform")
 
 
 def one_hot_code(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -65,7 +72,8 @@ def input_spec(name: str, declaration: Declaration) -> InputSpec:
         kind, shape_text = "tensor", declaration
     wrong = GxError(
         f"input '{name}': cannot read {declaration!r}; write a shape like 100 or 1x28x28, "
-        "class:10 for integer labels, or onehot:10 / onehot:10x28x28 for their one-hot code"
+        "class:10 for integer labels, onehot:10 / onehot:10x28x28 for their one-hot code, or "
+        "uniform:2 for a code drawn in [-1, 1]"
     )
     if kind not in KINDS or not _SHAPE.match(shape_text):
         raise wrong

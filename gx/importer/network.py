@@ -49,8 +49,13 @@ def example_inputs(
     arguments: list[torch.Tensor] = []
     gx_inputs: dict[str, np.ndarray] = {}
     for declared in inputs:
-        if declared.kind == "tensor":
-            values = rng.standard_normal((count, *declared.shape), dtype=np.float32)
+        if declared.is_float:
+            shape = (count, *declared.shape)
+            values = (
+                rng.uniform(-1, 1, shape).astype(np.float32)
+                if declared.kind == "uniform"
+                else rng.standard_normal(shape, dtype=np.float32)
+            )
             arguments.append(torch.from_numpy(values))
             gx_inputs[declared.name] = values
             continue

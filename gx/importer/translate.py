@@ -119,8 +119,9 @@ class Translator:
         raise AssertionError("an fx graph always ends with its output node")
 
     def _input(self, declared: InputSpec) -> Any:
-        if declared.kind == "tensor":
-            return self.builder.add_input(declared.name, Value(declared.shape))
+        if declared.is_float:
+            value = Value(declared.shape, uniform=declared.kind == "uniform")
+            return self.builder.add_input(declared.name, value)
         labels = self.builder.add_input(declared.name, Value((), declared.classes))
         return labels if declared.kind == "class" else OneHotCode(labels, declared.shape)
 
