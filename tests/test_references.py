@@ -301,6 +301,113 @@ def test_softmax(backend: Backend) -> None:
     assert_matches(output, expected, expected, terms=5 + 2 * (4 + 2))
 
 
+# -- normalization ------------------------------------------------------------------------------
+
+
+def gamma(terms: int) -> float:
+    return terms * UNIT_ROUNDOFF / (1 - terms * UNIT_ROUNDOFF)
+
+
+def run_with_weights(
+    backend: Backend,
+    inputs: dict[str, list[int] | dict],
+    layer: dict,
+    arrays: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray],
+) -> np.ndarray:
+    """The layer's training-mode output (float64) for ``arrays``, its parameters set to
+    ``weights`` (the rest as initialised)."""
+    spec = ModelSpec.from_dict({"inputs": inputs, "layers": [{"name": "layer", **layer}]})
+    module = backend.compile(spec, 5)
+    tensors = backend.state_tensors(module, spec)
+    for key, value in weights.items():
+        backend.assign(tensors[f"layer.{key}"], value.astype(np.float32))
+    values = {name: backend.tensor(array) for name, array in arrays.items()}
+    return backend.numpy(module(values)).astype(np.float64)
+
+
+def numpy_normalized(x: np.ndarray, runs: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x normalised per run, the first-order float32 error bound of each value, in units of
+    gamma(values per run + 4)).
+
+    ``runs`` labels each value of x with the run it is normalised in. To first order, a float32
+    mean of n values is off by gamma(n) * mean|x|, which reaches y = (x - mean) / sd divided by
+    sd, once directly and once through the variance (relative error gamma(n + 2), half of it in
+    y): |dy| <= gamma(n + 4) * (mean|x| / sd * (1 + |y|) + |y|).
+    """
+    x = x.astype(np.float64)
+    y, bound = np.empty_like(x), np.empty_like(x)
+    for run in np.unique(runs):
+        values = x[runs == run]
+        centered = values - values.mean()
+        sd = np.sqrt((centered**2).mean() + eps)
+        y[runs == run] = centered / sd
+        bound[runs == run] = np.abs(values).mean() / sd * (1 + np.abs(centered / sd))
+    return y, bound + np.abs(y)
+
+
+def per_sample_runs(shape: tuple[int, ...], runs_per_sample: int) -> np.ndarray:
+    """Each value's run: sample-major, ``runs_per_sample`` equal runs per sample."""
+    per_run = math.prod(shape[1:]) // runs_per_sample
+    return (np.arange(math.prod(shape)) // per_run).reshape(shape)
+
+
+def channel_runs(shape: tuple[int, ...]) -> np.ndarray:
+    """Batch norm's runs: one per channel, over the batch and every position."""
+    return np.broadcast_to(np.arange(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2)), shape)
+
+
+def affine(y: np.ndarray, weight: np.ndarray, bias: np.ndarray, shape: tuple) -> np.ndarray:
+    return y * weight.reshape(shape) + bias.reshape(shape)
+
+
+@pytest.mark.parametrize(
+    "kind, arguments, runs_per_sample",
+    [
+        ("instance_norm", {"affine": True}, 6),
+        ("group_norm", {"groups": 3}, 3),
+        ("group_norm", {"groups": 1}, 1),
+        ("layer_norm", {}, 1),
+    ],
+)
+def test_sample_norms(backend: Backend, kind: str, arguments: dict, runs_per_sample: int) -> None:
+    x = images(2, 6, 5, 5) * 3 + 2
+    rng = np.random.default_rng(2)
+    shape = (6, 5, 5) if kind == "layer_norm" else (6,)
+    weight, bias = rng.uniform(0.5, 2, shape), rng.standard_normal(shape)
+    per_channel = (1, 6, 5, 5) if kind == "layer_norm" else (1, 6, 1, 1)
+    output = run_with_weights(
+        backend, {"x": [6, 5, 5]}, {"kind": kind, **arguments}, {"x": x},
+        {"weight": weight, "bias": bias},
+    )  # fmt: skip
+    y, bound = numpy_normalized(x, per_sample_runs(x.shape, runs_per_sample), 1e-5)
+    n = x[0].size // runs_per_sample
+    magnitudes = bound * np.abs(weight.reshape(per_channel)) + np.abs(bias.reshape(per_channel))
+    assert_matches(output, affine(y, weight, bias, per_channel), magnitudes, n + 6)
+
+
+@pytest.mark.parametrize("shape", [(8, 6), (4, 3, 5, 5)], ids=["1d", "2d"])
+def test_conditional_batch_norm(backend: Backend, shape: tuple[int, ...]) -> None:
+    classes, channels = 5, shape[1]
+    x = images(*shape) * 2 - 1
+    labels = np.array([4, 0, 2, 4, 1, 1, 0, 3][: shape[0]], np.int64)
+    rng = np.random.default_rng(3)
+    gains = rng.uniform(0.5, 2, (classes, channels))
+    biases = rng.standard_normal((classes, channels))
+    output = run_with_weights(
+        backend,
+        {"x": list(shape[1:]), "label": {"classes": classes}},
+        {"kind": "conditional_batch_norm", "input": ["x", "label"]},
+        {"x": x, "label": labels},
+        {"weight": gains, "bias": biases},
+    )
+    y, bound = numpy_normalized(x, channel_runs(shape), 1e-5)
+    per_sample = (shape[0], channels) + (1,) * (len(shape) - 2)
+    gain, bias = gains[labels].reshape(per_sample), biases[labels].reshape(per_sample)
+    n = x.size // channels
+    assert_matches(output, y * gain + bias, bound * np.abs(gain) + np.abs(bias), n + 6)
+
+
 # -- 'same' padding of conv_transpose2d -----------------------------------------------------------
 
 

@@ -170,6 +170,12 @@ class Layer:
         return {}
 
     @classmethod
+    def check_torch_input(cls, module: Any, value: Value) -> None:
+        """Refuse (gx.layers.importing.Unsupported) a module of ``torch_modules`` whose settings
+        do not fit the per-sample ``value`` it is called with, where its settings alone cannot
+        tell (nn.LayerNorm's normalized_shape)."""
+
+    @classmethod
     def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:
         """The value of a traced call of ``torch_functions``, its traced arguments already
         translated: by default a layer of this kind on the first argument."""
