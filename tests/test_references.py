@@ -408,6 +408,76 @@ def test_conditional_batch_norm(backend: Backend, shape: tuple[int, ...]) -> Non
     assert_matches(output, y * gain + bias, bound * np.abs(gain) + np.abs(bias), n + 6)
 
 
+# -- self-attention -----------------------------------------------------------------------------
+
+
+def numpy_self_attention(
+    x: np.ndarray, weights: dict[str, np.ndarray], softmax_axis: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(SAGAN's block in float64, the first-order float32 error bound of each value).
+
+    f, g and h are 1x1 convolutions: sums of C products and a bias, each off by gamma(C + 1)
+    times its magnitude (the same sum over absolute values). A score f(x_i) . g(x_j) is then off
+    by gamma(C' + C + 1) times S_ji, the product of the magnitudes; a softmax weight beta_ji by
+    beta_ji * (2 max_i dS_ji + gamma(P + 3)) over P positions; and o_j = sum_i beta_ji h(x_i) by
+    (gamma(P + C + 4) + 2 max_i dS_ji) * sum_i beta_ji |h|(x_i). y = x + gamma * o adds two
+    roundings.
+    """
+    n, channels = x.shape[:2]
+    flat = x.astype(np.float64).reshape(n, channels, -1)
+
+    def conv(name: str, values: np.ndarray) -> np.ndarray:
+        weight = weights[f"{name}_weight"].reshape(weights[f"{name}_weight"].shape[:2])
+        return np.einsum("oc,ncp->nop", weight, values) + weights[f"{name}_bias"].reshape(1, -1, 1)
+
+    def conv_magnitude(name: str) -> np.ndarray:
+        absolute = {key: np.abs(value) for key, value in weights.items()}
+        weight = absolute[f"{name}_weight"].reshape(absolute[f"{name}_weight"].shape[:2])
+        return np.einsum("oc,ncp->nop", weight, np.abs(flat)) + absolute[f"{name}_bias"].reshape(
+            1, -1, 1
+        )
+
+    f, g, h = conv("f", flat), conv("g", flat), conv("h", flat)
+    scores = np.einsum("ncj,nci->nji", g, f)
+    scores -= scores.max(axis=softmax_axis, keepdims=True)
+    beta = np.exp(scores) / np.exp(scores).sum(axis=softmax_axis, keepdims=True)
+    attended = np.einsum("nci,nji->ncj", h, beta)
+    residual = float(weights["gamma"][0])
+    y = flat + residual * attended
+
+    positions, reduced = flat.shape[2], f.shape[1]
+    score_error = gamma(reduced + channels + 1) * np.einsum(
+        "ncj,nci->nji", conv_magnitude("g"), conv_magnitude("f")
+    ).max(axis=2)  # (n, j)
+    weighted = np.einsum("nci,nji->ncj", conv_magnitude("h"), beta)
+    attended_error = (gamma(positions + channels + 4) + 2 * score_error[:, None, :]) * weighted
+    bound = abs(residual) * attended_error + 2 * UNIT_ROUNDOFF * (
+        np.abs(y) + np.abs(residual * attended)
+    )
+    return y.reshape(x.shape), bound.reshape(x.shape)
+
+
+def test_self_attention(backend: Backend) -> None:
+    """SAGAN's formula, and which way the softmax runs: over the attended positions i for each
+    output position j (the other way round is far off)."""
+    x = images(2, 16, 3, 4)
+    rng = np.random.default_rng(4)
+    weights = {
+        **{f"{name}_weight": rng.standard_normal((out, 16, 1, 1)) * 0.5
+           for name, out in (("f", 2), ("g", 2), ("h", 16))},
+        **{f"{name}_bias": rng.standard_normal(out) * 0.5
+           for name, out in (("f", 2), ("g", 2), ("h", 16))},
+        "gamma": np.array([0.7]),
+    }  # fmt: skip
+    output = run_with_weights(backend, {"x": [16, 3, 4]}, {"kind": "self_attention"}, {"x": x},
+                              weights)  # fmt: skip
+    weights = {key: value.astype(np.float32).astype(np.float64) for key, value in weights.items()}
+    expected, bound = numpy_self_attention(x, weights)
+    assert np.all(np.abs(output - expected) <= bound), np.max(np.abs(output - expected) - bound)
+    transposed, _ = numpy_self_attention(x, weights, softmax_axis=1)
+    assert np.min(np.max(np.abs(transposed - expected), axis=(1, 2, 3))) > 100 * np.max(bound)
+
+
 # -- 'same' padding of conv_transpose2d -----------------------------------------------------------
 
 

@@ -689,6 +689,10 @@ BAD_SPECS = {
         ),  # fmt: skip
         ["layer 'cbn'", "needs integer labels, got a tensor (4)", "classes:"],
     ),
+    "self-attention reducing every channel away": (
+        layers({"name": "attention", "kind": "self_attention"}, x=[4, 3, 3]),
+        ["layer 'attention'", "4 channels leave no channel", "reduction of at most 4"],
+    ),
 }
 
 

@@ -9,6 +9,7 @@ has none, and add it to docs/layers.md (docs/extending.md walks through it).
 from __future__ import annotations
 
 from gx.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from gx.layers.attention import SelfAttention
 from gx.layers.base import Layer, ParityCase, Shape, Value
 from gx.layers.convolution import Conv2d, ConvTranspose2d
 from gx.layers.dense import Embedding, Linear, Projection
@@ -55,6 +56,7 @@ _DEFINITIONS: tuple[type[Layer], ...] = (
     LayerNorm,
     GroupNorm,
     ConditionalBatchNorm,
+    SelfAttention,
 )
 LAYER_KINDS: dict[str, type[Layer]] = {cls.kind: cls for cls in _DEFINITIONS}
 

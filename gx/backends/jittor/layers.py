@@ -495,7 +495,7 @@ class Softmax(jt.Module):
         return nn.softmax(x, self.dim)
 
 
-# -- conditional batch norm, instance, group and layer norm ----------------------------------------
+# -- conditional batch norm, instance, group and layer norm, self-attention ------------------------
 
 
 @LAYER_CLASSES.register("conditional_batch_norm")
@@ -602,6 +602,37 @@ class LayerNorm(_SampleNorm):
     def execute(self, x: jt.Var) -> jt.Var:
         normalized = self.normalized(x, 1)
         return normalized * self.weight + self.bias if self.affine else normalized
+
+
+@LAYER_CLASSES.register("self_attention")
+class SelfAttention(jt.Module):
+    """SAGAN's block (gx.layers.attention): y = x + gamma * attention-weighted h(x)."""
+
+    def __init__(self, channels: int, reduced: int, bias: bool, spectral_norm: bool) -> None:
+        self.bias, self.spectral_norm = bias, spectral_norm
+        for projection, out in (("f", reduced), ("g", reduced), ("h", channels)):
+            setattr(self, f"{projection}_weight", jt.zeros((out, channels, 1, 1)))
+            if bias:
+                setattr(self, f"{projection}_bias", jt.zeros(out))
+            if spectral_norm:
+                setattr(self, f"{projection}_sn_u", jt.zeros(out).stop_grad())
+        self.gamma = jt.zeros(1)
+
+    def project(self, x: jt.Var, projection: str) -> jt.Var:
+        """One 1x1 convolution, its positions flattened: (N, out, H * W)."""
+        weight = getattr(self, f"{projection}_weight")
+        if self.spectral_norm:
+            u = getattr(self, f"{projection}_sn_u")
+            weight = _spectrally_normalized(weight, u, self.is_train)
+        bias = getattr(self, f"{projection}_bias") if self.bias else None
+        return nn.conv2d(x, weight, bias).reshape(x.shape[0], weight.shape[0], -1)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        f, g, h = (self.project(x, projection) for projection in ("f", "g", "h"))
+        # scores[n, j, i] = g(x_j) . f(x_i); each output position j weighs the positions i
+        attention = nn.softmax(nn.bmm(g.transpose(0, 2, 1), f), dim=-1)
+        attended = nn.bmm(h, attention.transpose(0, 2, 1))  # (N, C, H * W)
+        return x + self.gamma * attended.reshape(x.shape)
 
 
 # The kinds whose backward reads values saved by the forward pass (see the module docstring)

@@ -235,7 +235,7 @@ class Multiply(nn.Module):
         return first * second
 
 
-# -- conditional batch norm ------------------------------------------------------------------------
+# -- conditional batch norm and self-attention -----------------------------------------------------
 # (instance_norm, group_norm and layer_norm are PyTorch's own classes: their definitions name them)
 
 
@@ -275,6 +275,47 @@ class ConditionalBatchNorm(nn.Module):
         # F.embedding for the lookups, as in Projection: the same sums with strict math
         gain = F.embedding(labels, self.weight).reshape(shape)
         return self.normalized(x) * gain + F.embedding(labels, self.bias).reshape(shape)
+
+
+def _conv1x1(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, u: torch.Tensor | None,
+    training: bool,
+) -> torch.Tensor:  # fmt: skip
+    if u is not None:
+        weight = _spectrally_normalized(weight, u, training)
+    return F.conv2d(x, weight, bias)
+
+
+@LAYER_CLASSES.register("self_attention")
+class SelfAttention(nn.Module):
+    """SAGAN's block (gx.layers.attention): y = x + gamma * attention-weighted h(x)."""
+
+    def __init__(self, channels: int, reduced: int, bias: bool, spectral_norm: bool) -> None:
+        super().__init__()
+        for projection, out in (("f", reduced), ("g", reduced), ("h", channels)):
+            self.register_parameter(
+                f"{projection}_weight", nn.Parameter(torch.empty(out, channels, 1, 1))
+            )
+            self.register_parameter(
+                f"{projection}_bias", nn.Parameter(torch.empty(out)) if bias else None
+            )
+            if spectral_norm:
+                self.register_buffer(f"{projection}_sn_u", torch.zeros(out))
+        self.spectral_norm = spectral_norm
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def project(self, x: torch.Tensor, projection: str) -> torch.Tensor:
+        """One 1x1 convolution, its positions flattened: (N, out, H * W)."""
+        u = getattr(self, f"{projection}_sn_u") if self.spectral_norm else None
+        weight, bias = getattr(self, f"{projection}_weight"), getattr(self, f"{projection}_bias")
+        return _conv1x1(x, weight, bias, u, self.training).flatten(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f, g, h = (self.project(x, projection) for projection in ("f", "g", "h"))
+        # scores[n, j, i] = g(x_j) . f(x_i); each output position j weighs the positions i
+        attention = torch.softmax(torch.bmm(g.transpose(1, 2), f), dim=-1)
+        attended = torch.bmm(h, attention.transpose(1, 2))  # (N, C, H * W)
+        return x + self.gamma * attended.reshape(x.shape)
 
 
 def make_layer(
