@@ -368,6 +368,31 @@ class FeatureDiscriminator(nn.Module):
         return torch.sigmoid(self.score(features))
 
 
+class NormalizedGenerator(nn.Module):
+    """The per-sample norms of image-to-image and WGAN-GP code: nn.LayerNorm over features and
+    over a whole (C, H, W) sample, nn.InstanceNorm2d with and without a scale, nn.GroupNorm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 8 * 4 * 4)
+        self.fc_norm = nn.LayerNorm(8 * 4 * 4)
+        self.up = nn.ConvTranspose2d(8, 6, 4, 2, 1)
+        self.up_norm = nn.InstanceNorm2d(6, affine=True, eps=1e-3)
+        self.conv = nn.Conv2d(6, 6, 3, padding=1)
+        self.conv_norm = nn.GroupNorm(3, 6)
+        self.conv2 = nn.Conv2d(6, 4, 3, padding=1)
+        self.conv2_norm = nn.InstanceNorm2d(4)
+        self.sample_norm = nn.LayerNorm([4, 8, 8], eps=1e-4)
+        self.out = nn.Conv2d(4, 1, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.fc_norm(self.fc(z))).view(-1, 8, 4, 4)
+        x = F.relu(self.up_norm(self.up(x)))
+        x = F.leaky_relu(self.conv_norm(self.conv(x)), 0.2)
+        x = self.sample_norm(F.relu(self.conv2_norm(self.conv2(x))))
+        return torch.tanh(self.out(x))
+
+
 # -- what gx cannot import ------------------------------------------------------------------------
 
 
@@ -542,3 +567,23 @@ class WithChannelDropoutAlwaysOn(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)
+
+
+class WithTrackedInstanceNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.norm = nn.InstanceNorm2d(2, track_running_stats=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.fc(z).view(-1, 2, 2, 2))
+
+
+class WithLastAxisLayerNorm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 12)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.fc(z).view(-1, 3, 4))

@@ -16,6 +16,7 @@ rounding has no meaningful relative error).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,14 @@ def probe(
     batches: list[dict[str, np.ndarray]],
     weights: list[np.ndarray],
     training: bool,
+    values: Mapping[str, float],
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple]]:
-    """Arrays to compare, and every layer's real per-sample output shape, for one backend."""
+    """Arrays to compare, and every layer's real per-sample output shape, for one backend;
+    ``values``: parameters ('layer.name') set to a constant after initialization."""
     module = backend.compile(spec, WEIGHT_SEED, MaskSource(MASK_SEED))
+    state = backend.state_tensors(module, spec)
+    for key, value in values.items():
+        backend.assign(state[key], np.full(tuple(state[key].shape), value, np.float32))
     with backend.no_grad():
         for batch in batches[:TRAINING_PASSES]:
             module({name: backend.tensor(array) for name, array in batch.items()})
@@ -148,7 +154,12 @@ def probe(
 
 
 def check_parity(
-    backends: dict[str, Backend], label: str, spec: ModelSpec, training: bool, scale: float = 1.0
+    backends: dict[str, Backend],
+    label: str,
+    spec: ModelSpec,
+    training: bool,
+    scale: float = 1.0,
+    values: Mapping[str, float] | None = None,
 ) -> None:
     batches = [
         example_inputs(spec, BATCH, DATA_SEED + index) for index in range(TRAINING_PASSES + 1)
@@ -162,9 +173,12 @@ def check_parity(
         rng.standard_normal((BATCH, *value.shape)).astype(np.float32)
         for value in spec.output_values
     ]
-    torch_results, torch_shapes = probe(backends["torch"], spec, batches, weights, training)
-    jittor_results, jittor_shapes = probe(backends["jittor"], spec, batches, weights, training)
-    exact_results, _ = probe(backends["float64"], spec, batches, weights, training)
+    values = values or {}
+    torch_results, torch_shapes = probe(backends["torch"], spec, batches, weights, training, values)
+    jittor_results, jittor_shapes = probe(
+        backends["jittor"], spec, batches, weights, training, values
+    )
+    exact_results, _ = probe(backends["float64"], spec, batches, weights, training, values)
 
     inferred = {
         **{name: value.shape for name, value in spec.inputs.items()},
@@ -178,17 +192,22 @@ def check_parity(
     )
 
 
-# case -> (spec, input scale), from every layer kind's own parity cases (gx.layers). Inputs are
-# N(0, 1) times the scale; tanh and sigmoid get a wide range so their saturated tails count too.
-LAYER_CASES: dict[str, tuple[ModelSpec, float]] = {
-    name: (ModelSpec.from_dict(case.spec_dict(kind)), case.scale)
+# case -> (spec, input scale, parameters set to constants), from every layer kind's own parity
+# cases (gx.layers). Inputs are N(0, 1) times the scale; tanh and sigmoid get a wide range so
+# their saturated tails count too.
+LAYER_CASES: dict[str, tuple[ModelSpec, float, dict[str, float]]] = {
+    name: (
+        ModelSpec.from_dict(case.spec_dict(kind)),
+        case.scale,
+        {f"layer.{key}": value for key, value in case.values.items()},
+    )
     for kind, definition in LAYER_KINDS.items()
     for name, case in definition.parity_cases.items()
 }
 
 
 def test_every_layer_kind_has_a_case() -> None:
-    covered = {spec.infos[0].kind for spec, _ in LAYER_CASES.values()}
+    covered = {spec.infos[0].kind for spec, _, _ in LAYER_CASES.values()}
     assert covered == set(LAYER_KINDS)
 
 
@@ -196,8 +215,8 @@ def test_every_layer_kind_has_a_case() -> None:
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("case", list(LAYER_CASES))
 def test_layer_kind_parity(backends: dict[str, Backend], case: str, training: bool) -> None:
-    spec, scale = LAYER_CASES[case]
-    check_parity(backends, case, spec, training, scale)
+    spec, scale, values = LAYER_CASES[case]
+    check_parity(backends, case, spec, training, scale, values)
 
 
 REFERENCE_NETWORKS = [
@@ -248,7 +267,7 @@ def test_dropout_case_really_drops_in_training_only(
     backends: dict[str, Backend], case: str
 ) -> None:
     """Guards the dropout parity cases above against comparing two identities."""
-    spec, _ = LAYER_CASES[case]
+    spec, _, _ = LAYER_CASES[case]
     x = np.ones((BATCH, *spec.inputs["x"].shape), np.float32)
     for backend in backends.values():
         module = backend.compile(spec, WEIGHT_SEED, MaskSource(MASK_SEED))

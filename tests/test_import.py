@@ -34,6 +34,7 @@ from import_networks import (
     FlatCganDiscriminator,
     GatedClassifier,
     LabelMapDiscriminator,
+    NormalizedGenerator,
     OneHotGenerator,
     OtherSpellings,
     PoolingDiscriminator,
@@ -100,6 +101,7 @@ NETWORKS = {
     "sngan_discriminator": (SnganDiscriminator, {"image": "3x8x8"}),
     "variadic_generator": (VariadicGenerator, {"z": "16"}),
     "flat_cgan_discriminator": (FlatCganDiscriminator, {"image": "64", "label": "class:10"}),
+    "normalized_generator": (NormalizedGenerator, {"z": "16"}),
 }
 
 
@@ -616,6 +618,12 @@ def source_line(text: str) -> int:
          "return F.softmax(self.fc(z).view(-1, 1, 4, 4), dim=3)", "normalizes over dim 3"),
         ("WithChannelDropoutAlwaysOn", "z=8", "F.dropout2d", "the network's own forward",
          "return F.dropout2d(self.fc(z).view(-1, 4, 2, 2), 0.5)", "stays active in eval mode"),
+        ("WithTrackedInstanceNorm", "z=8", "nn.InstanceNorm2d", "module 'norm'",
+         "self.norm = nn.InstanceNorm2d(2, track_running_stats=True)",
+         "build it with track_running_stats=False (nn.InstanceNorm2d's default)"),
+        ("WithLastAxisLayerNorm", "z=8", "nn.LayerNorm", "module 'norm'",
+         "self.norm = nn.LayerNorm(4)",
+         "gx's layer_norm normalizes each sample whole: nn.LayerNorm((3, 4))"),
     ],
 )  # fmt: skip
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(

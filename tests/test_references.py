@@ -301,6 +301,183 @@ def test_softmax(backend: Backend) -> None:
     assert_matches(output, expected, expected, terms=5 + 2 * (4 + 2))
 
 
+# -- normalization ------------------------------------------------------------------------------
+
+
+def gamma(terms: int) -> float:
+    return terms * UNIT_ROUNDOFF / (1 - terms * UNIT_ROUNDOFF)
+
+
+def run_with_weights(
+    backend: Backend,
+    inputs: dict[str, list[int] | dict],
+    layer: dict,
+    arrays: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray],
+) -> np.ndarray:
+    """The layer's training-mode output (float64) for ``arrays``, its parameters set to
+    ``weights`` (the rest as initialised)."""
+    spec = ModelSpec.from_dict({"inputs": inputs, "layers": [{"name": "layer", **layer}]})
+    module = backend.compile(spec, 5)
+    tensors = backend.state_tensors(module, spec)
+    for key, value in weights.items():
+        backend.assign(tensors[f"layer.{key}"], value.astype(np.float32))
+    values = {name: backend.tensor(array) for name, array in arrays.items()}
+    return backend.numpy(module(values)).astype(np.float64)
+
+
+def numpy_normalized(x: np.ndarray, runs: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x normalised per run, the first-order float32 error bound of each value, in units of
+    gamma(values per run + 4)).
+
+    ``runs`` labels each value of x with the run it is normalised in. To first order, a float32
+    mean of n values is off by gamma(n) * mean|x|, which reaches y = (x - mean) / sd divided by
+    sd, once directly and once through the variance (relative error gamma(n + 2), half of it in
+    y): |dy| <= gamma(n + 4) * (mean|x| / sd * (1 + |y|) + |y|).
+    """
+    x = x.astype(np.float64)
+    y, bound = np.empty_like(x), np.empty_like(x)
+    for run in np.unique(runs):
+        values = x[runs == run]
+        centered = values - values.mean()
+        sd = np.sqrt((centered**2).mean() + eps)
+        y[runs == run] = centered / sd
+        bound[runs == run] = np.abs(values).mean() / sd * (1 + np.abs(centered / sd))
+    return y, bound + np.abs(y)
+
+
+def per_sample_runs(shape: tuple[int, ...], runs_per_sample: int) -> np.ndarray:
+    """Each value's run: sample-major, ``runs_per_sample`` equal runs per sample."""
+    per_run = math.prod(shape[1:]) // runs_per_sample
+    return (np.arange(math.prod(shape)) // per_run).reshape(shape)
+
+
+def channel_runs(shape: tuple[int, ...]) -> np.ndarray:
+    """Batch norm's runs: one per channel, over the batch and every position."""
+    return np.broadcast_to(np.arange(shape[1]).reshape((1, -1) + (1,) * (len(shape) - 2)), shape)
+
+
+def affine(y: np.ndarray, weight: np.ndarray, bias: np.ndarray, shape: tuple) -> np.ndarray:
+    return y * weight.reshape(shape) + bias.reshape(shape)
+
+
+@pytest.mark.parametrize(
+    "kind, arguments, runs_per_sample",
+    [
+        ("instance_norm", {"affine": True}, 6),
+        ("group_norm", {"groups": 3}, 3),
+        ("group_norm", {"groups": 1}, 1),
+        ("layer_norm", {}, 1),
+    ],
+)
+def test_sample_norms(backend: Backend, kind: str, arguments: dict, runs_per_sample: int) -> None:
+    x = images(2, 6, 5, 5) * 3 + 2
+    rng = np.random.default_rng(2)
+    shape = (6, 5, 5) if kind == "layer_norm" else (6,)
+    weight, bias = rng.uniform(0.5, 2, shape), rng.standard_normal(shape)
+    per_channel = (1, 6, 5, 5) if kind == "layer_norm" else (1, 6, 1, 1)
+    output = run_with_weights(
+        backend, {"x": [6, 5, 5]}, {"kind": kind, **arguments}, {"x": x},
+        {"weight": weight, "bias": bias},
+    )  # fmt: skip
+    y, bound = numpy_normalized(x, per_sample_runs(x.shape, runs_per_sample), 1e-5)
+    n = x[0].size // runs_per_sample
+    magnitudes = bound * np.abs(weight.reshape(per_channel)) + np.abs(bias.reshape(per_channel))
+    assert_matches(output, affine(y, weight, bias, per_channel), magnitudes, n + 6)
+
+
+@pytest.mark.parametrize("shape", [(8, 6), (4, 3, 5, 5)], ids=["1d", "2d"])
+def test_conditional_batch_norm(backend: Backend, shape: tuple[int, ...]) -> None:
+    classes, channels = 5, shape[1]
+    x = images(*shape) * 2 - 1
+    labels = np.array([4, 0, 2, 4, 1, 1, 0, 3][: shape[0]], np.int64)
+    rng = np.random.default_rng(3)
+    gains = rng.uniform(0.5, 2, (classes, channels))
+    biases = rng.standard_normal((classes, channels))
+    output = run_with_weights(
+        backend,
+        {"x": list(shape[1:]), "label": {"classes": classes}},
+        {"kind": "conditional_batch_norm", "input": ["x", "label"]},
+        {"x": x, "label": labels},
+        {"weight": gains, "bias": biases},
+    )
+    y, bound = numpy_normalized(x, channel_runs(shape), 1e-5)
+    per_sample = (shape[0], channels) + (1,) * (len(shape) - 2)
+    gain, bias = gains[labels].reshape(per_sample), biases[labels].reshape(per_sample)
+    n = x.size // channels
+    assert_matches(output, y * gain + bias, bound * np.abs(gain) + np.abs(bias), n + 6)
+
+
+# -- self-attention -----------------------------------------------------------------------------
+
+
+def numpy_self_attention(
+    x: np.ndarray, weights: dict[str, np.ndarray], softmax_axis: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(SAGAN's block in float64, the first-order float32 error bound of each value).
+
+    f, g and h are 1x1 convolutions: sums of C products and a bias, each off by gamma(C + 1)
+    times its magnitude (the same sum over absolute values). A score f(x_i) . g(x_j) is then off
+    by gamma(C' + C + 1) times S_ji, the product of the magnitudes; a softmax weight beta_ji by
+    beta_ji * (2 max_i dS_ji + gamma(P + 3)) over P positions; and o_j = sum_i beta_ji h(x_i) by
+    (gamma(P + C + 4) + 2 max_i dS_ji) * sum_i beta_ji |h|(x_i). y = x + gamma * o adds two
+    roundings.
+    """
+    n, channels = x.shape[:2]
+    flat = x.astype(np.float64).reshape(n, channels, -1)
+
+    def conv(name: str, values: np.ndarray) -> np.ndarray:
+        weight = weights[f"{name}_weight"].reshape(weights[f"{name}_weight"].shape[:2])
+        return np.einsum("oc,ncp->nop", weight, values) + weights[f"{name}_bias"].reshape(1, -1, 1)
+
+    def conv_magnitude(name: str) -> np.ndarray:
+        absolute = {key: np.abs(value) for key, value in weights.items()}
+        weight = absolute[f"{name}_weight"].reshape(absolute[f"{name}_weight"].shape[:2])
+        return np.einsum("oc,ncp->nop", weight, np.abs(flat)) + absolute[f"{name}_bias"].reshape(
+            1, -1, 1
+        )
+
+    f, g, h = conv("f", flat), conv("g", flat), conv("h", flat)
+    scores = np.einsum("ncj,nci->nji", g, f)
+    scores -= scores.max(axis=softmax_axis, keepdims=True)
+    beta = np.exp(scores) / np.exp(scores).sum(axis=softmax_axis, keepdims=True)
+    attended = np.einsum("nci,nji->ncj", h, beta)
+    residual = float(weights["gamma"][0])
+    y = flat + residual * attended
+
+    positions, reduced = flat.shape[2], f.shape[1]
+    score_error = gamma(reduced + channels + 1) * np.einsum(
+        "ncj,nci->nji", conv_magnitude("g"), conv_magnitude("f")
+    ).max(axis=2)  # (n, j)
+    weighted = np.einsum("nci,nji->ncj", conv_magnitude("h"), beta)
+    attended_error = (gamma(positions + channels + 4) + 2 * score_error[:, None, :]) * weighted
+    bound = abs(residual) * attended_error + 2 * UNIT_ROUNDOFF * (
+        np.abs(y) + np.abs(residual * attended)
+    )
+    return y.reshape(x.shape), bound.reshape(x.shape)
+
+
+def test_self_attention(backend: Backend) -> None:
+    """SAGAN's formula, and which way the softmax runs: over the attended positions i for each
+    output position j (the other way round is far off)."""
+    x = images(2, 16, 3, 4)
+    rng = np.random.default_rng(4)
+    weights = {
+        **{f"{name}_weight": rng.standard_normal((out, 16, 1, 1)) * 0.5
+           for name, out in (("f", 2), ("g", 2), ("h", 16))},
+        **{f"{name}_bias": rng.standard_normal(out) * 0.5
+           for name, out in (("f", 2), ("g", 2), ("h", 16))},
+        "gamma": np.array([0.7]),
+    }  # fmt: skip
+    output = run_with_weights(backend, {"x": [16, 3, 4]}, {"kind": "self_attention"}, {"x": x},
+                              weights)  # fmt: skip
+    weights = {key: value.astype(np.float32).astype(np.float64) for key, value in weights.items()}
+    expected, bound = numpy_self_attention(x, weights)
+    assert np.all(np.abs(output - expected) <= bound), np.max(np.abs(output - expected) - bound)
+    transposed, _ = numpy_self_attention(x, weights, softmax_axis=1)
+    assert np.min(np.max(np.abs(transposed - expected), axis=(1, 2, 3))) > 100 * np.max(bound)
+
+
 # -- 'same' padding of conv_transpose2d -----------------------------------------------------------
 
 

@@ -162,6 +162,133 @@ def test_batch_norm_sums_a_dcgan_batch_as_precisely_as_pytorch(backend: Backend)
     assert_relative(backend.numpy(grad), expected_grad, 5e-7)
 
 
+# -- conditional batch norm -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (6, 3, 4, 4)], ids=["1d", "2d"])
+def test_conditional_batch_norm_is_batch_norm_then_a_gain_and_bias_per_class(
+    backend: Backend, shape: tuple[int, ...]
+) -> None:
+    """Batch statistics with the unbiased variance stored, exactly as batch_norm; eval mode
+    normalises with the running statistics; then weight[label] and bias[label]."""
+    rng = np.random.default_rng(13)
+    channels, classes, momentum, eps = shape[1], 4, 0.3, 1e-5
+    x = (rng.standard_normal(shape) * 2.0 + 1.5).astype(np.float32)
+    labels = np.array([3, 0, 3, 1, 2, 0, 1, 3][: shape[0]], np.int64)
+    gains = rng.uniform(0.5, 1.5, (classes, channels)).astype(np.float32)
+    biases = rng.standard_normal((classes, channels)).astype(np.float32)
+    spec = spec_of(
+        {"x": list(shape[1:]), "label": {"classes": classes}},
+        {"name": "cbn", "kind": "conditional_batch_norm", "input": ["x", "label"],
+         "momentum": momentum},
+    )  # fmt: skip
+    module = backend.compile(spec, 0)
+    tensors = backend.state_tensors(module, spec)
+    backend.assign(tensors["cbn.weight"], gains)
+    backend.assign(tensors["cbn.bias"], biases)
+    inputs = {"x": backend.tensor(x), "label": backend.tensor(labels)}
+    per_class = (shape[0], channels) + (1,) * (len(shape) - 2)
+
+    normalized, mean, unbiased = numpy_batch_norm(x, eps)
+    expected = normalized * gains[labels].reshape(per_class) + biases[labels].reshape(per_class)
+    assert_relative(backend.numpy(module(inputs)), expected)
+    state = backend.get_weights(module, spec)
+    running_mean, running_var = momentum * mean, (1 - momentum) + momentum * unbiased
+    assert_relative(state["cbn.running_mean"], running_mean)
+    assert_relative(state["cbn.running_var"], running_var)
+
+    backend.set_training(module, False)
+    axes = (1, -1) + (1,) * (len(shape) - 2)
+    evaluated = (x - running_mean.reshape(axes)) / np.sqrt(running_var.reshape(axes) + eps)
+    assert_relative(
+        backend.numpy(module(inputs)),
+        evaluated * gains[labels].reshape(per_class) + biases[labels].reshape(per_class),
+    )
+
+
+# -- instance, group and layer norm ---------------------------------------------------------------
+
+# kind -> (spec layer arguments, runs per sample normalised on their own) over (4, 4, 4) samples
+SAMPLE_NORMS = {
+    "instance_norm": ({}, 4),
+    "group_norm": ({"groups": 2}, 2),
+    "layer_norm": ({}, 1),
+}
+
+
+def numpy_sample_norm(x: np.ndarray, runs: int, eps: float) -> np.ndarray:
+    """Each sample's values split into ``runs`` equal runs, each normalised by its own mean and
+    biased variance, two-pass float64."""
+    values = x.astype(np.float64).reshape(x.shape[0], runs, -1)
+    centered = values - values.mean(axis=2, keepdims=True)
+    variance = (centered**2).mean(axis=2, keepdims=True)
+    return (centered / np.sqrt(variance + eps)).reshape(x.shape)
+
+
+def sample_norm_spec(kind: str) -> ModelSpec:
+    arguments, _ = SAMPLE_NORMS[kind]
+    return spec_of({"x": [4, 4, 4]}, {"name": "norm", "kind": kind, **arguments})
+
+
+@pytest.mark.parametrize("kind", SAMPLE_NORMS)
+def test_sample_norms_use_each_samples_own_statistics_in_both_modes(
+    backend: Backend, kind: str
+) -> None:
+    """No running statistics: eval mode computes what training mode computes (nn.InstanceNorm2d's
+    default, track_running_stats=False), and no sample's statistics reach another sample."""
+    rng = np.random.default_rng(14)
+    x = (rng.standard_normal((3, 4, 4, 4)) * np.linspace(0.5, 4, 3).reshape(3, 1, 1, 1)).astype(
+        np.float32
+    )
+    spec = sample_norm_spec(kind)
+    assert spec.infos[0].buffers == {}
+    module = backend.compile(spec, 0)
+    expected = numpy_sample_norm(x, SAMPLE_NORMS[kind][1], 1e-5)
+    training = backend.numpy(module({"x": backend.tensor(x)}))
+    assert_relative(training, expected)
+    backend.set_training(module, False)
+    np.testing.assert_array_equal(backend.numpy(module({"x": backend.tensor(x)})), training)
+    alone = backend.numpy(module({"x": backend.tensor(x[1:2])}))
+    assert_relative(alone, expected[1:2])
+
+
+def test_instance_norm_learns_no_scale_by_default_as_pytorch() -> None:
+    """nn.InstanceNorm2d's affine=False, not jittor.nn.InstanceNorm's affine=True."""
+    assert sample_norm_spec("instance_norm").infos[0].parameters == {}
+    assert set(sample_norm_spec("group_norm").infos[0].parameters) == {"weight", "bias"}
+
+
+# 1000 + N(0, 1): the mean's square is 10^6 times the variance
+LARGE_MEAN = (1000.0 + np.random.default_rng(15).standard_normal((4, 4, 4, 4))).astype(np.float32)
+# each input carries float32 rounding of 1000 (6e-5), so outputs of std 1 agree to ~1e-4
+LARGE_MEAN_TOLERANCE = 1e-3
+
+
+@pytest.mark.parametrize("kind", SAMPLE_NORMS)
+def test_sample_norms_compute_the_variance_in_two_passes(backend: Backend, kind: str) -> None:
+    module = backend.compile(sample_norm_spec(kind), 0)
+    output = backend.numpy(module({"x": backend.tensor(LARGE_MEAN)}))
+    expected = numpy_sample_norm(LARGE_MEAN, SAMPLE_NORMS[kind][1], 1e-5)
+    assert_relative(output, expected, LARGE_MEAN_TOLERANCE)
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize("kind", SAMPLE_NORMS)
+def test_native_jittor_sample_norms_lose_the_variance_of_a_large_mean(
+    jittor: Any, kind: str
+) -> None:
+    """jittor.nn's instance, group and layer norm compute E[x^2] - E[x]^2 in float32: at a mean
+    of 1000 that cancels to rounding noise, and the same check misses by far more."""
+    native = {
+        "instance_norm": lambda: jittor.nn.InstanceNorm2d(4, affine=False),
+        "group_norm": lambda: jittor.nn.GroupNorm(2, 4, affine=False),
+        "layer_norm": lambda: jittor.nn.LayerNorm((4, 4, 4), elementwise_affine=False),
+    }[kind]()
+    output = native(jittor.array(LARGE_MEAN)).numpy()
+    expected = numpy_sample_norm(LARGE_MEAN, SAMPLE_NORMS[kind][1], 1e-5)
+    assert np.max(np.abs(output - expected)) > 100 * LARGE_MEAN_TOLERANCE
+
+
 # -- dropout --------------------------------------------------------------------------------------
 
 
@@ -1002,10 +1129,17 @@ CRITIC_LAYERS = (
 
 
 def critic_penalty_gradients(
-    backend: Backend, spec: ModelSpec, x: np.ndarray, second_order: bool
+    backend: Backend,
+    spec: ModelSpec,
+    x: np.ndarray,
+    second_order: bool,
+    weights: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """d/dw of E[(|∇_x D(x)| - 1)^2] for every weight w of D, through gx's primitives."""
+    """d/dw of E[(|∇_x D(x)| - 1)^2] for every weight w of D, through gx's primitives (with
+    ``weights``, else the initial ones)."""
     module = backend.compile(spec, 0, second_order=second_order)
+    if weights is not None:
+        backend.load_weights(module, spec, weights)
     parameters = backend.state_tensors(module, spec, trainable_only=True)
     image = backend.watch(backend.tensor(x))
     (gradient,) = backend.input_gradients(module({"image": image}), [image])
@@ -1065,6 +1199,97 @@ def test_jittor_layers_without_second_order_miss_the_second_derivative(jittor: A
     weights = {key: value for key, value in initial_state(spec, 0).items() if "running" not in key}
     expected = torch_penalty_gradients(weights, x)
     result = critic_penalty_gradients(backend, spec, x, second_order=False)
+    worst = max(
+        float(np.max(np.abs(result[key] - value)) / np.max(np.abs(value)))
+        for key, value in expected.items()
+        if np.max(np.abs(value)) > 0
+    )
+    assert worst > 0.5
+
+
+# kind -> (spec arguments, the same in PyTorch's functional form), after a 4-channel convolution
+NORM_CRITICS: dict[str, tuple[dict[str, Any], Any]] = {
+    "instance_norm": (
+        {"affine": True},
+        lambda F, h, w, b: F.instance_norm(h, weight=w, bias=b, eps=1e-5),
+    ),
+    "group_norm": ({"groups": 2}, lambda F, h, w, b: F.group_norm(h, 2, w, b, eps=1e-5)),
+    "layer_norm": ({}, lambda F, h, w, b: F.layer_norm(h, h.shape[1:], w, b, eps=1e-5)),
+}
+
+
+def norm_critic(kind: str) -> ModelSpec:
+    arguments, _ = NORM_CRITICS[kind]
+    return spec_of(
+        {"image": [1, 6, 6]},
+        {"name": "conv", "kind": "conv2d", "input": "image", "out": 4, "kernel": 3, "padding": 1},
+        {"name": "norm", "kind": kind, **arguments},
+        {"name": "act", "kind": "leaky_relu", "slope": 0.2},
+        {"name": "flat", "kind": "flatten"},
+        {"name": "score", "kind": "linear", "out": 1},
+    )
+
+
+def torch_norm_penalty_gradients(
+    kind: str, weights: dict[str, np.ndarray], x: np.ndarray
+) -> dict[str, np.ndarray]:
+    """d/dw of the penalty of critic_penalty_gradients for norm_critic(kind), in PyTorch's
+    functional operations, in float64."""
+    import torch
+    import torch.nn.functional as F
+
+    w = {key: torch.tensor(value, dtype=torch.float64, requires_grad=True)
+         for key, value in weights.items()}  # fmt: skip
+    image = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    h = F.conv2d(image, w["conv.weight"], w["conv.bias"], padding=1)
+    h = NORM_CRITICS[kind][1](F, h, w["norm.weight"], w["norm.bias"])
+    score = F.leaky_relu(h, 0.2).flatten(1) @ w["score.weight"].T + w["score.bias"]
+    (gradient,) = torch.autograd.grad(score.sum(), [image], create_graph=True)
+    penalty = ((gradient.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    values = torch.autograd.grad(penalty, list(w.values()), allow_unused=True)
+    return {
+        key: np.zeros(w[key].shape) if value is None else value.numpy()
+        for key, value in zip(w, values)
+    }
+
+
+def norm_penalty_case(kind: str) -> tuple[ModelSpec, np.ndarray, dict[str, np.ndarray]]:
+    spec = norm_critic(kind)
+    x = np.random.default_rng(18).standard_normal((5, 1, 6, 6)).astype(np.float32)
+    weights = dict(initial_state(spec, 0))
+    # scales and shifts other than 1 and 0, so that their own gradients are not special
+    rng = np.random.default_rng(19)
+    for key in ("norm.weight", "norm.bias"):
+        weights[key] = rng.uniform(0.5, 1.5, weights[key].shape).astype(np.float32)
+    return spec, x, weights
+
+
+@pytest.mark.parametrize("kind", NORM_CRITICS)
+def test_sample_norms_differentiate_twice_as_pytorch_float64_does(
+    backend: Backend, kind: str
+) -> None:
+    """A gradient penalty through instance, group or layer norm (WGAN-GP critics often use
+    layer norm): Jittor's layers recompute their statistics in the backward (second order)."""
+    spec, x, weights = norm_penalty_case(kind)
+    expected = torch_norm_penalty_gradients(kind, weights, x)
+    result = critic_penalty_gradients(backend, spec, x, second_order=True, weights=weights)
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        # float32 against float64 through two passes over 9-value convolutions and sums of up
+        # to 144 values: within 1e-5 of the largest gradient, as for the critic above
+        scale = float(np.max(np.abs(value)))
+        assert np.max(np.abs(result[key] - value)) <= 1e-5 * max(scale, 1e-3), key
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize("kind", NORM_CRITICS)
+def test_jittor_sample_norms_without_second_order_miss_the_second_derivative(
+    jittor: Any, kind: str
+) -> None:
+    spec, x, weights = norm_penalty_case(kind)
+    expected = torch_norm_penalty_gradients(kind, weights, x)
+    backend = get_backend("jittor", "cpu")
+    result = critic_penalty_gradients(backend, spec, x, second_order=False, weights=weights)
     worst = max(
         float(np.max(np.abs(result[key] - value)) / np.max(np.abs(value)))
         for key, value in expected.items()

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from gx.config import load_experiment
 from gx.errors import GxError, SpecError
+from gx.layers import LAYER_KINDS
 from gx.models import GanModel, build_model, model_for
 from gx.spec import ModelSpec
 
@@ -325,7 +326,15 @@ def all_specs() -> list[tuple[str, ModelSpec]]:
         (f"{name}-{which}", network(build_model(name), which)) for name, which in REFERENCE_NETWORKS
     ]
     dense = model_for(load_experiment(DCGAN_DENSE))
-    return specs + [
+    # every layer kind with the arguments of its parity cases
+    cases = [
+        (f"case-{name}", ModelSpec.from_dict(case.spec_dict(kind)))
+        for kind, definition in LAYER_KINDS.items()
+        for name, case in definition.parity_cases.items()
+    ]
+    return [
+        *specs,
+        *cases,
         ("dcgan_dense-generator", dense.generator),
         ("dcgan_dense-discriminator", dense.discriminator),
     ]
@@ -647,6 +656,42 @@ BAD_SPECS = {
     "dropout probability of one": (
         layers({"name": "drop", "kind": "dropout", "p": 1.0}),
         ["layer 'drop'", "p must be in [0, 1), got 1.0"],
+    ),
+    "group norm of groups that do not divide the channels": (
+        layers({"name": "gn", "kind": "group_norm", "groups": 4}, x=[6, 3, 3]),
+        ["layer 'gn'", "6 channels do not split into 4 groups", "Fix: use a number of groups"],
+    ),
+    "group norm without groups": (
+        layers({"name": "gn", "kind": "group_norm"}, x=[6, 3, 3]),
+        ["layer 'gn'", "group_norm needs 'groups'", "Fix: add groups: <value>"],
+    ),
+    "instance norm of features": (
+        layers({"name": "inorm", "kind": "instance_norm"}),
+        ["layer 'inorm'", "3-D input per sample, got shape (8,)", "for features use layer_norm"],
+    ),
+    "instance norm of one position": (
+        layers({"name": "inorm", "kind": "instance_norm"}, x=[8, 1, 1]),
+        ["layer 'inorm'", "more than one position per channel", "Fix:"],
+    ),
+    "layer norm with eps zero": (
+        layers({"name": "ln", "kind": "layer_norm", "eps": 0}),
+        ["layer 'ln'", "eps must be > 0, got 0", "Fix: use e.g. 1e-5"],
+    ),
+    "conditional batch norm without its labels": (
+        layers({"name": "cbn", "kind": "conditional_batch_norm"}, x=[4, 2, 2]),
+        ["layer 'cbn'", "conditional_batch_norm takes 2 inputs, got 1", "Fix: list them"],
+    ),
+    "conditional batch norm fed two tensors": (
+        layers(
+            {"name": "cbn", "kind": "conditional_batch_norm", "input": ["x", "y"]},
+            x=[4, 2, 2],
+            y=[4],
+        ),  # fmt: skip
+        ["layer 'cbn'", "needs integer labels, got a tensor (4)", "classes:"],
+    ),
+    "self-attention reducing every channel away": (
+        layers({"name": "attention", "kind": "self_attention"}, x=[4, 3, 3]),
+        ["layer 'attention'", "4 channels leave no channel", "reduction of at most 4"],
     ),
 }
 

@@ -169,6 +169,8 @@ class Translator:
         if type(module) is nn.Identity:
             return args[0]
         kind, arguments = module_layer(module)
+        source = self.tensor(args[0])
+        LAYER_KINDS[kind].check_torch_input(module, source.value)
         path = str(node.target)
         if path in self.called:
             raise Unsupported(
@@ -179,9 +181,7 @@ class Translator:
             self.called.add(path)
         keys = spectral_norm_keys(module)
         if keys is None:
-            return self.builder.add_layer(
-                node.name, kind, [self.tensor(args[0])], module_path=path, **arguments
-            )
+            return self.builder.add_layer(node.name, kind, [source], module_path=path, **arguments)
         if kind not in SPECTRAL_KINDS:
             raise Unsupported(
                 f"is spectrally normalized, which gx's {kind} is not; gx has spectral "
@@ -190,7 +190,7 @@ class Translator:
         layer = self.builder.add_layer(
             node.name,
             kind,
-            [self.tensor(args[0])],
+            [source],
             module_path=path,
             module_keys={"weight": keys.weight, "sn_u": keys.u},
             spectral_norm=True,

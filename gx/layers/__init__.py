@@ -9,11 +9,18 @@ has none, and add it to docs/layers.md (docs/extending.md walks through it).
 from __future__ import annotations
 
 from gx.layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from gx.layers.attention import SelfAttention
 from gx.layers.base import Layer, ParityCase, Shape, Value
 from gx.layers.convolution import Conv2d, ConvTranspose2d
 from gx.layers.dense import Embedding, Linear, Projection
 from gx.layers.labels import LabelMap, OneHot
-from gx.layers.normalization import BatchNorm
+from gx.layers.normalization import (
+    BatchNorm,
+    ConditionalBatchNorm,
+    GroupNorm,
+    InstanceNorm,
+    LayerNorm,
+)
 from gx.layers.pooling import AvgPool2d, GlobalMean, GlobalSum
 from gx.layers.regularization import Dropout, Dropout2d
 from gx.layers.resampling import PixelShuffle, Upsample
@@ -45,6 +52,11 @@ _DEFINITIONS: tuple[type[Layer], ...] = (
     Add,
     Multiply,
     Projection,
+    InstanceNorm,
+    LayerNorm,
+    GroupNorm,
+    ConditionalBatchNorm,
+    SelfAttention,
 )
 LAYER_KINDS: dict[str, type[Layer]] = {cls.kind: cls for cls in _DEFINITIONS}
 

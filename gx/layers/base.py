@@ -63,13 +63,16 @@ class Value:
 class ParityCase:
     """A one-layer spec the parity tests run on both backends: its inputs (as a spec writes
     them), the layer's arguments, which inputs it reads (None: the only one), the scale of the
-    N(0, 1) float inputs, and the initialization scheme."""
+    N(0, 1) float inputs, the initialization scheme, and parameters set to a constant after
+    initialization where their initial value would hide the computation (self-attention's
+    residual scale starts at 0)."""
 
     inputs: Mapping[str, Any]
     arguments: Mapping[str, Any] = field(default_factory=dict)
     reads: str | list[str] | None = None
     scale: float = 1.0
     init: str = "default"
+    values: Mapping[str, float] = field(default_factory=dict)
 
     def spec_dict(self, kind: str) -> dict[str, Any]:
         layer: dict[str, Any] = {"name": "layer", "kind": kind, **self.arguments}
@@ -168,6 +171,12 @@ class Layer:
         """This kind's arguments for a PyTorch module of ``torch_modules`` (raise
         gx.layers.importing.Unsupported, saying what to change, for settings gx lacks)."""
         return {}
+
+    @classmethod
+    def check_torch_input(cls, module: Any, value: Value) -> None:
+        """Refuse (gx.layers.importing.Unsupported) a module of ``torch_modules`` whose settings
+        do not fit the per-sample ``value`` it is called with, where its settings alone cannot
+        tell (nn.LayerNorm's normalized_shape)."""
 
     @classmethod
     def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:

@@ -4,6 +4,8 @@ class computes something other than gx's definition.
 Differences neutralised here (see docs/semantics.md):
 - BatchNorm: two-pass variance, unbiased running variance, PyTorch's update formula, channel
   sums accumulated as PyTorch's CPU kernel accumulates them, PyTorch's backward formula.
+- InstanceNorm, GroupNorm, LayerNorm: batch norm's two-pass arithmetic on each sample's own
+  values (Jittor's take E[x^2] - E[x]^2); instance norm learns no scale unless asked.
 - Tanh: backward g * (1 - y^2); Jittor's g / cosh(x)^2 is NaN for |x| >= ~50 under -Ofast.
 - Sigmoid: no input clamping; backward g * (1 - y) * y.
 - Dropout: gx's shared masks, active exactly in training mode.
@@ -15,8 +17,9 @@ the backward reads from the forward pass (saved outputs, batch statistics) count
 so the gradient of an input gradient (a gradient penalty's) misses their terms: measured on
 small critics, the penalty's gradients for batch norm's own weights and the layers before each
 of the three came out 100% off or more. Built with ``second_order``,
-tanh, sigmoid and batch norm recompute those values in their backward from their inputs, as
-ordinary differentiable operations: the same numbers, at the price of the forward's work again.
+tanh, sigmoid and the batch, instance, group and layer norms recompute those values in their
+backward from their inputs, as ordinary differentiable operations: the same numbers, at the
+price of the forward's work again.
 """
 
 from __future__ import annotations
@@ -121,34 +124,29 @@ class _BatchNormTrainFunction(jt.Function):
         return grad_input, (local_dot * inverse).reshape(-1), local_sum_dy.reshape(-1), None
 
 
-@LAYER_CLASSES.register("batch_norm")
-class BatchNorm(jt.Module):
+class _RunningStatistics(jt.Module):
+    """Batch norm's running statistics, and the normalization with them and with the batch's,
+    for batch norm and conditional batch norm."""
+
     def __init__(
-        self,
-        num_features: int,
-        eps: float,
-        momentum: float,
-        processes: int = 1,
-        second_order: bool = False,
+        self, num_features: int, eps: float, momentum: float, processes: int, second_order: bool
     ) -> None:
         self.eps, self.momentum, self.processes = eps, momentum, processes
         self.second_order = second_order
-        self.weight = jt.ones(num_features)
-        self.bias = jt.zeros(num_features)
         self.running_mean = jt.zeros(num_features).stop_grad()
         self.running_var = jt.ones(num_features).stop_grad()
 
-    def execute(self, x: jt.Var) -> jt.Var:
+    def normalize(self, x: jt.Var, weight: jt.Var, bias: jt.Var) -> jt.Var:
+        """Batch norm of x with this scale and shift: over the batch in training mode (moving
+        the running statistics), else over the running statistics."""
         axes = [0] + list(range(2, x.ndim))
         if not self.is_train:
             centered = x - self.running_mean.broadcast(x, axes)
             inverse = (1.0 / jt.sqrt(self.running_var + self.eps)).broadcast(x, axes)
-            return centered * inverse * self.weight.broadcast(x, axes) + self.bias.broadcast(
-                x, axes
-            )
-        sources = (x, self.weight) if self.second_order else None
+            return centered * inverse * weight.broadcast(x, axes) + bias.broadcast(x, axes)
+        sources = (x, weight) if self.second_order else None
         output, batch_mean, batch_variance = _BatchNormTrainFunction(self.processes, sources)(
-            x, self.weight, self.bias, self.eps
+            x, weight, bias, self.eps
         )
         count = x.numel() // x.shape[1] * self.processes
         keep = 1.0 - self.momentum
@@ -158,6 +156,24 @@ class BatchNorm(jt.Module):
             + keep * self.running_var
         )
         return output
+
+
+@LAYER_CLASSES.register("batch_norm")
+class BatchNorm(_RunningStatistics):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float,
+        momentum: float,
+        processes: int = 1,
+        second_order: bool = False,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, processes, second_order)
+        self.weight = jt.ones(num_features)
+        self.bias = jt.zeros(num_features)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        return self.normalize(x, self.weight, self.bias)
 
 
 class _ElementwiseFunction(jt.Function):
@@ -479,8 +495,160 @@ class Softmax(jt.Module):
         return nn.softmax(x, self.dim)
 
 
+# -- conditional batch norm, instance, group and layer norm, self-attention ------------------------
+
+
+@LAYER_CLASSES.register("conditional_batch_norm")
+class ConditionalBatchNorm(_RunningStatistics):
+    """gx's batch norm with scale 1 and shift 0 (its running statistics, its sums, its backward
+    and its sync over MPI processes), then a gain and a bias looked up per class."""
+
+    def __init__(
+        self,
+        num_features: int,
+        classes: int,
+        eps: float,
+        momentum: float,
+        processes: int = 1,
+        second_order: bool = False,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, processes, second_order)
+        self.weight = jt.ones((classes, num_features))
+        self.bias = jt.zeros((classes, num_features))
+
+    def execute(self, x: jt.Var, labels: jt.Var) -> jt.Var:
+        _require_integer(labels)
+        channels = x.shape[1]
+        normalized = self.normalize(x, jt.ones(channels), jt.zeros(channels))
+        shape = (x.shape[0], channels) + (1,) * (x.ndim - 2)
+        return normalized * self.weight[labels].reshape(shape) + self.bias[labels].reshape(shape)
+
+
+class _SampleNorm(jt.Module):
+    """Instance, group and layer norm: each sample's values, split into equal runs, normalised
+    by each run's own mean and biased variance. Viewed as (1, samples x runs, values per run),
+    that is batch norm's arithmetic on every run as a channel, which is how PyTorch computes
+    instance norm, so gx's batch-norm function (its float64 sums, its backward formula and its
+    second order) computes all three."""
+
+    def __init__(self, eps: float, second_order: bool) -> None:
+        self.eps, self.second_order = eps, second_order
+
+    def normalized(self, x: jt.Var, runs_per_sample: int) -> jt.Var:
+        runs = x.shape[0] * runs_per_sample
+        view, ones = x.reshape(1, runs, -1), jt.ones(runs)
+        sources = (view, ones) if self.second_order else None
+        output, _, _ = _BatchNormTrainFunction(1, sources)(view, ones, jt.zeros(runs), self.eps)
+        return output.reshape(x.shape)
+
+
+def _per_channel(normalized: jt.Var, weight: jt.Var, bias: jt.Var) -> jt.Var:
+    axes = [0] + list(range(2, normalized.ndim))
+    return normalized * weight.broadcast(normalized, axes) + bias.broadcast(normalized, axes)
+
+
+@LAYER_CLASSES.register("instance_norm")
+class InstanceNorm(_SampleNorm):
+    def __init__(
+        self, num_features: int, eps: float, affine: bool, second_order: bool = False
+    ) -> None:
+        super().__init__(eps, second_order)
+        self.affine = affine
+        if affine:
+            self.weight = jt.ones(num_features)
+            self.bias = jt.zeros(num_features)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        normalized = self.normalized(x, x.shape[1])
+        return _per_channel(normalized, self.weight, self.bias) if self.affine else normalized
+
+
+@LAYER_CLASSES.register("group_norm")
+class GroupNorm(_SampleNorm):
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float,
+        affine: bool,
+        second_order: bool = False,
+    ) -> None:
+        super().__init__(eps, second_order)
+        self.groups, self.affine = num_groups, affine
+        if affine:
+            self.weight = jt.ones(num_channels)
+            self.bias = jt.zeros(num_channels)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        normalized = self.normalized(x, self.groups)
+        return _per_channel(normalized, self.weight, self.bias) if self.affine else normalized
+
+
+@LAYER_CLASSES.register("layer_norm")
+class LayerNorm(_SampleNorm):
+    def __init__(
+        self,
+        normalized_shape: Shape,
+        eps: float,
+        elementwise_affine: bool,
+        second_order: bool = False,
+    ) -> None:
+        super().__init__(eps, second_order)
+        self.affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = jt.ones(normalized_shape)
+            self.bias = jt.zeros(normalized_shape)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        normalized = self.normalized(x, 1)
+        return normalized * self.weight + self.bias if self.affine else normalized
+
+
+@LAYER_CLASSES.register("self_attention")
+class SelfAttention(jt.Module):
+    """SAGAN's block (gx.layers.attention): y = x + gamma * attention-weighted h(x)."""
+
+    def __init__(self, channels: int, reduced: int, bias: bool, spectral_norm: bool) -> None:
+        self.bias, self.spectral_norm = bias, spectral_norm
+        for projection, out in (("f", reduced), ("g", reduced), ("h", channels)):
+            setattr(self, f"{projection}_weight", jt.zeros((out, channels, 1, 1)))
+            if bias:
+                setattr(self, f"{projection}_bias", jt.zeros(out))
+            if spectral_norm:
+                setattr(self, f"{projection}_sn_u", jt.zeros(out).stop_grad())
+        self.gamma = jt.zeros(1)
+
+    def project(self, x: jt.Var, projection: str) -> jt.Var:
+        """One 1x1 convolution, its positions flattened: (N, out, H * W)."""
+        weight = getattr(self, f"{projection}_weight")
+        if self.spectral_norm:
+            u = getattr(self, f"{projection}_sn_u")
+            weight = _spectrally_normalized(weight, u, self.is_train)
+        bias = getattr(self, f"{projection}_bias") if self.bias else None
+        return nn.conv2d(x, weight, bias).reshape(x.shape[0], weight.shape[0], -1)
+
+    def execute(self, x: jt.Var) -> jt.Var:
+        f, g, h = (self.project(x, projection) for projection in ("f", "g", "h"))
+        # scores[n, j, i] = g(x_j) . f(x_i); each output position j weighs the positions i
+        attention = nn.softmax(nn.bmm(g.transpose(0, 2, 1), f), dim=-1)
+        attended = nn.bmm(h, attention.transpose(0, 2, 1))  # (N, C, H * W)
+        return x + self.gamma * attended.reshape(x.shape)
+
+
 # The kinds whose backward reads values saved by the forward pass (see the module docstring)
-SECOND_ORDER_KINDS = frozenset({"tanh", "sigmoid", "batch_norm"})
+SECOND_ORDER_KINDS = frozenset(
+    {
+        "tanh",
+        "sigmoid",
+        "batch_norm",
+        "conditional_batch_norm",
+        "instance_norm",
+        "group_norm",
+        "layer_norm",
+    }
+)
+# The kinds of batch norm, synced over the processes of a run
+SYNCED_KINDS = frozenset({"batch_norm", "conditional_batch_norm"})
 
 
 def make_layer(
@@ -488,7 +656,7 @@ def make_layer(
 ) -> jt.Module:
     """``batch_norm_processes`` > 1: batch norm synced over that many MPI processes;
     ``second_order``: a backward that can be differentiated again."""
-    extra: dict[str, Any] = {"processes": batch_norm_processes} if info.kind == "batch_norm" else {}
+    extra: dict[str, Any] = {"processes": batch_norm_processes} if info.kind in SYNCED_KINDS else {}
     if second_order and info.kind in SECOND_ORDER_KINDS:
         extra["second_order"] = True
     return LAYER_CLASSES.build(info, masks, **extra)

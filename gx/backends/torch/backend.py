@@ -54,7 +54,9 @@ class _FlooredLog(torch.autograd.Function):
 
 # Layers that return a fresh tensor and whose backward reads only their inputs, never their
 # output: an activation that is the only reader of such an output may overwrite it.
-_FRESH_OUTPUT_KINDS = frozenset({"linear", "conv2d", "conv_transpose2d", "batch_norm"})
+_FRESH_OUTPUT_KINDS = frozenset(
+    {"linear", "conv2d", "conv_transpose2d", "batch_norm", "conditional_batch_norm"}
+)
 
 
 def standard_strides(shape: Sequence[int]) -> tuple[int, ...]:

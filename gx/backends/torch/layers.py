@@ -166,26 +166,36 @@ class SyncBatchNorm(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
-        axes = [0, *range(2, x.ndim)]
-        shape = [1, -1] + [1] * (x.ndim - 2)
-        accumulate = torch.float64 if x.ndim > 2 else x.dtype
-        count = x.numel() // x.shape[1] * torch.distributed.get_world_size()
-        mean = (all_reduce(x.sum(axes, dtype=accumulate)) / count).to(x.dtype)
-        centered = x - mean.reshape(shape)
-        variance = (all_reduce((centered * centered).sum(axes, dtype=accumulate)) / count).to(
-            x.dtype
+        # gx's spec always gives momentum, and these buffers exist (track_running_stats)
+        assert self.momentum is not None
+        assert self.running_mean is not None and self.running_var is not None
+        centered, variance = _global_batch_statistics(
+            x, self.running_mean, self.running_var, self.momentum
         )
-        with torch.no_grad():
-            # gx's spec always gives momentum, and these buffers exist (track_running_stats)
-            assert self.momentum is not None
-            assert self.running_mean is not None and self.running_var is not None
-            keep = 1.0 - self.momentum
-            self.running_mean.mul_(keep).add_(self.momentum * mean)
-            self.running_var.mul_(keep).add_(self.momentum * variance * (count / (count - 1)))
+        shape = [1, -1] + [1] * (x.ndim - 2)
         scale = torch.rsqrt(variance + self.eps) * self.weight
         return centered * scale.reshape(shape) + self.bias.reshape(shape)
+
+
+def _global_batch_statistics(
+    x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor, momentum: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x centred on the global batch mean, the global biased variance per channel) over every
+    process of the run; the running statistics move as batch norm moves them."""
+    from torch.distributed.nn.functional import all_reduce
+
+    axes = [0, *range(2, x.ndim)]
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    accumulate = torch.float64 if x.ndim > 2 else x.dtype
+    count = x.numel() // x.shape[1] * torch.distributed.get_world_size()
+    mean = (all_reduce(x.sum(axes, dtype=accumulate)) / count).to(x.dtype)
+    centered = x - mean.reshape(shape)
+    variance = (all_reduce((centered * centered).sum(axes, dtype=accumulate)) / count).to(x.dtype)
+    with torch.no_grad():
+        keep = 1.0 - momentum
+        running_mean.mul_(keep).add_(momentum * mean)
+        running_var.mul_(keep).add_(momentum * variance * (count / (count - 1)))
+    return centered, variance
 
 
 # -- pooling, channel dropout and products (gx.layers.pooling, .regularization, .structure) -------
@@ -225,6 +235,89 @@ class Multiply(nn.Module):
         return first * second
 
 
+# -- conditional batch norm and self-attention -----------------------------------------------------
+# (instance_norm, group_norm and layer_norm are PyTorch's own classes: their definitions name them)
+
+
+@LAYER_CLASSES.register("conditional_batch_norm")
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm without a scale and shift of its own (PyTorch's, running statistics
+    included; synced over the processes of a run as gx's batch_norm is), then a gain and a bias
+    looked up per class."""
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(
+        self, num_features: int, classes: int, eps: float, momentum: float, synced: bool = False
+    ) -> None:
+        super().__init__()
+        self.eps, self.momentum, self.synced = eps, momentum, synced
+        self.weight = nn.Parameter(torch.ones(classes, num_features))
+        self.bias = nn.Parameter(torch.zeros(classes, num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def normalized(self, x: torch.Tensor) -> torch.Tensor:
+        if self.synced and self.training:
+            centered, variance = _global_batch_statistics(
+                x, self.running_mean, self.running_var, self.momentum
+            )
+            shape = [1, -1] + [1] * (x.ndim - 2)
+            return centered * torch.rsqrt(variance + self.eps).reshape(shape)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, None, None, self.training, self.momentum,
+            self.eps,
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        shape = [x.shape[0], -1] + [1] * (x.ndim - 2)
+        # F.embedding for the lookups, as in Projection: the same sums with strict math
+        gain = F.embedding(labels, self.weight).reshape(shape)
+        return self.normalized(x) * gain + F.embedding(labels, self.bias).reshape(shape)
+
+
+def _conv1x1(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, u: torch.Tensor | None,
+    training: bool,
+) -> torch.Tensor:  # fmt: skip
+    if u is not None:
+        weight = _spectrally_normalized(weight, u, training)
+    return F.conv2d(x, weight, bias)
+
+
+@LAYER_CLASSES.register("self_attention")
+class SelfAttention(nn.Module):
+    """SAGAN's block (gx.layers.attention): y = x + gamma * attention-weighted h(x)."""
+
+    def __init__(self, channels: int, reduced: int, bias: bool, spectral_norm: bool) -> None:
+        super().__init__()
+        for projection, out in (("f", reduced), ("g", reduced), ("h", channels)):
+            self.register_parameter(
+                f"{projection}_weight", nn.Parameter(torch.empty(out, channels, 1, 1))
+            )
+            self.register_parameter(
+                f"{projection}_bias", nn.Parameter(torch.empty(out)) if bias else None
+            )
+            if spectral_norm:
+                self.register_buffer(f"{projection}_sn_u", torch.zeros(out))
+        self.spectral_norm = spectral_norm
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def project(self, x: torch.Tensor, projection: str) -> torch.Tensor:
+        """One 1x1 convolution, its positions flattened: (N, out, H * W)."""
+        u = getattr(self, f"{projection}_sn_u") if self.spectral_norm else None
+        weight, bias = getattr(self, f"{projection}_weight"), getattr(self, f"{projection}_bias")
+        return _conv1x1(x, weight, bias, u, self.training).flatten(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f, g, h = (self.project(x, projection) for projection in ("f", "g", "h"))
+        # scores[n, j, i] = g(x_j) . f(x_i); each output position j weighs the positions i
+        attention = torch.softmax(torch.bmm(g.transpose(1, 2), f), dim=-1)
+        attended = torch.bmm(h, attention.transpose(1, 2))  # (N, C, H * W)
+        return x + self.gamma * attended.reshape(x.shape)
+
+
 def make_layer(
     info: LayerInfo, masks: MaskSource, dtype: torch.dtype, synced_batch_norm: bool = False
 ) -> nn.Module:
@@ -233,5 +326,7 @@ def make_layer(
         extra["dtype"] = dtype  # no parameters to carry it: the labels become this type
     elif info.kind == "batch_norm":
         extra["images"] = len(info.in_shape) > 1
+        extra["synced"] = synced_batch_norm
+    elif info.kind == "conditional_batch_norm":
         extra["synced"] = synced_batch_norm
     return LAYER_CLASSES.build(info, masks, **extra)
