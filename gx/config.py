@@ -32,6 +32,7 @@ from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
 from gx.losses import ADVERSARIAL_LOSSES
 from gx.models import REFERENCE_MODELS
+from gx.precision import FLOAT32, PRECISIONS
 from gx.spec.graph import INIT_SCHEMES
 from gx.values import closest, is_number, is_whole
 
@@ -105,6 +106,9 @@ class TrainConfig:
     ema_start: int = _setting(0, min=0)  # until this step the average is G's weights themselves
     # AC-GAN (gx.train.gan): the weight of D's class cross-entropy; 0: D scores real/fake only
     class_loss: float = _setting(0.0, min=0)
+    # Mixed precision (gx.precision): bf16 or fp16 (CUDA only) rounds the operands and outputs
+    # of the matrix-product layers; weights, optimizer state and checkpoints stay float32
+    precision: str = _setting(FLOAT32, choices=PRECISIONS)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from gx.losses import adversarial_loss, class_logits_output, class_term, score_a
 from gx.models import GanModel
 from gx.spec import MaskSource
 from gx.train.ema import WeightAverage
+from gx.train.loss_scale import LossScale
 from gx.train.schedule import learning_rate
 
 # Independent numpy streams derived from the experiment seed: np.random.default_rng([seed, n]).
@@ -86,6 +87,12 @@ class GanTrainer:
         )
         self.step_index = 0
         self.rates: tuple[float, float] | None = None  # what the optimizers were last given
+        # fp16 scales each network's loss (gx.train.loss_scale); float32 and bf16 need not
+        self.loss_scales: dict[str, LossScale] = (
+            {"generator": LossScale(), "discriminator": LossScale()}
+            if backend.precision == "fp16"
+            else {}
+        )
         self.average: WeightAverage | None = None
         if train.ema_decay is not None:
             self.average = WeightAverage(
@@ -186,7 +193,7 @@ class GanTrainer:
             loss = loss + class_term
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "generator")
-        self.backend.minimize(self.g_optimizer, loss)
+        self._minimize("generator", self.g_optimizer, loss)
         if self.average is not None:
             self.average.update(self.generator_weights(), self.step_index + 1)
         return value
@@ -208,8 +215,15 @@ class GanTrainer:
             loss = loss / 2
         value, d_real, d_fake = self._global_means(loss, on_real.mean(), on_fake.mean())
         value = self._checked(value, "discriminator")
-        backend.minimize(self.d_optimizer, loss)
+        self._minimize("discriminator", self.d_optimizer, loss)
         return value, d_real, d_fake
+
+    def _minimize(self, network: str, optimizer: Any, loss: Tensor) -> None:
+        scale = self.loss_scales.get(network)
+        if scale is None:
+            self.backend.minimize(optimizer, loss)
+        else:
+            scale.update(self.backend.minimize(optimizer, loss, scale.scale))
 
     # -- learning rates -------------------------------------------------------------------------
     def set_rates(self, step: int, epoch: int, total: int) -> tuple[float, float]:
@@ -262,7 +276,14 @@ class GanTrainer:
                 "d_masks": self.d_masks.get_state(),
             },
             "step": self.step_index,
+            **self._loss_scale_state(),
         }
+
+    def _loss_scale_state(self) -> dict[str, Any]:
+        """fp16's loss scales, for the checkpoint; nothing in float32 and bf16."""
+        if not self.loss_scales:
+            return {}
+        return {"loss_scale": {name: scale.state() for name, scale in self.loss_scales.items()}}
 
     def restore(self, checkpoint: Checkpoint, source: str) -> None:
         """Continue from ``checkpoint``, whichever backend wrote it: weights and batch-norm
@@ -281,3 +302,7 @@ class GanTrainer:
         self.g_masks.set_state(state["rng"]["g_masks"])
         self.d_masks.set_state(state["rng"]["d_masks"])
         self.step_index = state["step"]
+        # a checkpoint of another precision has no scales: fp16 then starts its own
+        for name, saved in state.get("loss_scale", {}).items():
+            if name in self.loss_scales:
+                self.loss_scales[name] = LossScale.from_state(saved)
