@@ -1,13 +1,16 @@
 """train.precision: bf16 and fp16 beside the rule tests/test_semantics.py pins (gx.precision).
 
-The refusals, the framework's own bf16 kernels against gx's emulation of the same rule, and
-fp16's loss scaling, kept across a resume.
+The refusals, the framework's own bf16 kernels against gx's emulation of the same rule, fp16's
+loss scaling, and checkpoints that stay float32 and backend-neutral: a bf16 run continues in
+float32 and on the other framework, within float32's rounding floor.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,10 @@ from gx.checkpoint import load_checkpoint
 from gx.cli import main
 from gx.config import load_experiment
 from gx.errors import GxError
-from gx.precision import bf16_cpu_flags
+from gx.parity import majority_within
+from gx.parity.agreement import agrees
+from gx.parity.lockstep import continuation_parity
+from gx.precision import UNIT_ROUNDOFFS, bf16_cpu_flags
 from gx.spec import ModelSpec
 from gx.train.loss_scale import GROWTH_INTERVAL, INITIAL_SCALE, LossScale
 from gx.train.run import RunOptions, run_experiment
@@ -61,6 +67,17 @@ def test_precision_is_float32_unless_asked_and_float32_describes_itself_as_befor
 
 def cli(*arguments: str) -> Result:
     return CliRunner().invoke(main, list(arguments))
+
+
+@pytest.mark.parametrize("command", ["parity"])
+def test_fp16_on_a_cpu_is_refused_with_one_line(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli(command, experiment_file("gan"), "--device", "cpu", "--precision", "fp16")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: train.precision fp16 runs on CUDA")
+    assert "use --set train.precision=bf16 on a CPU, or --device cuda" in lines[0]
+    assert list(tmp_path.iterdir()) == []  # no report folder
 
 
 def test_an_emulating_run_says_so_on_start(tmp_path, mnist_root):
@@ -210,3 +227,82 @@ def test_fp16_runs_keep_their_loss_scales_across_a_resume(name, tmp_path, mnist_
     resumed = load_checkpoint(folder).state["loss_scale"]
     assert resumed["generator"]["finite_in_a_row"] == resumed["discriminator"]["finite_in_a_row"]
     assert resumed["generator"]["finite_in_a_row"] == 5
+
+
+# -- checkpoints across precisions and frameworks ------------------------------------------------
+
+CHECKPOINT_STEP = 3
+STEPS_AFTER = 12  # cgan's floor is crossed late (tests/test_cross_resume.py)
+SEEDS = 3
+
+
+def cgan(max_steps: int, precision: str, seed: int = 0):
+    settings = SMALL + [f"train.max_steps={max_steps}", f"train.precision={precision}"]
+    return load_experiment(experiment_file("cgan"), settings + [f"seed={seed}"])
+
+
+def gx_resume(folder: Path, backend: str, precision: str, mnist_root: Path) -> Result:
+    total = CHECKPOINT_STEP + STEPS_AFTER
+    return cli(
+        "run", experiment_file("cgan"), "--backend", backend, "--device", "cpu",
+        "--data-root", str(mnist_root), "--resume", str(folder), "--max-steps", str(total),
+        *[part for setting in SMALL for part in ("--set", setting)],
+        "--set", f"train.precision={precision}",
+    )  # fmt: skip
+
+
+@pytest.mark.jittor
+@pytest.mark.parametrize(
+    "writer, reader, precision",
+    [("torch", "jittor", "float32"), ("jittor", "torch", "bf16")],
+    ids=["torch-bf16-to-jittor-float32", "jittor-bf16-to-torch-bf16"],
+)
+def test_a_bf16_run_continues_in_float32_and_on_the_other_framework(
+    writer, reader, precision, tmp_path, mnist_root
+):
+    total = CHECKPOINT_STEP + STEPS_AFTER
+    firsts = []
+    for seed in range(SEEDS):
+        folder = tmp_path / f"seed-{seed}"
+        options = RunOptions(writer, "cpu", str(mnist_root), str(folder), progress=False)
+        run_experiment(cgan(CHECKPOINT_STEP, "bf16", seed), options)
+        firsts.append(folder)
+    checkpoint = load_checkpoint(firsts[0])
+    assert checkpoint.state["backend"]["precision"] == "bf16"
+    for part in ("generator", "discriminator", "optimizer_g", "optimizer_d"):
+        arrays = {key: value for key, value in getattr(checkpoint, part).items() if key != "step"}
+        assert all(array.dtype == np.float32 for array in arrays.values()), part
+    # master weights: float32 values, not bf16 ones
+    assert not bf16_format(checkpoint.generator["fc1.weight"]).all()
+
+    continued = tmp_path / "continued"
+    shutil.copytree(firsts[0], continued)
+    result = gx_resume(continued, reader, precision, mnist_root)
+    assert result.exit_code == 0, result.output
+    assert f"continuing steps {CHECKPOINT_STEP + 1}.. on {reader}" in result.stderr
+    segments = load_checkpoint(continued).state["segments"]
+    assert [
+        (entry["backend"]["backend"], entry["backend"].get("precision", "float32"))
+        for entry in segments
+    ] == [(writer, "bf16"), (reader, precision)]
+
+    # both frameworks continue each bf16 checkpoint in the new precision, beside the floor's
+    # references (gx parity's harness); the command trains what the harness trains
+    runs = [
+        continuation_parity(
+            cgan(total, precision, seed), load_checkpoint(firsts[seed]), total, "cpu",
+            str(mnist_root),
+        )
+        for seed in range(SEEDS)
+    ]  # fmt: skip
+    later = [
+        json.loads(line)
+        for line in (continued / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["step"] > CHECKPOINT_STEP
+    ]
+    assert [line["d_loss"] for line in later] == runs[0].losses[reader]["d"]
+    verdict = "; ".join(run.summary() for run in runs)
+    # the first continued step: one pass from the restored state, within that step's floor
+    unit = UNIT_ROUNDOFFS[precision]
+    assert all(agrees(run.cross[0], run.floor[0], unit) for run in runs), verdict
+    assert majority_within([(run.cross, run.floor) for run in runs]), verdict
