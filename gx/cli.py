@@ -562,6 +562,7 @@ def export(checkpoint: str, out: str) -> None:
     is_flag=True,
     help="torch only: torch.compile the generator and discriminator.",
 )
+@precision_option
 @overrides_option
 def bench(
     experiment: str,
@@ -571,15 +572,20 @@ def bench(
     steps: int,
     warmup: int,
     compile_modules: bool,
+    precision: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Training and generation speed (images/s) and peak memory, on synthetic data.
 
-    The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
-    steps, warmup, compile, warmup_s, train_images_per_s, train_step_ms_median, step_gflop
-    (the step's matrix-product and convolution work, counted from the spec), train_gflop_per_s,
-    generate_images_per_s, generate_batch_ms_median, peak_host_rss_mb, peak_device_mb (null
-    off CUDA), onednn (Jittor only) and backend_info.
+    The last line printed is one JSON object with keys: experiment, model, backend, device,
+    precision, low_precision_kernels (native or emulated; null in float32), batch, steps, warmup,
+    compile, warmup_s, train_images_per_s, train_step_ms_median, step_gflop (the step's
+    matrix-product and convolution work, counted from the spec), train_gflop_per_s,
+    float32_ceiling_gflop_per_s (a 2048 x 2048 float32 matrix product through PyTorch on the
+    same threads; null without PyTorch) and float32_ceiling_share (train_gflop_per_s over it),
+    low_precision_ceiling_gflop_per_s and low_precision_ceiling_share (the same in bf16 or
+    fp16; null in float32), generate_images_per_s, generate_batch_ms_median,
+    peak_host_rss_mb, peak_device_mb (null off CUDA), onednn (Jittor only) and backend_info.
     """
     import json
 
@@ -594,7 +600,7 @@ def bench(
         warmup=warmup,
         compile=compile_modules,
     )
-    result = run_bench(load_experiment(experiment, overrides), options)
+    result = run_bench(load_experiment(experiment, with_precision(overrides, precision)), options)
     click.echo(format_report(result))
     click.echo(json.dumps(result))
 

@@ -69,7 +69,7 @@ def cli(*arguments: str) -> Result:
     return CliRunner().invoke(main, list(arguments))
 
 
-@pytest.mark.parametrize("command", ["parity"])
+@pytest.mark.parametrize("command", ["bench", "parity"])
 def test_fp16_on_a_cpu_is_refused_with_one_line(command, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = cli(command, experiment_file("gan"), "--device", "cpu", "--precision", "fp16")
