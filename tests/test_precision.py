@@ -158,8 +158,9 @@ def test_spectral_normalization_stays_emulated_under_native_kernels():
     from gx.backends.torch.layers import SpectralLinear
     from gx.backends.torch.precision import LowPrecisionLayer
 
-    assert not LowPrecisionLayer(SpectralLinear(4, 3, True), torch.bfloat16, True).native
-    assert LowPrecisionLayer(torch.nn.Linear(4, 3), torch.bfloat16, True).native
+    spectral = LowPrecisionLayer(SpectralLinear(4, 3, True), torch.bfloat16, True, torch.float32)
+    assert not spectral.native
+    assert LowPrecisionLayer(torch.nn.Linear(4, 3), torch.bfloat16, True, torch.float32).native
 
 
 # -- fp16's loss scale --------------------------------------------------------------------------

@@ -145,7 +145,9 @@ class TorchBackend(Backend):
         if self.precision != FLOAT32:
             native = self.native_low_precision()
             low_precision = {
-                info.name: LowPrecisionLayer(layers[info.name], LOW_DTYPES[self.precision], native)
+                info.name: LowPrecisionLayer(
+                    layers[info.name], LOW_DTYPES[self.precision], native, self.torch_dtype
+                )
                 for info in spec.infos
                 if in_low_precision(info)
             }

@@ -32,8 +32,10 @@ class LowPrecisionLayer:
     multiply by it, and that stays float32 as the rule says.
     """
 
-    def __init__(self, layer: nn.Module, low: torch.dtype, native: bool) -> None:
-        self.layer, self.low = layer, low
+    def __init__(
+        self, layer: nn.Module, low: torch.dtype, native: bool, dtype: torch.dtype
+    ) -> None:
+        self.layer, self.low, self.dtype = layer, low, dtype  # dtype: the backend's own
         self.native = native and next(layer.buffers(recurse=False), None) is None
         self.parameter_names = [name for name, _ in layer.named_parameters(recurse=False)]
 
@@ -43,10 +45,9 @@ class LowPrecisionLayer:
         return value.to(self.low) if self.native else rounded(value, self.low)
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
-        dtype = next(value.dtype for value in inputs if value.is_floating_point())
         parameters = {
             name: self._operand(getattr(self.layer, name)) for name in self.parameter_names
         }
         operands = tuple(self._operand(value) for value in inputs)
         output = functional_call(self.layer, parameters, operands)
-        return output.to(dtype) if self.native else rounded(output, self.low)
+        return output.to(self.dtype) if self.native else rounded(output, self.low)
