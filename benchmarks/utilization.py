@@ -1,9 +1,10 @@
 """How much of this CPU's float32 arithmetic a gx training step uses, per model and backend.
 
-The ceiling is a 2048 x 2048 float32 matrix product through PyTorch on the same threads (the
-fastest of ``--repeats``, 2 x 2048^3 FLOPs each): about as close to the CPU's peak as float32 code
-gets. Each model's figure is ``gx bench``'s: the step's matrix-product and convolution FLOPs,
-counted from the spec (gx.spec.flops, the same count for both backends), over the timed steps.
+The ceiling is gx bench's (gx.tools.ceiling): a 2048 x 2048 float32 matrix product through
+PyTorch on the same threads (the fastest of ``--repeats``, 2 x 2048^3 FLOPs each), about as close
+to the CPU's peak as float32 code gets. Each model's figure is ``gx bench``'s: the step's
+matrix-product and convolution FLOPs, counted from the spec (gx.spec.flops, the same count for
+both backends), over the timed steps.
 
     python benchmarks/utilization.py --threads 1
     python benchmarks/utilization.py --models cdcgan --backends torch --steps 10
@@ -16,26 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("cdcgan", "dcgan", "cgan", "gan")
-SIZE = 2048
-
-
-def matmul_ceiling(repeats: int) -> float:
-    """GFLOP/s of the fastest of ``repeats`` float32 SIZE x SIZE matrix products."""
-    import torch
-
-    a, b = torch.randn(SIZE, SIZE), torch.randn(SIZE, SIZE)
-    torch.mm(a, b)  # warm-up: thread pool and caches
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - began)
-    return 2 * SIZE**3 / best / 1e9
 
 
 def main() -> None:
@@ -53,9 +38,11 @@ def main() -> None:
 
     from gx.config import load_experiment
     from gx.tools.bench import BenchOptions, run_bench
+    from gx.tools.ceiling import SIZE, matrix_product_ceiling
 
     torch.set_num_threads(args.threads)
-    ceiling = matmul_ceiling(args.repeats)
+    ceiling = matrix_product_ceiling("cpu", "float32", args.threads, args.repeats)
+    assert ceiling is not None  # PyTorch is imported above
     print(f"float32 {SIZE}x{SIZE} matrix product, {args.threads} thread(s): {ceiling:.1f} GFLOP/s")
     rows = []
     for backend in args.backends.split(","):

@@ -16,6 +16,7 @@ import click
 from gx.backends import BACKENDS, DEVICES
 from gx.data.registry import DATASET_NAMES
 from gx.errors import GxError
+from gx.precision import PRECISIONS
 
 if TYPE_CHECKING:
     pass
@@ -62,6 +63,20 @@ data_root_option = click.option(
     help="Folder with the dataset's files, or the image folder (else $GX_DATA_ROOT, the "
     "experiment's data.root, or ~/.cache/gx/data/<dataset>; missing files are downloaded).",
 )
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Train in this precision: the same as --set train.precision=P (bf16 on CPUs and "
+    "GPUs, fp16 on GPUs only; default: the experiment's).",
+)
+
+
+def with_precision(overrides: tuple[str, ...], precision: str | None) -> list[str]:
+    """The --set overrides with --precision's added last, so that it decides."""
+    return list(overrides) + ([f"train.precision={precision}"] if precision else [])
+
+
 device_option = click.option(
     "--device",
     type=click.Choice(DEVICES),
@@ -312,6 +327,7 @@ def _exit_for(summary_data: dict[str, Any], exit_status: bool, show_interruption
     help="Lockstep trainings from this many seeds (the experiment's, then the next "
     "ones); parity holds when most of them are within the floor.",
 )
+@precision_option
 def parity(
     experiment: str,
     steps: int,
@@ -321,10 +337,14 @@ def parity(
     out: str | None,
     every: int,
     seeds: int,
+    precision: str | None,
 ) -> None:
-    """Train in PyTorch and Jittor in lockstep and compare with the float32 rounding floor.
+    """Train in PyTorch and Jittor in lockstep and compare with the rounding floor.
 
-    Exit status 0 when the backends stay within the floor, 1 when they leave it.
+    The floor is the precision's own: how far equally valid roundings of PyTorch itself drift
+    apart (float32 by default; with --precision bf16, bf16's, with PyTorch float32 trained
+    beside as the far reference). Exit status 0 when the backends stay within the floor, 1
+    when they leave it.
     """
     from gx.config import load_experiment
     from gx.parity import (
@@ -337,7 +357,7 @@ def parity(
         write_report,
     )
 
-    loaded = load_experiment(experiment, overrides)
+    loaded = load_experiment(experiment, with_precision(overrides, precision))
     report_folder = out or f"reports/{loaded.name}-parity"
     try:
         result = run_parity(loaded, steps, device, data_root, seeds)
@@ -544,6 +564,7 @@ def export(checkpoint: str, out: str) -> None:
     is_flag=True,
     help="torch only: torch.compile the generator and discriminator.",
 )
+@precision_option
 @overrides_option
 def bench(
     experiment: str,
@@ -553,15 +574,20 @@ def bench(
     steps: int,
     warmup: int,
     compile_modules: bool,
+    precision: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Training and generation speed (images/s) and peak memory, on synthetic data.
 
-    The last line printed is one JSON object with keys: experiment, model, backend, device, batch,
-    steps, warmup, compile, warmup_s, train_images_per_s, train_step_ms_median, step_gflop
-    (the step's matrix-product and convolution work, counted from the spec), train_gflop_per_s,
-    generate_images_per_s, generate_batch_ms_median, peak_host_rss_mb, peak_device_mb (null
-    off CUDA), onednn (Jittor only) and backend_info.
+    The last line printed is one JSON object with keys: experiment, model, backend, device,
+    precision, low_precision_kernels (native or emulated; null in float32), batch, steps, warmup,
+    compile, warmup_s, train_images_per_s, train_step_ms_median, step_gflop (the step's
+    matrix-product and convolution work, counted from the spec), train_gflop_per_s,
+    float32_ceiling_gflop_per_s (a 2048 x 2048 float32 matrix product through PyTorch on the
+    same threads; null without PyTorch) and float32_ceiling_share (train_gflop_per_s over it),
+    low_precision_ceiling_gflop_per_s and low_precision_ceiling_share (the same in bf16 or
+    fp16; null in float32), generate_images_per_s, generate_batch_ms_median,
+    peak_host_rss_mb, peak_device_mb (null off CUDA), onednn (Jittor only) and backend_info.
     """
     import json
 
@@ -576,7 +602,7 @@ def bench(
         warmup=warmup,
         compile=compile_modules,
     )
-    result = run_bench(load_experiment(experiment, overrides), options)
+    result = run_bench(load_experiment(experiment, with_precision(overrides, precision)), options)
     click.echo(format_report(result))
     click.echo(json.dumps(result))
 

@@ -32,6 +32,7 @@ from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
 from gx.losses import ADVERSARIAL_LOSSES, GRADIENT_PENALTIES
 from gx.models import REFERENCE_MODELS
+from gx.precision import FLOAT32, PRECISIONS
 from gx.spec.graph import INIT_SCHEMES
 from gx.values import closest, is_number, is_whole
 
@@ -124,6 +125,9 @@ class TrainConfig:
     # (optimizer.info) after each G update
     info_categorical: float = _setting(0.0, min=0)
     info_continuous: float = _setting(0.0, min=0)
+    # Mixed precision (gx.precision): bf16 or fp16 (CUDA only) rounds the operands and outputs
+    # of the matrix-product layers; weights, optimizer state and checkpoints stay float32
+    precision: str = _setting(FLOAT32, choices=PRECISIONS)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check as one prepared command, for a machine with an NVIDIA GPU and PyTorch but no
 # network and no Jittor: it installs what is missing from the wheels in .gpu-check/wheels, then
-# runs scripts/gpu_check.py (gx parity, gx bench and the README's main command on the GPU) and
-# writes reports/gpu-check/gpu-check.md and .json.
+# runs scripts/gpu_check.py (gx parity, gx bench and the README's main command on the GPU, then
+# parity and bench rows in bf16 and fp16) and writes reports/gpu-check/gpu-check.md and .json.
 #
 #   bash scripts/gpu-check.sh --pack [PYTHON_VERSION]   # here, with network: fill .gpu-check/
 #   bash scripts/gpu-check.sh                           # there (default --device cuda)

@@ -1,6 +1,8 @@
 """The GPU check: gx parity of every experiment on the device, gx bench of every experiment on
 both backends and the README's main command, written as one table (markdown and JSON) headed by
-the GPU, its driver and the framework versions.
+the GPU, its driver and the framework versions. Then the same parity and bench rows in bf16 and
+fp16 (train.precision) for the flagship experiments; fp16 rows are skipped off CUDA, where gx
+refuses fp16.
 
 Run by scripts/gpu-check.sh, which first installs what is missing from the wheels carried
 beside the checkout. Each row runs `python -m gx ...` in a child process with a time limit; a
@@ -24,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(path.stem for path in (REPO / "experiments").glob("*.yaml"))
 BACKENDS = ("torch", "jittor")
 MAIN_COMMAND_STEPS = 800  # the README's main command
+LOW_PRECISIONS = ("bf16", "fp16")
+LOW_PRECISION_EXPERIMENTS = ("cdcgan", "cgan")
 
 
 def run_gx(arguments: list[str], limit: float, log: Path) -> tuple[int | str, float, str]:
@@ -54,8 +58,18 @@ def last_error(output: str) -> str:
     return (errors or lines or ["(no output)"])[-1][:200]
 
 
-def parity_row(name: str, options: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    report = folder / f"parity-{name}"
+def precision_arguments(precision: str) -> list[str]:
+    return [] if precision == "float32" else ["--precision", precision]
+
+
+def file_label(name: str, precision: str) -> str:
+    return name if precision == "float32" else f"{name}-{precision}"
+
+
+def parity_row(
+    name: str, options: argparse.Namespace, folder: Path, precision: str = "float32"
+) -> dict[str, Any]:
+    report = folder / f"parity-{file_label(name, precision)}"
     code, seconds, output = run_gx(
         [
             "parity",
@@ -72,14 +86,16 @@ def parity_row(name: str, options: argparse.Namespace, folder: Path) -> dict[str
             options.data_root,
             "--set",
             "data.split=test",
+            *precision_arguments(precision),
         ],
         options.row_limit,
-        folder / f"parity-{name}.log",
+        folder / f"parity-{file_label(name, precision)}.log",
     )
     row: dict[str, Any] = {
         "check": "parity",
         "experiment": name,
         "backend": "both",
+        "precision": precision,
         "exit": code,
         "seconds": round(seconds, 1),
     }
@@ -91,13 +107,16 @@ def parity_row(name: str, options: argparse.Namespace, folder: Path) -> dict[str
             f"{document['seeds_within']}/{len(document['seeds'])} seeds",
             seed0_cross=first["cross_backend"],
             seed0_floor=first["floor"],
+            seed0_far_float32=first.get("far_float32"),
         )
     else:
         row["result"] = f"failed: {last_error(output)}"
     return row
 
 
-def bench_row(name: str, backend: str, options: argparse.Namespace, folder: Path) -> dict[str, Any]:
+def bench_row(
+    name: str, backend: str, options: argparse.Namespace, folder: Path, precision: str = "float32"
+) -> dict[str, Any]:
     code, seconds, output = run_gx(
         [
             "bench",
@@ -108,26 +127,39 @@ def bench_row(name: str, backend: str, options: argparse.Namespace, folder: Path
             options.device,
             "--steps",
             str(options.bench_steps),
+            *precision_arguments(precision),
         ],
         options.row_limit,
-        folder / f"bench-{name}-{backend}.log",
+        folder / f"bench-{file_label(name, precision)}-{backend}.log",
     )
     row: dict[str, Any] = {
         "check": "bench",
         "experiment": name,
         "backend": backend,
+        "precision": precision,
         "exit": code,
         "seconds": round(seconds, 1),
     }
     figures = [line for line in output.splitlines() if line.startswith("{")]
     if code == 0 and figures:
         measured = json.loads(figures[-1])
+        shares = [
+            f"{measured[f'{key}_share']:.0%} of the {label} ceiling"
+            for key, label in (("float32_ceiling", "float32"), ("low_precision_ceiling", precision))
+            if measured.get(f"{key}_share") is not None
+        ]
+        kernels = measured.get("low_precision_kernels")
         row.update(
             result=f"{measured['train_images_per_s']:.0f} train images/s, "
-            f"{measured['generate_images_per_s']:.0f} generated images/s",
+            f"{measured['generate_images_per_s']:.0f} generated images/s"
+            + "".join(f", {share}" for share in shares)
+            + (f" ({kernels} kernels)" if kernels else ""),
             train_images_per_s=measured["train_images_per_s"],
             generate_images_per_s=measured["generate_images_per_s"],
             peak_device_mb=measured["peak_device_mb"],
+            low_precision_kernels=kernels,
+            float32_ceiling_share=measured.get("float32_ceiling_share"),
+            low_precision_ceiling_share=measured.get("low_precision_ceiling_share"),
         )
     else:
         row["result"] = f"failed: {last_error(output)}"
@@ -162,12 +194,37 @@ def main_command_row(options: argparse.Namespace, folder: Path) -> dict[str, Any
         "check": "main command",
         "experiment": "cdcgan",
         "backend": "torch",
+        "precision": "float32",
         "exit": code,
         "seconds": round(seconds, 1),
     }
     summary = [line for line in output.splitlines() if line.startswith("steps:")]
     row["result"] = summary[-1] if code == 0 and summary else f"failed: {last_error(output)}"
     return row
+
+
+def low_precision_rows(
+    name: str, precision: str, options: argparse.Namespace, folder: Path
+) -> list[tuple[str, str, str, str, Any]]:
+    """The planned parity row and bench rows of one experiment in bf16 or fp16."""
+    return [
+        (
+            "parity",
+            name,
+            "both",
+            precision,
+            lambda: parity_row(name, options, folder, precision),
+        )
+    ] + [
+        (
+            "bench",
+            name,
+            backend,
+            precision,
+            lambda backend=backend: bench_row(name, backend, options, folder, precision),
+        )
+        for backend in BACKENDS
+    ]
 
 
 def describe_machine(device: str) -> dict[str, Any]:
@@ -210,12 +267,12 @@ def markdown(machine: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
         f"gx GPU check: {header}",
         "",
-        "| check | experiment | backend | exit | seconds | result |",
-        "|---|---|---|---|---|---|",
+        "| check | experiment | backend | precision | exit | seconds | result |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['check']} | {row['experiment']} | {row['backend']} | "
+            f"| {row['check']} | {row['experiment']} | {row['backend']} | {row['precision']} | "
             f"{row['exit']} | {row['seconds']} | {row['result']} |"
         )
     return "\n".join(lines) + "\n"
@@ -237,20 +294,28 @@ def main() -> None:
         default=",".join(EXPERIMENTS),
         help="comma-separated names from experiments/ (default: all)",
     )
+    parser.add_argument(
+        "--low-precision-experiments",
+        default=",".join(LOW_PRECISION_EXPERIMENTS),
+        help="the experiments of the bf16 and fp16 rows (comma-separated; empty: none)",
+    )
     options = parser.parse_args()
     experiments = options.experiments.split(",")
-    unknown = sorted(set(experiments) - set(EXPERIMENTS))
+    low_precision_experiments = [
+        name for name in options.low_precision_experiments.split(",") if name
+    ]
+    unknown = sorted(set(experiments + low_precision_experiments) - set(EXPERIMENTS))
     if unknown:
         parser.error(f"no experiments/{unknown[0]}.yaml; choose from {', '.join(EXPERIMENTS)}")
 
     folder = Path(options.out)
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    # (check, experiment, backend, run)
+    # (check, experiment, backend, precision, run)
     planned = (
-        [("main command", "cdcgan", "torch", lambda: main_command_row(options, folder))]
+        [("main command", "cdcgan", "torch", "float32", lambda: main_command_row(options, folder))]
         + [
-            ("parity", name, "both", lambda name=name: parity_row(name, options, folder))
+            ("parity", name, "both", "float32", lambda name=name: parity_row(name, options, folder))
             for name in experiments
         ]
         + [
@@ -258,28 +323,42 @@ def main() -> None:
                 "bench",
                 name,
                 backend,
+                "float32",
                 lambda name=name, backend=backend: bench_row(name, backend, options, folder),
             )
             for name in experiments
             for backend in BACKENDS
         ]
+        + [
+            row
+            for precision in LOW_PRECISIONS
+            for name in low_precision_experiments
+            for row in low_precision_rows(name, precision, options, folder)
+        ]
     )
     rows = []
-    for check, experiment, backend, run in planned:
+    for check, experiment, backend, precision, run in planned:
         if time.monotonic() - started > options.budget:
+            skipped = "skipped: over the time budget"
+        elif precision == "fp16" and options.device != "cuda":
+            skipped = "skipped: fp16 runs on CUDA only (gx refuses it on a CPU)"
+        else:
+            skipped = ""
+        if skipped:
             rows.append(
                 {
                     "check": check,
                     "experiment": experiment,
                     "backend": backend,
+                    "precision": precision,
                     "exit": "-",
                     "seconds": 0,
-                    "result": "skipped: over the time budget",
+                    "result": skipped,
                 }
             )
         else:
             rows.append(run())
-        print(f"{check} {experiment} {backend}: {rows[-1]['result']}", flush=True)
+        print(f"{check} {experiment} {backend} {precision}: {rows[-1]['result']}", flush=True)
     machine = describe_machine(options.device)
     (folder / "gpu-check.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     table = markdown(machine, rows)

@@ -31,9 +31,20 @@ def bench(*arguments: str) -> tuple[int, list[str], str]:
     return result.exit_code, result.stdout.strip().splitlines(), result.stderr
 
 
-def check_figures(figures: dict, backend: str, batch: int, steps: int, warmup: int) -> None:
+def check_figures(
+    figures: dict, backend: str, batch: int, steps: int, warmup: int, precision: str = "float32"
+) -> None:
     assert set(figures) == set(RESULT_KEYS)
     assert (figures["backend"], figures["device"]) == (backend, "cpu")
+    assert figures["precision"] == precision
+    # the step's GFLOP/s over a 2048 x 2048 matrix product's on the same threads
+    ceiling = figures["float32_ceiling_gflop_per_s"]
+    assert math.isfinite(ceiling) and ceiling > 0
+    assert figures["float32_ceiling_share"] == pytest.approx(figures["train_gflop_per_s"] / ceiling)
+    if precision == "float32":
+        assert figures["low_precision_kernels"] is None
+        assert figures["low_precision_ceiling_gflop_per_s"] is None
+        assert figures["low_precision_ceiling_share"] is None
     assert (figures["batch"], figures["steps"], figures["warmup"]) == (batch, steps, warmup)
     assert figures["compile"] is False
     for key in (
@@ -83,6 +94,26 @@ def test_torch_bench_prints_a_table_then_one_json_line():
     d = 784 * 512 + 512 * 256 + 256 * 1
     expected = 2 * 8 * (3 * g - 100 * 128 + 2 * d + 2 * (3 * d - 784 * 512))
     assert figures["step_gflop"] * 1e9 == pytest.approx(expected)
+
+
+def test_bf16_bench_reports_its_share_of_both_ceilings():
+    code, lines, stderr = bench(
+        GAN, "--backend", "torch", "--device", "cpu", "--steps", "2", "--warmup", "1",
+        "--batch", "8", "--precision", "bf16",
+    )  # fmt: skip
+    assert code == 0, stderr
+    figures = json.loads(lines[-1])
+    check_figures(figures, "torch", batch=8, steps=2, warmup=1, precision="bf16")
+    assert figures["low_precision_kernels"] in ("native", "emulated")
+    assert figures["backend_info"]["precision"] == "bf16"
+    ceiling = figures["low_precision_ceiling_gflop_per_s"]
+    assert math.isfinite(ceiling) and ceiling > 0
+    assert figures["low_precision_ceiling_share"] == pytest.approx(
+        figures["train_gflop_per_s"] / ceiling
+    )
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines[:-1])
+    assert rows["precision"] == f"bf16 ({figures['low_precision_kernels']} kernels)"
+    assert rows["bf16 ceiling share"].endswith(f"of {ceiling:,.1f} GFLOP/s")
 
 
 @pytest.mark.jittor
@@ -162,6 +193,12 @@ def test_report_shows_missing_figures_as_n_a():
         "peak_device_mb": None,
         "onednn": None,
         "backend_info": {},
+        "precision": "float32",
+        "low_precision_kernels": None,
+        "float32_ceiling_gflop_per_s": None,
+        "float32_ceiling_share": None,
+        "low_precision_ceiling_gflop_per_s": None,
+        "low_precision_ceiling_share": None,
     }
     lines = format_report(figures).splitlines()
     rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines)
@@ -171,3 +208,6 @@ def test_report_shows_missing_figures_as_n_a():
     assert rows["arithmetic"] == "0.5 GFLOP a step, 156.2 GFLOP/s"
     assert rows["peak device memory"] == "n/a"
     assert rows["Jittor oneDNN"] == "n/a"
+    assert rows["precision"] == "float32"
+    assert rows["float32 ceiling share"] == "n/a (no PyTorch)"
+    assert "bf16 ceiling share" not in rows

@@ -27,6 +27,7 @@ from gx.spec.init import initial_state, round_other_way
 pytestmark = pytest.mark.cross_framework
 
 SMALL = ["data.split=test", "train.batch_size=16"]
+BF16_STEPS = 12
 
 
 # Seeds per verdict here. Each seed's verdict is a draw the CPU's kernels make
@@ -165,6 +166,46 @@ def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatc
     report = json.loads((out / "parity.json").read_text())
     assert report["within"] is False and report["steps"] == 12
     assert all(run["cross_difference"][-1] > 1e-4 for run in report["seeds"])
+
+
+@pytest.mark.jittor
+def test_bf16_parity_is_judged_against_bf16s_own_floor(tmp_path, mnist_root):
+    out = tmp_path / "report"
+    result = cli_parity("cgan", BF16_STEPS, mnist_root, out, "--precision", "bf16")
+    assert result.exit_code == 0, result.output
+    assert f"cgan: WITHIN the bf16 rounding floor over {BF16_STEPS} steps" in result.output
+    report = json.loads((out / "parity.json").read_text())
+    assert report["precision"] == "bf16"
+    devices = report["devices"]
+    for name in ("torch", "jittor", "torch_float64", "torch_rounded", "torch_threads"):
+        assert devices[name]["precision"] == "bf16", name
+    assert devices["float32"]["backend"] == "torch" and "precision" not in devices["float32"]
+    for run in report["seeds"]:
+        # the far reference is reported, never part of the floor
+        assert "float32" in run["losses"] and "float32" not in run["floor_differences"]
+        assert len(run["far_difference"]) == BF16_STEPS
+        assert set(run["first_step_over"]["far_float32"]) == {"0.0001", "0.001", "0.01"}
+        # the first losses, from one forward pass: bf16 is further from float32 than from its
+        # own other roundings (3 to 10 times on the CPU of docs/parity.md)
+        assert run["far_difference"][0] > run["floor_difference"][0]
+    rounded = [row for row in report["layers"] if row["formats"]]
+    assert {row["layer"] for row in rounded} >= {"fc1", "score"}
+    assert all(row["formats"] == {"torch": True, "jittor": True} for row in rounded)
+
+
+@pytest.mark.jittor
+def test_a_jittor_that_ignores_bf16_is_caught(mnist_root, monkeypatch):
+    """Jittor computing float32 while PyTorch computes bf16: its layers' outputs are not bf16
+    values, and the verdict says so."""
+    from gx.backends.jittor import backend as jittor_backend
+
+    monkeypatch.setattr(jittor_backend, "in_low_precision", lambda info: False)
+    experiment = load_experiment(experiment_file("cgan"), SMALL + ["train.precision=bf16"])
+    result = run_parity(experiment, 2, "cpu", str(mnist_root), 1)
+    assert not result.within
+    line = result.verdict_line()
+    assert line.startswith("cgan: OUTSIDE the floor (not computed in bf16 as gx's rule says")
+    assert "jittor: generator.fc1" in line and "torch:" not in line
 
 
 def crossing_at(steps: int, first: int, value: float = 0.5) -> list[float]:

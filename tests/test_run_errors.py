@@ -139,6 +139,17 @@ CASES = {
         ["batch size 20000 is larger than the dataset", "only 10000 images", "at most 10000"],
     ),
     "negative epochs": (["--set", "train.epochs=-1"], ["'train.epochs' must be >= 0, got -1"]),
+    "unknown precision": (
+        ["--set", "train.precision=fp8"],
+        ["'train.precision' must be one of float32, bf16, fp16, got 'fp8'"],
+    ),
+    "fp16 on a cpu": (
+        ["--set", "train.precision=fp16"],
+        [
+            "train.precision fp16 runs on CUDA GPUs only",
+            "use --set train.precision=bf16 on a CPU, or --device cuda",
+        ],
+    ),
     "image size": (
         ["--set", "data.image_size=32"],
         [

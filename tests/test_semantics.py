@@ -22,6 +22,7 @@ from gx.backends.base import Backend
 from gx.config import OptimizerSettings
 from gx.errors import GxError
 from gx.losses import ADVERSARIAL_LOSSES
+from gx.precision import in_low_precision
 from gx.spec import MaskSource, ModelSpec, initial_state
 from gx.tools.generate import check_labels
 
@@ -1296,6 +1297,180 @@ def test_jittor_sample_norms_without_second_order_miss_the_second_derivative(
         if np.max(np.abs(value)) > 0
     )
     assert worst > 0.5
+
+
+# -- mixed precision ------------------------------------------------------------------------------
+# gx.precision's rule: a layer that counts matrix-product FLOPs takes its float inputs and its
+# parameters rounded to bf16 / fp16 (to nearest, ties to even), computes in float32, and its
+# output is rounded; its backward rounds every gradient passing back through those roundings.
+
+# Each format's unit roundoff (half an ulp of 1, relative) and smallest subnormal.
+FORMATS = {"bf16": (2.0**-8, 2.0**-133), "fp16": (2.0**-11, 2.0**-24)}
+
+
+def numpy_round(array: np.ndarray, precision: str) -> np.ndarray:
+    """The format's rounding in numpy: bf16 on float32's bits (add 0x7fff plus the lowest kept
+    bit, clear the 16 dropped ones: to nearest, ties to even; NaN stays), fp16 by numpy's own
+    correctly rounded cast."""
+    values = np.asarray(array, np.float32)
+    if precision == "fp16":
+        with np.errstate(over="ignore"):  # past 65504 the nearest is inf, as it should be
+            return values.astype(np.float16).astype(np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    nan = np.isnan(values)
+    return np.where(nan, values, rounded.astype(np.uint32).view(np.float32))
+
+
+def low_precision_backend(name: str, precision: str) -> Backend:
+    """The backend ``name`` computing in ``precision`` on the CPU. get_backend refuses fp16
+    there (gx.precision.check_device: no fast CPU arithmetic), but the rule is the same on every
+    device, so the backend's class is made directly."""
+    return type(get_backend(name, "cpu"))("cpu", "float32", precision)
+
+
+PRECISIONS = ["bf16", "fp16"]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_low_precision_rounds_to_nearest_even_both_ways(backend: Backend, precision: str) -> None:
+    # A 1 x 1 linear layer of weight 1: its output is the rounded input, and the gradient it
+    # sends back is the rounded gradient that reached it (rounding 1 and adding nothing is exact).
+    low = low_precision_backend(backend.name, precision)
+    ulp = {"bf16": 2.0**-7, "fp16": 2.0**-10}[precision]  # of 1
+    special = [1 + ulp / 2, 1 + 3 * ulp / 2, -(1 + ulp / 2), 1 + ulp / 2 + ulp / 64, 3.0e-39]
+    special += {"bf16": [3.3961e38, 3.4e38], "fp16": [65519.0, 65520.0, 2.0**-25, 3 * 2.0**-25]}[
+        precision
+    ]
+    values = np.concatenate(
+        [np.array(special), np.random.default_rng(3).standard_normal(200) * 10.0]
+    ).astype(np.float32)
+    spec = spec_of({"x": [1]}, {"name": "fc", "kind": "linear", "out": 1, "bias": False})
+    module = low.compile(spec, 0)
+    low.assign(low.state_tensors(module, spec)["fc.weight"], np.ones((1, 1), np.float32))
+    x = watched(low, values.reshape(-1, 1))
+    output = module({"x": x})
+    gradient = values[::-1].copy().reshape(-1, 1)  # the same kinds of values, coming back
+    (input_gradient,) = low.gradients((output * low.tensor(gradient)).sum(), [x])
+    expected = numpy_round(values, precision).reshape(-1, 1)
+    np.testing.assert_array_equal(low.numpy(output), expected)
+    np.testing.assert_array_equal(low.numpy(input_gradient), numpy_round(gradient, precision))
+    # ties went to the even neighbour, and values past the format's largest became inf
+    assert expected[0, 0] == 1 and expected[1, 0] == 1 + 2 * ulp and expected[2, 0] == -1
+    assert expected[3, 0] == 1 + ulp and np.isinf(expected[6, 0])
+
+
+def test_native_jittor_bf16_cast_would_fail_the_same_check(jittor: Any) -> None:
+    """Jittor's own float32 -> bfloat16 conversion keeps the upper 16 bits (it truncates) on
+    the CPU: gx rounds to nearest itself (gx/backends/jittor/precision.py)."""
+    values = np.array([1 + 3 * 2.0**-8, 0.3298612, -(1 + 3 * 2.0**-8)], np.float32)
+    native = jittor.array(values).bfloat16().float32().numpy()
+    assert np.all(native != numpy_round(values, "bf16"))
+    assert np.all(np.abs(native) < np.abs(values))  # toward zero: truncated
+
+
+def rounded_operands(
+    low: Backend, module: Any, spec: ModelSpec, precision: str
+) -> dict[str, np.ndarray]:
+    return {
+        key.split(".")[1]: numpy_round(value, precision).astype(np.float64)
+        for key, value in low.get_weights(module, spec).items()
+    }
+
+
+def assert_rounded_result(
+    actual: np.ndarray, exact: np.ndarray, magnitudes: np.ndarray, terms: int, precision: str
+) -> None:
+    """``actual`` is ``exact`` (float64, from the rounded operands) summed in float32, in any
+    order, then rounded to the format: a value of the format, within the format's unit roundoff
+    of a float32 sum that is itself within gamma(terms) * ``magnitudes`` of ``exact`` (Higham;
+    ``magnitudes``: the same sum over the operands' absolute values)."""
+    unit, tiny = FORMATS[precision]
+    np.testing.assert_array_equal(numpy_round(actual, precision), actual)  # in the format
+    float32_error = terms * 2.0**-24 / (1 - terms * 2.0**-24) * magnitudes
+    bound = unit * (np.abs(exact) + float32_error) + float32_error + tiny
+    assert np.all(np.abs(actual - exact) <= bound), np.max(np.abs(actual - exact) - bound)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_low_precision_linear_follows_the_rule(backend: Backend, precision: str) -> None:
+    low = low_precision_backend(backend.name, precision)
+    spec = spec_of({"x": [24]}, {"name": "fc", "kind": "linear", "out": 16})
+    module = low.compile(spec, 4)
+    rng = np.random.default_rng(13)
+    values = rng.standard_normal((8, 24)).astype(np.float32)
+    x = watched(low, values)
+    output = module({"x": x})
+    probe = rng.standard_normal((8, 16)).astype(np.float32)
+    parameters = low.state_tensors(module, spec, trainable_only=True)
+    scalar = (output * low.tensor(probe)).sum()
+    input_gradient, weight_gradient, bias_gradient = low.gradients(
+        scalar, [x, parameters["fc.weight"], parameters["fc.bias"]]
+    )
+    w64, b64 = (rounded_operands(low, module, spec, precision)[key] for key in ("weight", "bias"))
+    x64 = numpy_round(values, precision).astype(np.float64)
+    g64 = numpy_round(probe, precision).astype(np.float64)
+    checks = [
+        (output, x64 @ w64.T + b64, np.abs(x64) @ np.abs(w64).T + np.abs(b64), 25),
+        (input_gradient, g64 @ w64, np.abs(g64) @ np.abs(w64), 16),
+        (weight_gradient, g64.T @ x64, np.abs(g64).T @ np.abs(x64), 8),
+        (bias_gradient, g64.sum(axis=0), np.abs(g64).sum(axis=0), 8),
+    ]
+    for value, exact, magnitudes, terms in checks:
+        assert_rounded_result(low.numpy(value), exact, magnitudes, terms, precision)
+
+
+@pytest.mark.parametrize("kind", ["conv2d", "conv_transpose2d"])
+def test_low_precision_convolutions_follow_the_rule(backend: Backend, kind: str) -> None:
+    from test_references import numpy_conv2d, numpy_conv_transpose2d
+
+    low = low_precision_backend(backend.name, "bf16")
+    layer = {"name": "conv", "kind": kind, "out": 6, "kernel": 4, "stride": 2, "padding": 1}
+    spec = spec_of({"x": [5, 6, 6]}, layer)
+    module = low.compile(spec, 2)
+    values = np.random.default_rng(14).standard_normal((3, 5, 6, 6)).astype(np.float32)
+    output = low.numpy(module({"x": low.tensor(values)}))
+    operands = rounded_operands(low, module, spec, "bf16")
+    x64 = numpy_round(values, "bf16").astype(np.float64)
+    reference = numpy_conv2d if kind == "conv2d" else numpy_conv_transpose2d
+    weight, bias = operands["weight"], operands["bias"]
+    exact = reference(x64, weight, bias, 2, 1, 1)
+    magnitudes = reference(np.abs(x64), np.abs(weight), np.abs(bias), 2, 1, 1)
+    # every output sums at most all 5 x 4 x 4 taps and the bias
+    assert_rounded_result(output, exact, magnitudes, 5 * 16 + 1, "bf16")
+
+
+def test_only_matrix_product_layers_compute_in_low_precision(backend: Backend) -> None:
+    low = low_precision_backend(backend.name, "bf16")
+    spec = spec_of(
+        {"x": [6], "label": {"classes": 3}},
+        {"name": "emb", "kind": "embedding", "input": "label", "dim": 6},
+        {"name": "joined", "kind": "concat", "input": ["x", "emb"]},
+        {"name": "fc", "kind": "linear", "out": 8},
+        {"name": "bn", "kind": "batch_norm"},
+        {"name": "act", "kind": "tanh"},
+    )
+    assert [in_low_precision(info) for info in spec.infos] == [False, False, True, False, False]
+    module = low.compile(spec, 1)
+    inputs = {
+        "x": low.tensor(np.random.default_rng(15).standard_normal((16, 6)).astype(np.float32)),
+        "label": low.tensor(np.arange(16) % 3),
+    }
+    values = {name: low.numpy(value) for name, value in module(inputs, keep_all=True).items()}
+    in_format = {name: np.array_equal(numpy_round(v, "bf16"), v) for name, v in values.items()}
+    # the embedding's N(0, 1) table and batch norm and tanh keep float32 values
+    assert in_format == {
+        "x": False,
+        "label": True,
+        "emb": False,
+        "joined": False,
+        "fc": True,
+        "bn": False,
+        "act": False,
+    }
+    state = low.get_weights(module, spec)
+    assert all(value.dtype == np.float32 for value in state.values())
+    assert not np.array_equal(numpy_round(state["fc.weight"], "bf16"), state["fc.weight"])
 
 
 # -- environment ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from gx.backends.base import Backend
 from gx.errors import BackendUnavailable, GxError
+from gx.precision import FLOAT32, check_device, check_precision
 
 BACKENDS = ("torch", "jittor")
 DEVICES = ("auto", "cpu", "cuda")
@@ -47,16 +48,22 @@ def checkpoint_backend(state: Mapping[str, Any]) -> str:
     return default_backend()
 
 
-def get_backend(name: str | None, device: str = "auto", dtype: str = "float32") -> Backend:
-    """The named backend (None: ``default_backend()``), ready on ``device``."""
+def get_backend(
+    name: str | None, device: str = "auto", dtype: str = "float32", precision: str = FLOAT32
+) -> Backend:
+    """The named backend (None: ``default_backend()``), ready on ``device``, computing in
+    ``precision`` (gx.precision; fp16 only on CUDA)."""
     name = name or default_backend()
     if name not in BACKENDS:
         raise GxError(f"unknown backend '{name}'; use one of: {', '.join(BACKENDS)}")
     if device not in DEVICES:
         raise GxError(f"unknown device '{device}'; use one of: {', '.join(DEVICES)}")
+    check_precision(precision)
     require_installed(name)
     package = importlib.import_module(f"gx.backends.{name}")
-    return package.create(device, dtype)
+    backend: Backend = package.create(device, dtype, precision)
+    check_device(precision, backend.device)
+    return backend
 
 
 def require_installed(name: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from gx.distributed import World
 from gx.errors import GxError
 from gx.layers import Layer
+from gx.precision import FLOAT32
 from gx.spec import LayerInfo, MaskSource, ModelSpec, initial_state
 
 if TYPE_CHECKING:
@@ -117,21 +118,37 @@ class Backend(abc.ABC):
 
     name: str = ""
 
-    def __init__(self, device: str, dtype: str = "float32") -> None:
+    def __init__(self, device: str, dtype: str = "float32", precision: str = FLOAT32) -> None:
         self.device = device  # "cpu" or "cuda", already resolved
         self.dtype = dtype
+        # gx.precision: which layers compute from operands rounded to bf16 or fp16
+        self.precision = precision
 
     # -- compiling and state ------------------------------------------------------------------
     @abc.abstractmethod
     def build(
         self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
     ) -> Module:
-        """A native module computing ``spec``; call it as ``module(inputs_dict)``.
+        """A native module computing ``spec`` in the backend's precision; call it as
+        ``module(inputs_dict)``.
 
         ``second_order``: its input gradients (``input_gradients``) can be differentiated
         again, as gradient penalties need; where that costs a framework extra work in every
         backward pass, only modules built with it pay.
         """
+
+    def native_low_precision(self) -> bool:
+        """Whether the low-precision layers run the framework's own bf16/fp16 kernels here
+        (else emulated: float32 kernels on rounded values, see gx.precision)."""
+        return False
+
+    def precision_info(self) -> dict[str, Any]:
+        """The precision entries of ``describe()``: none in float32, so float32 runs describe
+        themselves (and their checkpoints) exactly as before the setting existed."""
+        if self.precision == FLOAT32:
+            return {}
+        kernels = "native" if self.native_low_precision() else "emulated"
+        return {"precision": self.precision, "low_precision_kernels": kernels}
 
     def compile(
         self,
@@ -281,8 +298,13 @@ class Backend(abc.ABC):
     def set_learning_rate(self, optimizer: Any, lr: float) -> None: ...
 
     @abc.abstractmethod
-    def minimize(self, optimizer: Any, loss: Tensor) -> None:
-        """Gradients of ``loss`` for this optimizer's parameters only, then one update."""
+    def minimize(self, optimizer: Any, loss: Tensor, loss_scale: float | None = None) -> bool:
+        """Gradients of ``loss`` for this optimizer's parameters only, then one update.
+
+        With a ``loss_scale`` (fp16, gx.train.loss_scale) the gradients are those of
+        ``loss * loss_scale``, divided by it; if any is not finite the update is skipped.
+        Returns whether the update was taken.
+        """
 
     @abc.abstractmethod
     def clip(self, parameters: Sequence[Tensor], limit: float) -> None:

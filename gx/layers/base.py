@@ -156,7 +156,10 @@ class Layer:
     def flops(self, info: LayerInfo) -> int:
         """Forward FLOPs of one sample, two per multiply-add as PyTorch's FlopCounterMode counts
         them; only matrix products and convolutions (and products of the same size) count, the
-        elementwise rest is cheap (gx.spec.flops). Every kind states its own."""
+        elementwise rest is cheap (gx.spec.flops). Every kind states its own. A kind that counts
+        FLOPs also computes from rounded operands under train.precision bf16 / fp16
+        (gx.precision), through the backends' wrapper: its layer must read its parameters as
+        attributes in its forward pass."""
         raise NotImplementedError(f"layer kind '{self.kind}' does not count its FLOPs")
 
     # -- backends ----------------------------------------------------------------------------

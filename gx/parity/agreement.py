@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from gx.precision import FLOAT32, UNIT_ROUNDOFFS
+
 # No float32 result is promised closer than half an ulp of its magnitude: a floor below that
 # (an exact lookup, a sum that happened to round exactly) is taken as that.
-UNIT_ROUNDOFF = 2.0**-24
+UNIT_ROUNDOFF = UNIT_ROUNDOFFS[FLOAT32]
 FLOOR_FACTOR = 16.0
 
 
@@ -35,12 +37,13 @@ def relative_norm(got: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(got))) if got.size else 0.0
 
 
-def allowed_difference(floor: float) -> float:
-    """The largest difference that agrees, for a computation whose floor is ``floor``."""
-    return FLOOR_FACTOR * max(floor, UNIT_ROUNDOFF)
+def allowed_difference(floor: float, unit_roundoff: float = UNIT_ROUNDOFF) -> float:
+    """The largest difference that agrees, for a computation whose floor is ``floor``, in a
+    format of ``unit_roundoff`` (bf16 and fp16 results: no closer than half their ulp)."""
+    return FLOOR_FACTOR * max(floor, unit_roundoff)
 
 
-def agrees(difference: float, floor: float) -> bool:
+def agrees(difference: float, floor: float, unit_roundoff: float = UNIT_ROUNDOFF) -> bool:
     """Whether ``difference`` (from PyTorch float32) is within ``FLOOR_FACTOR`` floors; the
     difference and the floor must be the same measure (e.g. both ``relative_norm``)."""
-    return bool(difference <= allowed_difference(floor))
+    return bool(difference <= allowed_difference(floor, unit_roundoff))

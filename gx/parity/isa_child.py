@@ -1,5 +1,6 @@
 """The child process of the lower-instruction-set reference (gx.parity.isa starts it): trains
-the requested experiment in PyTorch float32 with the lockstep loop and writes back its losses.
+the requested experiment in PyTorch, in its precision, with the lockstep loop and writes back
+its losses.
 
     python -m gx.parity.isa_child REQUEST.json ANSWER.json
 """
@@ -22,7 +23,7 @@ from gx.parity.machine import ENVIRONMENT
 
 def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
     experiment = experiment_from_dict(request["experiment"], "the parity request")
-    backend = get_backend("torch", "cpu")
+    backend = get_backend("torch", "cpu", precision=experiment.train.precision)
     backend.strict_math()
     threads = {"reference": request["threads"]}
     training = train_in_lockstep(

@@ -17,6 +17,7 @@ import numpy as np
 
 from gx.backends.base import Backend
 from gx.parity.agreement import agrees
+from gx.precision import FLOAT32, UNIT_ROUNDOFFS, in_format, in_low_precision
 from gx.spec import MaskSource, ModelSpec, example_inputs
 
 PROBE_BATCH = 8
@@ -29,6 +30,11 @@ class LayerDiff:
     kind: str
     spec_shape: tuple[int, ...]
     shapes: dict[str, tuple[int, ...]]
+    # the precision's unit roundoff: a bf16 or fp16 value is not promised closer than that
+    unit_roundoff: float
+    # bf16 / fp16, a layer gx.precision names: backend -> whether its outputs are values of the
+    # format, as the rule makes them (empty for every other layer)
+    formats: dict[str, bool]
     output_abs: float
     output_rel: float
     grad_abs: float | None  # gradient w.r.t. the layer's output (None: not differentiable)
@@ -41,15 +47,22 @@ class LayerDiff:
     param_grad_floor: float | None
 
     @property
+    def follows_precision(self) -> bool:
+        return all(self.formats.values())
+
+    @property
     def agrees(self) -> bool:
-        """Every relative difference within what its floor allows (gx.parity.agreement)."""
+        """Every relative difference within what its floor allows (gx.parity.agreement), and
+        outputs in the precision's format where the rule rounds them."""
+        if not self.follows_precision:
+            return False
         pairs = [
             (self.output_rel, self.output_floor),
             (self.grad_rel, self.grad_floor),
             (self.param_grad_rel, self.param_grad_floor),
         ]
         return all(
-            agrees(difference, floor)
+            agrees(difference, floor, self.unit_roundoff)
             for difference, floor in pairs
             if difference is not None and floor is not None
         )
@@ -134,7 +147,8 @@ def compare_layers(
     backends: list[Backend], network: str, spec: ModelSpec, seed: int, float64: Backend
 ) -> list[LayerDiff]:
     """The first backend is the reference; differences are the worst over the others, and each
-    floor is the reference's relative distance from ``float64`` (PyTorch in float64)."""
+    floor is the reference's relative distance from ``float64`` (PyTorch in float64; in bf16 and
+    fp16 it computes the same rule in float64), never below the precision's unit roundoff."""
     inputs = example_inputs(spec, PROBE_BATCH, seed)
     rng = np.random.default_rng(seed + 1)
     weights = [
@@ -146,6 +160,7 @@ def compare_layers(
     }
     exact = _probe(float64, spec, seed, inputs, weights)
     reference = probes[backends[0].name]
+    precision = backends[0].precision
     rows = []
     for info in spec.infos:
         row: dict[str, Any] = reference[info.name]
@@ -154,6 +169,12 @@ def compare_layers(
         }
         worst = _differences(row, [probe[info.name] for probe in list(probes.values())[1:]])
         floors = _differences(row, [exact[info.name]])
+        formats = {}
+        if precision != FLOAT32 and in_low_precision(info):
+            formats = {
+                name: in_format(probe[info.name]["output"], precision)
+                for name, probe in probes.items()
+            }
         output, grad, params = (worst[key] or (None, None) for key in ("output", "grad", "params"))
         rows.append(
             LayerDiff(
@@ -162,6 +183,8 @@ def compare_layers(
                 info.kind,
                 info.output.shape,
                 shapes,
+                UNIT_ROUNDOFFS[precision],
+                formats,
                 *output,
                 *grad,
                 *params,

@@ -44,11 +44,14 @@ def cpu_model() -> str:
     return _cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
+def cpu_flags() -> list[str]:
+    """Every CPU flag Linux lists (x86; empty elsewhere)."""
+    return _cpuinfo_field("flags").split()
+
+
 def isa_flags() -> list[str]:
     """The CPU's vector instruction-set flags as Linux lists them (x86; empty elsewhere)."""
-    return sorted(
-        flag for flag in _cpuinfo_field("flags").split() if flag.startswith(_ISA_PREFIXES)
-    )
+    return sorted(flag for flag in cpu_flags() if flag.startswith(_ISA_PREFIXES))
 
 
 def denormals_flushed() -> bool:

@@ -93,6 +93,7 @@ def shapes_agree(result: ParityResult) -> bool:
 
 
 def _seed_document(run: SeedRun) -> dict[str, Any]:
+    far = {"far_float32": crossings(run.far)} if run.far else {}
     return {
         "seed": run.seed,
         "steps": run.steps,
@@ -102,11 +103,13 @@ def _seed_document(run: SeedRun) -> dict[str, Any]:
             "cross_backend": crossings(run.cross),
             "floor": crossings(run.floor),
             **{f"floor_{name}": crossings(curve) for name, curve in run.floors.items()},
+            **far,
         },
         "losses": run.losses,
         "cross_difference": run.cross,
         "floor_difference": run.floor,
         "floor_differences": run.floors,
+        **({"far_difference": run.far} if run.far else {}),
     }
 
 
@@ -116,6 +119,7 @@ def write_report(result: ParityResult, folder: str | Path, incomplete: str = "")
     folder.mkdir(parents=True, exist_ok=True)
     document = {
         "experiment": result.experiment,
+        "precision": result.precision,
         "steps": result.steps,
         "within": result.within,
         "verdict": result.verdict_line(),
@@ -141,10 +145,10 @@ def write_report(result: ParityResult, folder: str | Path, incomplete: str = "")
 
 
 _REFERENCE_LABELS = {
-    "torch_float64": "float64",
-    "torch_rounded": "float32 from weights rounded the other way",
-    "torch_threads": "float32 at another thread count",
-    "torch_isa": "float32 on a lower instruction set",
+    "torch_float64": "float64 between the layers",
+    "torch_rounded": "weights rounded the other way",
+    "torch_threads": "another thread count",
+    "torch_isa": "a lower instruction set",
 }
 
 
@@ -202,7 +206,7 @@ def _plot(result: ParityResult, path: Path) -> None:
         steps,
         _log_curve(first.cross),
         color="tab:red",
-        label="|loss difference| torch vs jittor (float32)",
+        label=f"|loss difference| torch vs jittor ({result.precision})",
     )
     for (name, curve), style in zip(first.floors.items(), ("-", "--", ":", "-.")):
         bottom.semilogy(
@@ -210,7 +214,14 @@ def _plot(result: ParityResult, path: Path) -> None:
             _log_curve(curve),
             style,
             color="tab:gray",
-            label=f"rounding floor: torch float32 vs {_REFERENCE_LABELS[name]}",
+            label=f"rounding floor: torch {result.precision} vs {_REFERENCE_LABELS[name]}",
+        )
+    if first.far:
+        bottom.semilogy(
+            steps,
+            _log_curve(first.far),
+            color="tab:green",
+            label=f"far reference: torch {result.precision} vs torch float32 (not the floor)",
         )
     for threshold in THRESHOLDS:
         bottom.axhline(threshold, color="black", linewidth=0.5, linestyle=":")

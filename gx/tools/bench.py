@@ -8,11 +8,17 @@ gradients (``GanTrainer.sample``), from noise to images on the host.
 
 Every figure is taken after warm-up steps (on Jittor they also cover kernel compilation), with
 ``backend.synchronize()`` around each timed step, so queued device work is counted where it ran.
+
+The step's GFLOP/s is also given as a share of the machine's matrix-product ceiling
+(gx.tools.ceiling) on the same threads: float32's always, and in bf16 or fp16 that format's too
+(``--precision``). Where the low precision runs emulated (gx.precision), the step computes on
+float32 kernels, so float32's ceiling is the one that bounds it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import sys
@@ -29,7 +35,9 @@ from gx.config import Experiment
 from gx.data import batches
 from gx.errors import GxError
 from gx.models import GanModel, model_for
+from gx.precision import FLOAT32
 from gx.spec.flops import step_flops
+from gx.tools.ceiling import matrix_product_ceiling
 from gx.train.gan import GanTrainer
 
 # Rows of synthetic data held on the device; batches are random gathers from them, as in a run.
@@ -41,6 +49,8 @@ RESULT_KEYS = (
     "model",
     "backend",
     "device",
+    "precision",
+    "low_precision_kernels",
     "batch",
     "steps",
     "warmup",
@@ -50,6 +60,10 @@ RESULT_KEYS = (
     "train_step_ms_median",
     "step_gflop",
     "train_gflop_per_s",
+    "float32_ceiling_gflop_per_s",
+    "float32_ceiling_share",
+    "low_precision_ceiling_gflop_per_s",
+    "low_precision_ceiling_share",
     "generate_images_per_s",
     "generate_batch_ms_median",
     "peak_host_rss_mb",
@@ -67,6 +81,7 @@ class BenchOptions:
     steps: int = 20
     warmup: int = 3
     compile: bool = False  # torch.compile the generator and discriminator (torch only)
+    precision: str | None = None  # None: the experiment's train.precision
 
 
 def synthetic_data(model: GanModel, rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +173,8 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     _check(options)
     model = model_for(experiment)
     batch = options.batch or experiment.train.batch_size
-    backend = get_backend(options.backend, options.device)
+    precision = options.precision or experiment.train.precision
+    backend = get_backend(options.backend, options.device, precision=precision)
     trainer = GanTrainer(backend, model, experiment)
     if options.compile:
         _COMPILERS[backend.name](trainer)
@@ -191,11 +207,19 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
     train = experiment.train
     flops = step_flops(model.generator, model.discriminator, batch, train.order, train.d_steps)
     step_gflop = flops.per_step / 1e9
+    train_gflop_per_s = step_gflop * len(step_seconds) / sum(step_seconds)
+    threads = described.get("threads") or _openmp_threads()
+    ceilings = {
+        name: matrix_product_ceiling(backend.device, name, threads) for name in {FLOAT32, precision}
+    }
+    low_ceiling = ceilings[precision] if precision != FLOAT32 else None
     return {
         "experiment": experiment.name,
         "model": model.name,
         "backend": backend.name,
         "device": backend.device,
+        "precision": precision,
+        "low_precision_kernels": described.get("low_precision_kernels"),
         "batch": batch,
         "steps": options.steps,
         "warmup": options.warmup,
@@ -204,7 +228,11 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
         "train_images_per_s": batch * len(step_seconds) / sum(step_seconds),
         "train_step_ms_median": 1000 * statistics.median(step_seconds),
         "step_gflop": step_gflop,
-        "train_gflop_per_s": step_gflop * len(step_seconds) / sum(step_seconds),
+        "train_gflop_per_s": train_gflop_per_s,
+        "float32_ceiling_gflop_per_s": ceilings[FLOAT32],
+        "float32_ceiling_share": _share(train_gflop_per_s, ceilings[FLOAT32]),
+        "low_precision_ceiling_gflop_per_s": low_ceiling,
+        "low_precision_ceiling_share": _share(train_gflop_per_s, low_ceiling),
         "generate_images_per_s": batch * len(generate_seconds) / sum(generate_seconds),
         "generate_batch_ms_median": 1000 * statistics.median(generate_seconds),
         "peak_host_rss_mb": _host_peak_rss_mb(),
@@ -212,6 +240,15 @@ def run_bench(experiment: Experiment, options: BenchOptions) -> dict[str, Any]:
         "onednn": described.get("onednn"),
         "backend_info": described,
     }
+
+
+def _openmp_threads() -> int:
+    """The CPU threads of a backend that does not report its own (Jittor: OpenMP's default)."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def _share(gflop_per_s: float, ceiling: float | None) -> float | None:
+    return None if ceiling is None else gflop_per_s / ceiling
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -222,11 +259,20 @@ def format_report(result: dict[str, Any]) -> str:
             return "n/a"
         return f"{value:,.1f} {unit}"
 
+    def share(key: str) -> str:
+        value = result[f"{key}_share"]
+        ceiling = figure(result[f"{key}_gflop_per_s"], "GFLOP/s")
+        return "n/a (no PyTorch)" if value is None else f"{value:.1%} of {ceiling}"
+
     mode = " (torch.compile)" if result["compile"] else ""
+    precision = result["precision"]
+    if result["low_precision_kernels"] is not None:
+        precision += f" ({result['low_precision_kernels']} kernels)"
     onednn = {True: "yes", False: "no", None: "n/a"}[result["onednn"]]
     rows = [
         ("experiment", f"{result['experiment']} (model {result['model']})"),
         ("backend", f"{result['backend']} on {result['device']}{mode}"),
+        ("precision", precision),
         ("batch / steps / warm-up", f"{result['batch']} / {result['steps']} / {result['warmup']}"),
         ("warm-up time", figure(result["warmup_s"], "s")),
         (
@@ -238,6 +284,12 @@ def format_report(result: dict[str, Any]) -> str:
             "arithmetic",
             f"{figure(result['step_gflop'], 'GFLOP')} a step, "
             f"{figure(result['train_gflop_per_s'], 'GFLOP/s')}",
+        ),
+        ("float32 ceiling share", share("float32_ceiling")),
+        *(
+            [(f"{result['precision']} ceiling share", share("low_precision_ceiling"))]
+            if result["low_precision_ceiling_share"] is not None
+            else []
         ),
         (
             "generate",

@@ -48,6 +48,7 @@ from gx.losses import (
 from gx.models import GanModel
 from gx.spec import MaskSource
 from gx.train.ema import WeightAverage
+from gx.train.loss_scale import LossScale
 from gx.train.schedule import learning_rate
 
 # Independent numpy streams derived from the experiment seed: np.random.default_rng([seed, n]).
@@ -132,6 +133,11 @@ class GanTrainer:
             )
         self.step_index = 0
         self.rates: tuple[float, float] | None = None  # what the optimizers were last given
+        # fp16 scales each network's loss (gx.train.loss_scale); float32 and bf16 need not
+        self.loss_scales: dict[str, LossScale] = {}
+        if backend.precision == "fp16":
+            scaled = ("generator", "discriminator", "information")[: 3 if self.information else 2]
+            self.loss_scales = {network: LossScale() for network in scaled}
         self.average: WeightAverage | None = None
         if train.ema_decay is not None:
             self.average = WeightAverage(
@@ -285,7 +291,7 @@ class GanTrainer:
             loss = loss + pull_away(backend, self.pullaway_weight, fake.embedding)
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "generator")
-        backend.minimize(self.g_optimizer, loss)
+        self._minimize("generator", self.g_optimizer, loss)
         return value
 
     def _discriminator_update(
@@ -318,7 +324,7 @@ class GanTrainer:
             loss, self.loss.reported(backend, real), self.loss.reported(backend, fake)
         )
         value = self._checked(value, "discriminator")
-        backend.minimize(self.d_optimizer, loss)
+        self._minimize("discriminator", self.d_optimizer, loss)
         if self.clip_limit is not None:
             backend.clip(self.d_parameters, self.clip_limit)
         self.loss.observe(d_real, d_fake)
@@ -359,8 +365,15 @@ class GanTrainer:
         loss = self.information.loss(self.backend, fake, inputs)
         (mean,) = self._global_means(loss)
         value = self._checked(mean, "information")
-        self.backend.minimize(self.info_optimizer, loss)
+        self._minimize("information", self.info_optimizer, loss)
         return value
+
+    def _minimize(self, network: str, optimizer: Any, loss: Tensor) -> None:
+        scale = self.loss_scales.get(network)
+        if scale is None:
+            self.backend.minimize(optimizer, loss)
+        else:
+            scale.update(self.backend.minimize(optimizer, loss, scale.scale))
 
     # -- learning rates -------------------------------------------------------------------------
     def set_rates(self, step: int, epoch: int, total: int) -> tuple[float, float]:
@@ -425,7 +438,14 @@ class GanTrainer:
             "loss_state": self.loss.get_state(),
             "rng": rng,
             "step": self.step_index,
+            **self._loss_scale_state(),
         }
+
+    def _loss_scale_state(self) -> dict[str, Any]:
+        """fp16's loss scales, for the checkpoint; nothing in float32 and bf16."""
+        if not self.loss_scales:
+            return {}
+        return {"loss_scale": {name: scale.state() for name, scale in self.loss_scales.items()}}
 
     def restore(self, checkpoint: Checkpoint, source: str) -> None:
         """Continue from ``checkpoint``, whichever backend wrote it: weights and batch-norm
@@ -450,3 +470,7 @@ class GanTrainer:
             self.penalty_rng.bit_generator.state = state["rng"]["penalty"]
         self.loss.set_state(state.get("loss_state", {}))
         self.step_index = state["step"]
+        # a checkpoint of another precision has no scales: fp16 then starts its own
+        for name, saved in state.get("loss_scale", {}).items():
+            if name in self.loss_scales:
+                self.loss_scales[name] = LossScale.from_state(saved)

@@ -31,6 +31,7 @@ from gx.distributed import World, current_world
 from gx.errors import GxError
 from gx.losses import label_classes
 from gx.models import GanModel, middle_codes, model_for
+from gx.precision import precision_note
 from gx.train.data import training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
 from gx.train.segments import Segment, Segments, recorded_segments
@@ -48,6 +49,8 @@ RESUME_MAY_CHANGE = frozenset(
         "train.tensorboard",
         "data.root",
         "data.download",
+        # checkpoints are float32 whatever the precision: a run may continue in another one
+        "train.precision",
     }
 )
 # Settings added after some run folders were written: a saved config without one had this value.
@@ -84,6 +87,7 @@ ADDED_SETTINGS = {
     "optimizer.info.momentum": 0.0,
     "optimizer.info.alpha": 0.99,
     "optimizer.info.weight_decay": 0.01,
+    "train.precision": "float32",
 }
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
@@ -393,9 +397,10 @@ def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
         # Step 0 on disk: if the first updates already diverge there is still a finite state.
         run.checkpoints.save(run.trainer.get_state())
     start = run.trainer.step_index
-    note = run.segments.continuation_note()
-    if note and start < run.total and options.on_note is not None and run.world.lead:
-        options.on_note(note)
+    notes = [precision_note(run.backend), run.segments.continuation_note()]
+    for note in notes:
+        if note and start < run.total and options.on_note is not None and run.world.lead:
+            options.on_note(note)
     stopped, message = _train(run, options)
     return _finish_run(run, options, start, stopped, message)
 
@@ -450,6 +455,8 @@ class _Checkpoints:
             "experiment": self.experiment.name,
             "backend": self.backend.describe(),
             "segments": self.segments.until(state["step"]),
+            # fp16's loss scales (gx.train.loss_scale); absent in float32 and bf16
+            **({"loss_scale": state["loss_scale"]} if "loss_scale" in state else {}),
         }
         if state["loss_state"]:
             meta["loss_state"] = state["loss_state"]
@@ -481,7 +488,8 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     if resumed is not None and options.resume:
         _check_resumable(resumed, experiment, model, Path(options.resume))
         earlier = recorded_segments(resumed.state, f"the checkpoint of '{options.resume}'")
-    backend = get_backend(options.backend, options.device)  # before the data: fail fast
+    # before the data: fail fast
+    backend = get_backend(options.backend, options.device, precision=train.precision)
     if world.size > 1:
         backend.join(world, train.sync_batch_norm)
     if train.tensorboard:

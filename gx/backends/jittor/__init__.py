@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from gx.backends.jittor.backend import JittorBackend
 
 
-def create(device: str, dtype: str = "float32") -> JittorBackend:
+def create(device: str, dtype: str = "float32", precision: str = "float32") -> JittorBackend:
     from gx.backends import cuda_missing
     from gx.errors import GxError
 
@@ -38,4 +38,4 @@ def create(device: str, dtype: str = "float32") -> JittorBackend:
                 "command again"
             ) from None
 
-    return JittorBackend(device, dtype)
+    return JittorBackend(device, dtype, precision)

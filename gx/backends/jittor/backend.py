@@ -17,8 +17,10 @@ from gx.backends.jittor.optim import (
     TorchRuleRMSprop,
     TorchRuleSGD,
 )
+from gx.backends.jittor.precision import LowPrecisionLayer
 from gx.distributed import World
 from gx.errors import GxError
+from gx.precision import FLOAT32, in_low_precision
 from gx.spec import MaskSource, ModelSpec
 
 if TYPE_CHECKING:
@@ -28,11 +30,17 @@ if TYPE_CHECKING:
 class JittorModel(jt.Module):
     """A spec compiled to Jittor: one submodule per layer, named as in the spec."""
 
-    def __init__(self, spec: ModelSpec, layers: dict[str, jt.Module]) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        layers: dict[str, jt.Module],
+        low_precision: dict[str, LowPrecisionLayer] | None = None,
+    ) -> None:
         self.spec = spec
         for name, layer in layers.items():
             setattr(self, name, layer)
-        self.ordered = layers
+        # bf16 / fp16: the layers gx.precision names are called through their rounding
+        self.ordered: dict[str, Any] = {**layers, **(low_precision or {})}
 
     def execute(self, inputs: Mapping[str, jt.Var], keep_all: bool = False) -> Any:
         return run_graph(self.spec, self.ordered, inputs, keep_all)
@@ -41,8 +49,8 @@ class JittorModel(jt.Module):
 class JittorBackend(Backend):
     name = "jittor"
 
-    def __init__(self, device: str, dtype: str = "float32") -> None:
-        super().__init__(device, dtype)
+    def __init__(self, device: str, dtype: str = "float32", precision: str = FLOAT32) -> None:
+        super().__init__(device, dtype, precision)
         jt.flags.use_cuda = 1 if device == "cuda" else 0
         # IEEE kernels: -Ofast ones would switch this whole process to flush-to-zero
         jt.flags.cc_flags = environment.ieee_kernel_flags(jt.flags.cc_flags)
@@ -52,13 +60,18 @@ class JittorBackend(Backend):
         self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
     ) -> JittorModel:
         masks = masks or MaskSource(0)
-        return JittorModel(
-            spec,
-            {
-                info.name: make_layer(info, masks, self.batch_norm_processes, second_order)
+        layers = {
+            info.name: make_layer(info, masks, self.batch_norm_processes, second_order)
+            for info in spec.infos
+        }
+        low_precision = {}
+        if self.precision != FLOAT32:
+            low_precision = {
+                info.name: LowPrecisionLayer(layers[info.name], self.precision)
                 for info in spec.infos
-            },
-        )
+                if in_low_precision(info)
+            }
+        return JittorModel(spec, layers, low_precision)
 
     def join(self, world: World, sync_batch_norm: bool) -> None:
         # Jittor joins at import: under mpirun it reads OpenMPI's variables and connects. Its
@@ -187,13 +200,33 @@ class JittorBackend(Backend):
     def set_learning_rate(self, optimizer: jt.optim.Optimizer, lr: float) -> None:
         optimizer.lr = lr
 
-    def minimize(self, optimizer: jt.optim.Optimizer, loss: jt.Var) -> None:
-        optimizer.step(loss)
+    def minimize(
+        self, optimizer: jt.optim.Optimizer, loss: jt.Var, loss_scale: float | None = None
+    ) -> bool:
+        if loss_scale is None:
+            optimizer.step(loss)
+        else:
+            # the optimizer's own backward (MPI-averaged), then its step on those gradients
+            optimizer.backward(loss * loss_scale)
+            gradients = [
+                gradient
+                for group in optimizer.param_groups
+                for parameter, gradient in zip(group["params"], group["grads"])
+                if not parameter.is_stop_grad()
+            ]
+            overflow = sum(jt.logical_not(gradient.isfinite()).sum() for gradient in gradients)
+            if overflow.item() > 0:
+                optimizer.zero_grad()
+                return False
+            for gradient in gradients:
+                gradient.update(gradient / loss_scale)  # a power of two: exact
+            optimizer.step()
         # Run the update now. Left lazy, it gets fused with whatever reads the state next (the
         # next step, a sample grid, a checkpoint), and the rounding of that fused kernel differs:
         # the numbers would depend on sample_every and checkpoint_every, and resuming would not
         # continue a run exactly.
         jt.sync_all()
+        return True
 
     def clip(self, parameters: Sequence[jt.Var], limit: float) -> None:
         for parameter in parameters:
@@ -238,6 +271,7 @@ class JittorBackend(Backend):
             "onednn": environment.onednn_enabled(),
             "processes": self.world.size,
             "kernel_flags": environment.optimisation_flags(jt.flags.cc_flags),
+            **self.precision_info(),
         }
         if self.device == "cuda":
             info["tf32"] = bool(jt.flags.use_tensorcore)

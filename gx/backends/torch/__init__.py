@@ -5,7 +5,7 @@ from gx.backends.torch.backend import TorchBackend
 __all__ = ["TorchBackend", "create"]
 
 
-def create(device: str, dtype: str = "float32") -> TorchBackend:
+def create(device: str, dtype: str = "float32", precision: str = "float32") -> TorchBackend:
     import torch
 
     from gx.backends import cuda_missing
@@ -14,4 +14,4 @@ def create(device: str, dtype: str = "float32") -> TorchBackend:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise cuda_missing("torch")
-    return TorchBackend(device, dtype)
+    return TorchBackend(device, dtype, precision)

@@ -15,9 +15,11 @@ from torch import nn
 
 from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
 from gx.backends.torch.layers import make_layer
+from gx.backends.torch.precision import LOW_DTYPES, LowPrecisionLayer
 from gx.distributed import World
 from gx.errors import GxError
 from gx.layers.activations import LeakyReLU
+from gx.precision import FLOAT32, bf16_cpu_flags, in_low_precision
 from gx.spec import MaskSource, ModelSpec
 
 if TYPE_CHECKING:
@@ -100,13 +102,19 @@ def in_place_activations(spec: ModelSpec) -> dict[str, nn.Module]:
 class TorchModel(nn.Module):
     """A spec compiled to torch: one submodule per layer, named as in the spec."""
 
-    def __init__(self, spec: ModelSpec, layers: dict[str, nn.Module]) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        layers: dict[str, nn.Module],
+        low_precision: dict[str, LowPrecisionLayer] | None = None,
+    ) -> None:
         super().__init__()
         self.spec = spec
         for name, layer in layers.items():
             self.add_module(name, layer)
-        self.ordered = layers
-        self.fast = {**layers, **in_place_activations(spec)}
+        # bf16 / fp16: the layers gx.precision names are called through their rounding
+        self.ordered: dict[str, Any] = {**layers, **(low_precision or {})}
+        self.fast = {**self.ordered, **in_place_activations(spec)}
 
     def forward(self, inputs: Mapping[str, torch.Tensor], keep_all: bool = False) -> Any:
         # keep_all hands every layer's output to the caller: nothing may be overwritten then
@@ -116,11 +124,21 @@ class TorchModel(nn.Module):
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, device: str, dtype: str = "float32") -> None:
-        super().__init__(device, dtype)
+    def __init__(self, device: str, dtype: str = "float32", precision: str = FLOAT32) -> None:
+        super().__init__(device, dtype, precision)
         self.torch_device = torch.device(device)
         self.torch_dtype = _DTYPES[dtype]
         self.world, self.synced_batch_norm = World(), False
+        if self.native_low_precision():
+            # gx's rule sums in float32: no reduced-precision reductions inside cuBLAS
+            torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+            torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+
+    def native_low_precision(self) -> bool:
+        # fp16 runs on CUDA only (gx.precision.check_device); a float64 reference emulates
+        if self.precision == FLOAT32 or self.dtype != "float32":
+            return False
+        return self.device == "cuda" or (self.precision == "bf16" and bool(bf16_cpu_flags()))
 
     def build(
         self, spec: ModelSpec, masks: MaskSource | None = None, second_order: bool = False
@@ -131,7 +149,17 @@ class TorchBackend(Backend):
             info.name: make_layer(info, masks, self.torch_dtype, self.synced_batch_norm)
             for info in spec.infos
         }
-        return TorchModel(spec, layers).to(self.torch_device, self.torch_dtype)
+        low_precision = {}
+        if self.precision != FLOAT32:
+            native = self.native_low_precision()
+            low_precision = {
+                info.name: LowPrecisionLayer(
+                    layers[info.name], LOW_DTYPES[self.precision], native, self.torch_dtype
+                )
+                for info in spec.infos
+                if in_low_precision(info)
+            }
+        return TorchModel(spec, layers, low_precision).to(self.torch_device, self.torch_dtype)
 
     def assign(self, target: torch.Tensor, array: np.ndarray) -> None:
         with torch.no_grad():
@@ -230,16 +258,31 @@ class TorchBackend(Backend):
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-    def minimize(self, optimizer: Any, loss: torch.Tensor) -> None:
+    def minimize(self, optimizer: Any, loss: torch.Tensor, loss_scale: float | None = None) -> bool:
         # Gradients of this optimizer's parameters only: loss.backward() would also compute
         # D's weight gradients in G's update, which nothing uses (5% of a cdcgan step's FLOPs).
         parameters = list(optimizer.gx_parameters.values())
+        if loss_scale is not None:
+            loss = loss * loss_scale
         gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
         for parameter, gradient in zip(parameters, gradients):
             parameter.grad = gradient
         if self.world.size > 1:
             self._average_gradients(optimizer)
+        if loss_scale is not None and not self._unscale(optimizer, loss_scale):
+            return False
         optimizer.step()
+        return True
+
+    def _unscale(self, optimizer: Any, loss_scale: float) -> bool:
+        """Divide the gradients by ``loss_scale``, unless one is not finite (then False). After
+        the all-reduce: every process sees the same overflow and skips the same update."""
+        gradients = [p.grad for p in optimizer.gx_parameters.values() if p.grad is not None]
+        if not bool(torch.stack([torch.isfinite(g).all() for g in gradients]).all()):
+            return False
+        for gradient in gradients:
+            gradient.div_(loss_scale)  # a power of two: exact
+        return True
 
     def clip(self, parameters: Sequence[torch.Tensor], limit: float) -> None:
         with torch.no_grad():
@@ -350,6 +393,7 @@ class TorchBackend(Backend):
             "threads": torch.get_num_threads(),
             "processes": self.world.size,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            **self.precision_info(),
         }
         if self.device == "cuda":
             info["gpu"] = torch.cuda.get_device_name()
