@@ -6,30 +6,88 @@ Every user mistake surfaces as one ``error: ...`` line and exit status 2; import
 
 from __future__ import annotations
 
+import errno
 import faulthandler
+import signal
 import sys
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from gx.backends import BACKENDS, DEVICES
 from gx.data.registry import DATASET_NAMES
 from gx.errors import GxError
-
-if TYPE_CHECKING:
-    pass
+from gx.outputs import check_folder_writable
+from gx.stopping import StopNow, exit_status, signal_name, stop_signals_end_the_command
+from gx.waiting import watch_lock_waits
 
 EXIT_USER_ERROR = 2
+# What the machine, not gx, can make fail: a full disk, a read-only place, missing permission.
+_ENVIRONMENT_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+     errno.EISDIR}
+)  # fmt: skip
+
+
+class OneLineError(click.ClickException):
+    """What gx prints for every error: one ``error: ...`` line, exit status 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _usage_line(error: click.UsageError) -> OneLineError:
+    """click's own usage error (a value out of range, a file where a folder is needed, ...) as
+    gx's one line, pointing at the command's help."""
+    words: list[str] = []
+    context = error.ctx
+    while context is not None and context.parent is not None:  # the root is gx, however started
+        words.insert(0, context.info_name or "")
+        context = context.parent
+    command = " ".join(["gx", *words])
+    return OneLineError(f"{error.format_message().rstrip('.')} (see '{command} --help')")
 
 
 class GxGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
-            return super().invoke(ctx)
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _usage_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        watch_lock_waits(lambda line: click.echo(line, err=True))
+        try:
+            with stop_signals_end_the_command():
+                return super().invoke(ctx)
         except GxError as error:
-            click.echo(f"error: {error}", err=True)
-            ctx.exit(EXIT_USER_ERROR)
+            raise OneLineError(str(error)) from None
+        except click.UsageError as error:
+            raise _usage_line(error) from None
+        except (KeyboardInterrupt, StopNow) as stop:
+            number = stop.number if isinstance(stop, StopNow) else signal.SIGINT
+            message = (
+                stop.message
+                if isinstance(stop, StopNow) and stop.message
+                else (
+                    f"stopped by {signal_name(number)} before the command finished; no file was "
+                    "left half-written: run it again"
+                )
+            )
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(exit_status(number))
+        except OSError as error:
+            if error.errno not in _ENVIRONMENT_ERRORS:
+                raise
+            where = f"'{error.filename}' " if error.filename else ""
+            raise OneLineError(
+                f"cannot write {where}({error.strerror}); free some space or choose a place "
+                "you can write to"
+            ) from None
 
 
 experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False))
@@ -194,13 +252,17 @@ def run(
 ) -> None:
     """Train an experiment; writes metrics, samples, a GIF, a loss plot and checkpoints.
 
-    Ctrl-C stops after the current step and saves a checkpoint; --resume continues it exactly.
+    Ctrl-C, SIGTERM and SIGUSR1 stop after the current step and save a checkpoint (exit status
+    130, 143, 138); --resume continues it exactly.
     """
     from gx.config import load_experiment
     from gx.distributed import current_world
-    from gx.launch import processes_for, run_in_processes
+    from gx.launch import processes_for, redirect_to_log, run_in_processes
     from gx.train.run import RunOptions, run_experiment
 
+    world = current_world()
+    if world.size > 1:
+        redirect_to_log(world, " ".join(sys.argv))
     if out is not None and resume is not None:
         raise GxError(
             "--out and --resume cannot be combined: a resumed run continues in its own folder"
@@ -216,7 +278,6 @@ def run(
         command=" ".join(sys.argv),
         on_note=lambda line: click.echo(line, err=True),
     )
-    world = current_world()
     if world.size > 1:
         if nproc is not None:
             raise GxError(
@@ -227,22 +288,24 @@ def run(
         # The stop is orderly and saved: exit 0, so that the launcher does not kill the other
         # processes while rank 0 is still writing (gx's own launcher reports the real status).
         if world.lead:
-            _report_run(result.folder, result.steps, result.summary, exit_status=False)
+            _report_run(result.folder, result.steps, result.summary, set_status=False)
         return
     nproc, note = processes_for(resume, nproc)
     if note:
         click.echo(note, err=True)
     if nproc == 1:
         result = run_experiment(loaded, options)
-        _report_run(result.folder, result.steps, result.summary, exit_status=True)
+        _report_run(result.folder, result.steps, result.summary, set_status=True)
     else:
-        # each rank prints its own closing lines; this process only passes on the outcome
-        _exit_for(run_in_processes(experiment, loaded, settings, options, nproc), True, False)
+        folder, summary = run_in_processes(
+            experiment, loaded, settings, options, nproc, options.on_note
+        )
+        _report_run(folder, summary["steps"], summary, set_status=True)
 
 
-def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_status: bool) -> None:
-    """The run's closing lines; with ``exit_status``, exit 1 after a non-finite loss and 130 after
-    an interruption."""
+def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], set_status: bool) -> None:
+    """The run's closing lines; with ``set_status``, exit 1 after a non-finite loss and 128 + N
+    after a stop by signal N (130 for Ctrl-C)."""
     final = summary_data["final"]
     click.echo(f"run folder: {folder}")
     # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
@@ -253,23 +316,27 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
         f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
         f"images/s: {summary_data['images_per_s_median'] or 0:.0f}"
     )
-    _exit_for(summary_data, exit_status, show_interruption=True)
+    _exit_for(summary_data, set_status)
 
 
-def _exit_for(summary_data: dict[str, Any], exit_status: bool, show_interruption: bool) -> None:
-    """After a run: say why it stopped early; with ``exit_status``, exit 1 after a non-finite
-    loss and 130 after an interruption."""
+def _exit_for(summary_data: dict[str, Any], set_status: bool) -> None:
+    """After a run: say why it stopped early; with ``set_status``, exit 1 after a non-finite
+    loss and 128 + N after a stop by signal N."""
     from gx.train.run import RunOutcome
 
     if summary_data["stopped"] == RunOutcome.NON_FINITE_LOSS:
         click.echo(f"error: {summary_data['message']}", err=True)
-        if exit_status:
+        if set_status:
             sys.exit(1)
     if summary_data["stopped"] == RunOutcome.INTERRUPTED:
-        if show_interruption:
-            click.echo(summary_data["message"], err=True)
-        if exit_status:
-            sys.exit(130)
+        click.echo(summary_data["message"], err=True)
+        if set_status:
+            sys.exit(exit_status_of(summary_data.get("signal")))
+
+
+def exit_status_of(name: str | None) -> int:
+    """128 + the signal that stopped a run (summary.json's 'signal'; Ctrl-C when unrecorded)."""
+    return exit_status(getattr(signal, name) if name else signal.SIGINT)
 
 
 @main.command()
@@ -339,6 +406,7 @@ def parity(
 
     loaded = load_experiment(experiment, overrides)
     report_folder = out or f"reports/{loaded.name}-parity"
+    check_folder_writable(Path(report_folder), "report folder")
     try:
         result = run_parity(loaded, steps, device, data_root, seeds)
     except ParityIncomplete as error:
@@ -407,7 +475,11 @@ def import_(
     """
     from gx.importer.command import import_file
 
-    result = import_file(target, inputs, out, weights, arguments)
+    with warnings.catch_warnings():
+        # torch.load(weights_only=True) warns about a pickle's protocol before it refuses the
+        # file; the refusal is the one line the user needs.
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        result = import_file(target, inputs, out, weights, arguments)
     network = result.network
     click.echo(
         f"imported {network.name}: {len(network.spec.nodes)} layers, "
@@ -645,7 +717,9 @@ def strip(
     """
     from gx.tools.strip import save_strip, strip_from_run
 
-    result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify, data_root)
+    result = strip_from_run(
+        number, checkpoint, backend, device, seed, best_of, verify, data_root, out=out
+    )
     save_strip(result.pixels, out, scale)
     height, width = result.pixels.shape
     click.echo(f"wrote {out}: {result.digits}, {width * scale}x{height * scale} pixels")

@@ -2,32 +2,41 @@
 
 PyTorch's processes come from torch.distributed.run (torchrun), Jittor's from OpenMPI's mpirun;
 each process is an ordinary ``gx run`` that finds its rank in the launcher's environment
-(gx.distributed) and trains its share of every batch. This process only checks what it can
-before starting them, forwards Ctrl-C as a stop request, and reports how the run ended.
+(gx.distributed) and trains its share of every batch. This process checks everything it can
+before starting them, passes Ctrl-C, SIGTERM and SIGUSR1 on as a stop request, and reports how
+the run ended in a line or two. The processes' own output goes to ``logs/rank-R.log`` in the run
+folder, the launcher's to ``logs/launcher.log``; a failure names the process, its signal or exit
+status, and its log.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import click
+from typing import TYPE_CHECKING, Any, Callable
 
 from gx.backends import require_installed
-from gx.distributed import STOP_FILE_VARIABLE
+from gx.distributed import STOP_FILE_VARIABLE, World
 from gx.errors import GxError
+from gx.stopping import StopNow, StopRequests, signal_name
 
 if TYPE_CHECKING:
     from gx.config import Experiment
     from gx.train.run import RunOptions
+
+# Set by gx's launcher: the folder where each process writes its output (rank-R.log).
+LOG_FOLDER_VARIABLE = "GX_LOG_FOLDER"
+LOGS = "logs"  # the run folder's log folder
+LAUNCHER_LOG = "launcher.log"
 
 OPENMPI_INSTALL = "apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"
 # OpenMPI refuses to start as root unless both are set; containers often forbid the
@@ -103,76 +112,146 @@ def launch_environment(backend: str) -> dict[str, str]:
     return {**added, **os.environ}
 
 
+def rank_log(logs: Path, rank: int) -> Path:
+    return logs / f"rank-{rank}.log"
+
+
+def redirect_to_log(world: World, command: str) -> None:
+    """In a process started by gx's launcher: send this process's output (tracebacks and native
+    crashes included) to its log in the run folder, after a line saying which launch it is."""
+    folder = os.environ.get(LOG_FOLDER_VARIABLE)
+    if not folder:
+        return
+    path = rank_log(Path(folder), world.rank)
+    log = path.open("a")
+    log.write(f"--- {datetime.now().isoformat(timespec='seconds')} rank {world.rank} of "
+              f"{world.size}, pid {os.getpid()}: {command}\n")  # fmt: skip
+    log.flush()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+        os.dup2(log.fileno(), stream.fileno())
+
+
+@dataclass
+class _Failure:
+    """What the launcher's report says of the process that failed first."""
+
+    rank: int | None
+    signal: int | None  # the signal that killed it
+    status: int | None  # its exit status when no signal did
+
+
+# torchrun: the "Root Cause" block, "rank : 1 (local_rank: 1)" then "exitcode : -9 (pid: ...)";
+# mpirun: "process rank 1 with PID 0 on node x exited on signal 9" or "Process name:
+# [[19279,1],1]" then "Exit code: 3".
+_TORCHRUN_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+_MPIRUN_SIGNAL = re.compile(r"process rank (\d+) with PID \d+ on node \S+ exited on signal (\d+)")
+_MPIRUN_STATUS = re.compile(r"Process name: \[\[\d+,\d+\],(\d+)\]\s*Exit code:\s*(\d+)")
+
+
+def _failure(report: str, code: int) -> _Failure:
+    """The first failed process, from the launcher's output and exit status."""
+    if found := _TORCHRUN_CAUSE.search(report):
+        rank, status = int(found[1]), int(found[2])
+        return _Failure(rank, -status if status < 0 else None, status if status >= 0 else None)
+    if found := _MPIRUN_SIGNAL.search(report):
+        return _Failure(int(found[1]), int(found[2]), None)
+    if found := _MPIRUN_STATUS.search(report):
+        return _Failure(int(found[1]), None, int(found[2]))
+    if code > 128:  # a shell's way of saying "killed by signal code - 128"
+        return _Failure(None, code - 128, None)
+    return _Failure(None, -code if code < 0 else None, code if code >= 0 else None)
+
+
+def _first_error(logs: Path, sizes: dict[Path, int]) -> str | None:
+    """The first 'error: ...' line a process wrote during this launch (rank 0's first)."""
+    for path in sorted(logs.glob("rank-*.log"), key=lambda log: int(log.stem.split("-")[1])):
+        with path.open(errors="replace") as stream:
+            stream.seek(sizes.get(path, 0))
+            for line in stream:
+                if line.startswith("error: "):
+                    return line[len("error: ") :].rstrip("\n")
+    return None
+
+
 def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict[str, Any]:
     """Run ``gx ARGUMENTS`` in ``nproc`` processes; return the summary rank 0 wrote to ``folder``.
 
-    The processes print as usual (rank 0 the run's lines). A first Ctrl-C asks every process to
-    stop after the current step and save (through a stop file: launchers themselves kill their
-    processes on SIGINT); a second one ends them at once. A process that fails ends the run: its
-    error line is shown once and a GxError names the way on.
+    A first Ctrl-C, SIGTERM or SIGUSR1 asks every process to stop after the current step and
+    save (through a stop file: launchers themselves kill their processes on a signal); a second
+    is reported; a third ends them at once (``StopNow``), the last complete checkpoint kept. A
+    process that fails ends the run: its error line, or one line naming it and its log, is a
+    ``GxError``.
     """
+    logs = folder / LOGS
     summary_path = folder / "summary.json"
     before = summary_path.stat().st_mtime_ns if summary_path.exists() else None
+    sizes = {path: path.stat().st_size for path in logs.glob("*.log")}
+    stops = StopRequests(on_note=lambda line: print(line, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="gx-run-") as scratch:
         stop_file = Path(scratch) / "stop"
-        environment = {**launch_environment(backend), STOP_FILE_VARIABLE: str(stop_file)}
-        # A session of its own: the terminal's Ctrl-C reaches this process only, not the
-        # launcher (which would kill the processes mid-step) nor the processes themselves.
-        process = subprocess.Popen(
-            launch_command(backend, nproc, arguments),
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-
-        def interrupt(signum: int, frame: Any) -> None:
-            if stop_file.exists():
-                os.killpg(process.pid, signal.SIGTERM)
-                return
-            stop_file.touch()
-            click.echo(
-                "stopping every process after the current step (Ctrl-C again ends them at once)",
-                err=True,
+        environment = {
+            **launch_environment(backend),
+            STOP_FILE_VARIABLE: str(stop_file),
+            LOG_FOLDER_VARIABLE: str(logs),
+        }
+        with (logs / LAUNCHER_LOG).open("a") as launcher_log:
+            # A session of its own: the terminal's Ctrl-C reaches this process only, not the
+            # launcher (which would kill the processes mid-step) nor the processes themselves.
+            process = subprocess.Popen(
+                launch_command(backend, nproc, arguments),
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=launcher_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-
-        previous = signal.signal(signal.SIGINT, interrupt)
-        try:
-            error = _relay_output(process)
-            code = process.wait()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    if error is not None and code != 0:
-        raise GxError(error)
+            with stops.installed():
+                try:
+                    code = _wait(process, stops, stop_file)
+                except StopNow as now:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    raise StopNow(
+                        now.number,
+                        f"stopped every process at once ({signal_name(now.number)}); the run "
+                        f"folder '{folder}' keeps its last complete checkpoint: continue with "
+                        f"--resume {folder} --nproc {nproc}",
+                    ) from None
     written = summary_path.stat().st_mtime_ns if summary_path.exists() else None
-    if code != 0 or written is None or written == before:
-        raise GxError(
-            f"a process of the run ended with exit status {code} (its output is "
-            f"above), so all of them stopped; the run folder '{folder}' is not "
-            "finished (no new summary.json): continue it from its last checkpoint with "
-            f"--resume {folder} --nproc {nproc}"
-        )
-    return json.loads(summary_path.read_text())
+    if code == 0 and written is not None and written != before:
+        return json.loads(summary_path.read_text())
+    error = _first_error(logs, sizes)
+    if error is not None:
+        raise GxError(error)
+    report = (logs / LAUNCHER_LOG).read_text(errors="replace")[sizes.get(logs / LAUNCHER_LOG, 0) :]
+    failure = _failure(report, code)
+    who = "a process" if failure.rank is None else f"rank {failure.rank}"
+    how = (
+        f"was killed by {signal_name(failure.signal)}"
+        if failure.signal
+        else f"ended with exit status {failure.status}"
+    )
+    log = logs / LAUNCHER_LOG if failure.rank is None else rank_log(logs, failure.rank)
+    raise GxError(
+        f"{who} of the run {how} (its output: {log}), so all of them stopped; the run folder "
+        f"'{folder}' is not finished: continue it from its last checkpoint with --resume "
+        f"{folder} --nproc {nproc}"
+    )
 
 
-def _relay_output(process: subprocess.Popen) -> str | None:
-    """Echo the processes' output; return the first 'error: ...' line, without its prefix.
-
-    Every process hits the same user error, and the launcher then reports its failure at
-    length: the error is kept to be raised once, and what follows it is not echoed.
-    """
-    error = None
-    assert process.stdout is not None
-    for line in process.stdout:
-        if error is not None:
-            continue
-        if line.startswith("error: "):
-            error = line[len("error: ") :].rstrip("\n")
-            continue
-        click.echo(line, nl=False)
-    return error
+def _wait(process: subprocess.Popen, stops: StopRequests, stop_file: Path) -> int:
+    """The launcher's exit status; a stop signal received meanwhile is passed on through the
+    stop file, naming the signal (gx.distributed.World.stop_requested)."""
+    passed = False
+    while True:
+        try:
+            return process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
+        if stops.requested is not None and not passed:
+            stop_file.write_text(signal_name(stops.requested))
+            passed = True
 
 
 def processes_for(resume: str | None, nproc: int | None) -> tuple[int, str]:
@@ -196,20 +275,38 @@ def processes_for(resume: str | None, nproc: int | None) -> tuple[int, str]:
 
 
 def run_in_processes(
-    experiment: str, loaded: Experiment, settings: list[str], options: RunOptions, nproc: int
-) -> dict[str, Any]:
-    """gx run --nproc N: check what can be checked here, then start N ranks through the
-    backend's launcher, each a plain ``gx run`` of the same experiment and run folder; returns
-    the run's summary.json."""
+    experiment: str,
+    loaded: Experiment,
+    settings: list[str],
+    options: RunOptions,
+    nproc: int,
+    on_note: Callable[[str], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """gx run --nproc N: check everything the run needs (gx.train.run.prepare_run), then start N
+    ranks through the backend's launcher, each a plain ``gx run`` of the same experiment and run
+    folder; returns the run folder and its summary.json."""
     from gx.backends import default_backend
-    from gx.distributed import World
-    from gx.train.run import choose_folder
+    from gx.train.run import prepare_run
+    from gx.train.segments import Segments
 
     backend = options.backend or default_backend()
-    World(size=nproc).check_batch(loaded.train.batch_size)
+    options = replace(options, backend=backend)
+    prepared = prepare_run(loaded, options, World(size=nproc))
     check_launcher(backend, nproc, options.device)
+    assert prepared.folder is not None  # rank 0's view: the folder is named
+    folder = prepared.folder
+    try:
+        (folder / LOGS).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GxError(
+            f"cannot create run folder '{folder}' ({error.strerror}); choose an --out in a "
+            "folder you can write to"
+        ) from None
+    first_step = prepared.resumed.state["step"] + 1 if prepared.resumed is not None else 1
+    note = Segments(prepared.earlier, {"backend": backend}, first_step, "").continuation_note()
+    if note and on_note is not None:
+        on_note(note)
     resume = options.resume
-    folder = Path(resume) if resume else choose_folder(loaded, replace(options, backend=backend))
     arguments = [
         "run",
         experiment,
@@ -221,4 +318,4 @@ def run_in_processes(
         *(["--data-root", options.data_root] if options.data_root else []),
         *(["--resume", resume] if resume else ["--out", str(folder)]),
     ]
-    return launch(backend, nproc, arguments, folder)
+    return folder, launch(backend, nproc, arguments, folder)

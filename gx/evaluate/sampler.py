@@ -6,7 +6,6 @@ what evaluation needs to know about the run: its data settings and its step.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ import numpy as np
 import yaml
 
 from gx.backends.base import Backend
-from gx.checkpoint import find_checkpoint
+from gx.checkpoint import Checkpoint, find_checkpoint, load_checkpoint
 from gx.models import GanModel
-from gx.tools.generate import generate, load_generator
+from gx.tools.generate import compile_generator, generate
 
 # Images per forward pass: bounds memory whatever the number of images asked for.
 SAMPLE_BATCH = 500
@@ -55,9 +54,20 @@ class Sampler:
         cls, path: str | Path, backend_name: str | None = None, device: str = "auto"
     ) -> Sampler:
         """None for ``backend_name``: as ``load_generator`` chooses."""
-        backend, module, model = load_generator(path, backend_name, device)
-        state = json.loads((find_checkpoint(path) / "state.json").read_text())
-        return cls(backend, module, model, state.get("step"))
+        return cls.from_checkpoint(load_checkpoint(path), path, backend_name, device)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Checkpoint,
+        path: str | Path,
+        backend_name: str | None = None,
+        device: str = "auto",
+    ) -> Sampler:
+        """``from_run`` for the checkpoint of ``path``, already loaded."""
+        source = f"checkpoint '{find_checkpoint(path)}'"
+        backend, module, model = compile_generator(checkpoint, source, backend_name, device)
+        return cls(backend, module, model, checkpoint.state.get("step"))
 
     def generate(self, noise: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Images (N, C, H, W) in [-1, 1] as float32, SAMPLE_BATCH at a time."""

@@ -11,9 +11,10 @@ import numpy as np
 from gx import images
 from gx.backends import checkpoint_backend, compile_spec, get_backend, load_weights
 from gx.backends.base import Backend
-from gx.checkpoint import find_checkpoint, load_checkpoint
+from gx.checkpoint import Checkpoint, find_checkpoint, load_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel
+from gx.outputs import written_atomically
 
 
 def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -35,14 +36,18 @@ def load_generator(
     None: the backend that trained the checkpoint when installed, else the installed one.
     """
     checkpoint = load_checkpoint(checkpoint_path)
+    source = f"checkpoint '{find_checkpoint(checkpoint_path)}'"
+    return compile_generator(checkpoint, source, backend_name, device)
+
+
+def compile_generator(
+    checkpoint: Checkpoint, source: str, backend_name: str | None = None, device: str = "auto"
+) -> tuple[Backend, Any, GanModel]:
+    """``load_generator`` for a checkpoint already loaded (and checked) from ``source``."""
     backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device)
     generator = compile_spec(backend, checkpoint.model.generator, 0)
     load_weights(
-        backend,
-        generator,
-        checkpoint.model.generator,
-        checkpoint.sampling_generator,
-        f"checkpoint '{find_checkpoint(checkpoint_path)}'",
+        backend, generator, checkpoint.model.generator, checkpoint.sampling_generator, source
     )
     backend.set_training(generator, False)
     return backend, generator, checkpoint.model
@@ -141,10 +146,15 @@ def sample(
     them); ``count``: images of an unconditional model (default 16); ``noise``: a .npy path or
     an array (N, *noise_shape), else seeded noise.
     """
-    backend, generator, model = load_generator(checkpoint, backend_name, device)
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model
+    # Every argument is checked before the framework loads: it can take a while.
     label_array = _labels_for(model, labels, count)
     wanted = len(label_array) if label_array is not None else (count or 16)
-    return generate(backend, generator, _noise_for(model, noise, wanted, seed), label_array)
+    drawn = _noise_for(model, noise, wanted, seed)
+    source = f"checkpoint '{find_checkpoint(checkpoint)}'"
+    backend, generator, _ = compile_generator(loaded, source, backend_name, device)
+    return generate(backend, generator, drawn, label_array)
 
 
 def sample_to_file(
@@ -157,13 +167,17 @@ def sample_to_file(
     noise_path: str | None,
     seed: int,
 ) -> np.ndarray:
+    """``gx generate``: the images of ``sample`` written to ``out``, a PNG grid or a .npy of
+    floats, all at once (gx.outputs): a file only ever complete under its name."""
     if not out.endswith((".png", ".npy")):
         raise GxError(f"--out must end in .png or .npy, got '{out}'")
-    result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    if out.endswith(".npy"):
-        np.save(out, result)
-    else:
-        columns = min(len(result), 10)
-        images.save_grid(result, out, -(-len(result) // columns), columns)
+    with written_atomically(out) as staging:
+        result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)
+        if out.endswith(".npy"):
+            with staging.open("wb") as stream:
+                np.save(stream, result)
+        else:
+            columns = min(len(result), 10)
+            grid = images.image_grid(result, -(-len(result) // columns), columns)
+            grid.save(staging, format="PNG")
     return result

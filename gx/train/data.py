@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from gx.config import DataConfig
-from gx.data import class_names, load_dataset
+from gx.data import FOLDER, class_names, ensure_files, load_dataset
 from gx.errors import GxError
 from gx.models import GanModel
 
 
-def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) of the experiment's split, in the model's channels, checked to fit it:
-    the image shape (a null data.image_size keeps the files' size) and, for a conditional model,
-    no more classes than it has."""
+def check_data(data: DataConfig, root: Path, model: GanModel) -> None:
+    """What can be checked of the data without decoding it, so that a mistake is found before
+    a framework loads: its files are there (downloaded when missing and allowed) and, for a
+    conditional model, it has class folders, no more than the model has classes."""
     if model.conditional:
         names = class_names(data.dataset, root)
         if not names:
@@ -29,9 +29,20 @@ def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.nda
                 f"{model.classes}. Fix: set the model's classes to {len(names)} (its label input's "
                 "classes, or model.options.classes), or train on fewer classes"
             )
+    if data.dataset != FOLDER:
+        ensure_files(data.dataset, root, data.split, data.download)
+
+
+def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of the experiment's split, in the model's channels, checked to fit it:
+    the image shape (a null data.image_size keeps the files' size) and, for a conditional model,
+    as many classes as it has."""
+    check_data(data, root, model)
     images, labels = load_dataset(
         data.dataset, root, data.split, data.image_size, data.download, model.image_shape[0]
     )
+    if model.conditional:
+        _check_all_classes(data, root, model)
     if images.shape[1:] != model.image_shape:
         found = "x".join(str(side) for side in images.shape[2:])
         height, width = model.image_shape[1:]
@@ -40,3 +51,18 @@ def training_data(data: DataConfig, root: Path, model: GanModel) -> tuple[np.nda
             f"{height}x{width} images. Fix: set data.image_size: {height} so gx resizes them"
         )
     return images, labels
+
+
+def _check_all_classes(data: DataConfig, root: Path, model: GanModel) -> None:
+    """A conditional model trained on fewer classes than it draws: D would never see a real
+    image of the others, yet G is asked for them at every step."""
+    names = class_names(data.dataset, root)
+    if len(names) >= model.classes:
+        return
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    fix = "use an unconditional model" if len(names) == 1 else "add the missing class folders"
+    raise GxError(
+        f"{data.dataset} at {root} has {len(names)} class(es) ({shown}) but model "
+        f"'{model.name}' draws {model.classes}. Fix: set the model's classes to {len(names)} "
+        f"(its label input's classes, or model.options.classes), or {fix}"
+    )
