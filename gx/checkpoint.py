@@ -36,6 +36,8 @@ from gx.models import GanModel, model_from_dict
 from gx.outputs import WRITE_ERRORS, cannot_write, reason
 
 FORMAT = "gx-checkpoint-1"
+FOLDER = "checkpoint"  # a run folder's checkpoint folder
+STATE = "state.json"
 _ARRAY_FILES = ("generator", "discriminator", "optimizer_g", "optimizer_d")
 _OPTIONAL_ARRAY_FILES = ("generator_ema",)
 # Set to 1 to load weights that are not finite (NaN, inf), for a user who wants to look at them.
@@ -133,9 +135,9 @@ def _write_staging(staging: Path, checkpoint: Checkpoint) -> None:
         **checkpoint.state,
         "files": files,
     }
-    unfinished = staging / "state.json.partial"
+    unfinished = staging / f"{STATE}.partial"
     unfinished.write_text(json.dumps(document, indent=1))
-    os.replace(unfinished, staging / "state.json")
+    os.replace(unfinished, staging / STATE)
 
 
 def _move_into_place(staging: Path, folder: Path, previous: Path) -> None:
@@ -154,7 +156,7 @@ def tidy_checkpoint(folder: str | Path) -> None:
 
 def _finish_interrupted_save(folder: Path, staging: Path, previous: Path) -> None:
     """Leave only ``folder``, holding the newest complete checkpoint a crashed save left."""
-    if (staging / "state.json").is_file():
+    if (staging / STATE).is_file():
         _move_into_place(staging, folder, previous)
     shutil.rmtree(staging, ignore_errors=True)
     if folder.exists():  # else .previous may be the only checkpoint there is
@@ -168,9 +170,9 @@ def find_checkpoint(path: str | Path) -> Path:
     staging folder, or only the replaced one in ``.previous``; both are found, newest first.
     """
     path = Path(path)
-    for folder in (path / "checkpoint", path):
+    for folder in (path / FOLDER, path):
         for candidate in (staging_folder(folder), folder, previous_folder(folder)):
-            if (candidate / "state.json").is_file():
+            if (candidate / STATE).is_file():
                 return candidate
     if not path.exists():
         raise GxError(f"checkpoint '{path}' does not exist; pass a run folder made by 'gx run'")
@@ -180,12 +182,24 @@ def find_checkpoint(path: str | Path) -> Path:
     )
 
 
+def saved_step(path: str | Path) -> int:
+    """The step of the checkpoint ``find_checkpoint`` finds, read from its state.json alone."""
+    folder = find_checkpoint(path)
+    try:
+        return int(json.loads((folder / STATE).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise GxError(
+            f"checkpoint '{folder}' cannot be read ({error}); it is damaged or not a gx "
+            "checkpoint: use an intact copy of the run folder"
+        ) from None
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """The checkpoint of a run folder (or a checkpoint folder), checked to be what gx wrote:
     every file's SHA-256 where state.json records them, and finite weights."""
     folder = find_checkpoint(path)
     try:
-        document = json.loads((folder / "state.json").read_text())
+        document = json.loads((folder / STATE).read_text())
         if not isinstance(document, dict):
             raise ValueError("state.json is not a JSON object")
         if document.get("format") != FORMAT:

@@ -1,12 +1,13 @@
-"""``gx run --nproc N``: start N processes through the backend's own launcher and watch them.
+"""``gx run``: in this process, in N processes (``--nproc N``), or as one of N processes.
 
-PyTorch's processes come from torch.distributed.run (torchrun), Jittor's from OpenMPI's mpirun;
-each process is an ordinary ``gx run`` that finds its rank in the launcher's environment
-(gx.distributed) and trains its share of every batch. This process checks everything it can
-before starting them, passes Ctrl-C, SIGTERM and SIGUSR1 on as a stop request, and reports how
-the run ended in a line or two. The processes' own output goes to ``logs/rank-R.log`` in the run
-folder, the launcher's to ``logs/launcher.log``; a failure names the process, its signal or exit
-status, and its log.
+``run`` is what the command does. With ``--nproc N`` it starts N processes through the
+backend's own launcher and watches them: PyTorch's processes come from torch.distributed.run
+(torchrun), Jittor's from OpenMPI's mpirun; each process is an ordinary ``gx run`` that finds
+its rank in the launcher's environment (gx.distributed) and trains its share of every batch.
+This process checks everything it can before starting them, passes Ctrl-C, SIGTERM and SIGUSR1
+on as a stop request, and reports how the run ended in a line or two. The processes' own output
+goes to ``logs/rank-R.log`` in the run folder, the launcher's to ``logs/launcher.log``; a
+failure names the process, its signal or exit status, and its log.
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
-from gx.backends import require_installed
-from gx.distributed import STOP_FILE_VARIABLE, World
+from gx.backends import default_backend, require_installed
+from gx.checkpoint import load_checkpoint
+from gx.config import Experiment, load_experiment
+from gx.distributed import STOP_FILE_VARIABLE, World, current_world
 from gx.errors import GxError
+from gx.run_folder import RunFolder
+from gx.run_folder.segments import Segments
 from gx.stopping import StopNow, StopRequests, signal_name
+from gx.train.run import RunOptions, prepare_run, run_experiment
 
-if TYPE_CHECKING:
-    from gx.config import Experiment
-    from gx.train.run import RunOptions
-
-# Set by gx's launcher: the folder where each process writes its output (rank-R.log).
-LOG_FOLDER_VARIABLE = "GX_LOG_FOLDER"
-LOGS = "logs"  # the run folder's log folder
-LAUNCHER_LOG = "launcher.log"
+# Set by gx's launcher: the run folder in whose logs/ each process writes its output.
+LOGGED_RUN_VARIABLE = "GX_LOGGED_RUN"
 
 OPENMPI_INSTALL = "apt-get install openmpi-bin libopenmpi-dev (as root; scripts/setup.sh does it)"
 # OpenMPI refuses to start as root unless both are set; containers often forbid the
@@ -112,18 +112,57 @@ def launch_environment(backend: str) -> dict[str, str]:
     return {**added, **os.environ}
 
 
-def rank_log(logs: Path, rank: int) -> Path:
-    return logs / f"rank-{rank}.log"
+@dataclass
+class Ran:
+    """How ``run`` ended, for the command's closing lines."""
+
+    folder: Path
+    steps: int
+    summary: dict[str, Any]  # summary.json's
+    # whether the exit status tells how the run ended (in a process a launcher started it must
+    # be 0 after an orderly stop, so that the launcher leaves the others to finish)
+    sets_status: bool
+
+
+def run(experiment: str, settings: list[str], options: RunOptions, nproc: int | None) -> Ran | None:
+    """``gx run``: train in this process, or in ``nproc`` (None: 1, or as many as the resumed
+    run had), or, started by a launcher, as one of its processes. None for the processes of a
+    launch other than rank 0, which print nothing."""
+    world = current_world()
+    if world.size > 1:
+        redirect_to_log(world, options.command)
+    if options.out is not None and options.resume is not None:
+        raise GxError(
+            "--out and --resume cannot be combined: a resumed run continues in its own folder"
+        )
+    loaded = load_experiment(experiment, settings)
+    if world.size > 1:
+        if nproc is not None:
+            raise GxError(
+                f"--nproc cannot be used in a process that {world.launcher} started; "
+                "the launcher already decides the number of processes"
+            )
+        result = run_experiment(loaded, options)
+        if not world.lead:
+            return None
+        return Ran(result.folder, result.steps, result.summary, sets_status=False)
+    processes, note = processes_for(options.resume, nproc)
+    if note and options.on_note is not None:
+        options.on_note(note)
+    if processes == 1:
+        result = run_experiment(loaded, options)
+        return Ran(result.folder, result.steps, result.summary, sets_status=True)
+    folder, summary = run_in_processes(experiment, loaded, settings, options, processes)
+    return Ran(folder, summary["steps"], summary, sets_status=True)
 
 
 def redirect_to_log(world: World, command: str) -> None:
     """In a process started by gx's launcher: send this process's output (tracebacks and native
     crashes included) to its log in the run folder, after a line saying which launch it is."""
-    folder = os.environ.get(LOG_FOLDER_VARIABLE)
+    folder = os.environ.get(LOGGED_RUN_VARIABLE)
     if not folder:
         return
-    path = rank_log(Path(folder), world.rank)
-    log = path.open("a")
+    log = RunFolder(folder).rank_log(world.rank).open("a")
     log.write(f"--- {datetime.now().isoformat(timespec='seconds')} rank {world.rank} of "
               f"{world.size}, pid {os.getpid()}: {command}\n")  # fmt: skip
     log.flush()
@@ -163,9 +202,9 @@ def _failure(report: str, code: int) -> _Failure:
     return _Failure(None, -code if code < 0 else None, code if code >= 0 else None)
 
 
-def _first_error(logs: Path, sizes: dict[Path, int]) -> str | None:
+def _first_error(run: RunFolder, sizes: dict[Path, int]) -> str | None:
     """The first 'error: ...' line a process wrote during this launch (rank 0's first)."""
-    for path in sorted(logs.glob("rank-*.log"), key=lambda log: int(log.stem.split("-")[1])):
+    for path in run.rank_logs():
         with path.open(errors="replace") as stream:
             stream.seek(sizes.get(path, 0))
             for line in stream:
@@ -183,19 +222,19 @@ def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict
     process that fails ends the run: its error line, or one line naming it and its log, is a
     ``GxError``.
     """
-    logs = folder / LOGS
-    summary_path = folder / "summary.json"
-    before = summary_path.stat().st_mtime_ns if summary_path.exists() else None
-    sizes = {path: path.stat().st_size for path in logs.glob("*.log")}
+    run = RunFolder(folder)
+    before = run.summary.stat().st_mtime_ns if run.summary.exists() else None
+    sizes = {path: path.stat().st_size for path in [*run.rank_logs(), run.launcher_log]
+             if path.exists()}  # fmt: skip
     stops = StopRequests(on_note=lambda line: print(line, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="gx-run-") as scratch:
         stop_file = Path(scratch) / "stop"
         environment = {
             **launch_environment(backend),
             STOP_FILE_VARIABLE: str(stop_file),
-            LOG_FOLDER_VARIABLE: str(logs),
+            LOGGED_RUN_VARIABLE: str(folder),
         }
-        with (logs / LAUNCHER_LOG).open("a") as launcher_log:
+        with run.launcher_log.open("a") as launcher_log:
             # A session of its own: the terminal's Ctrl-C reaches this process only, not the
             # launcher (which would kill the processes mid-step) nor the processes themselves.
             process = subprocess.Popen(
@@ -218,13 +257,13 @@ def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict
                         f"folder '{folder}' keeps its last complete checkpoint: continue with "
                         f"--resume {folder} --nproc {nproc}",
                     ) from None
-    written = summary_path.stat().st_mtime_ns if summary_path.exists() else None
+    written = run.summary.stat().st_mtime_ns if run.summary.exists() else None
     if code == 0 and written is not None and written != before:
-        return json.loads(summary_path.read_text())
-    error = _first_error(logs, sizes)
+        return json.loads(run.summary.read_text())
+    error = _first_error(run, sizes)
     if error is not None:
         raise GxError(error)
-    report = (logs / LAUNCHER_LOG).read_text(errors="replace")[sizes.get(logs / LAUNCHER_LOG, 0) :]
+    report = run.launcher_log.read_text(errors="replace")[sizes.get(run.launcher_log, 0) :]
     failure = _failure(report, code)
     who = "a process" if failure.rank is None else f"rank {failure.rank}"
     how = (
@@ -232,7 +271,7 @@ def launch(backend: str, nproc: int, arguments: list[str], folder: Path) -> dict
         if failure.signal
         else f"ended with exit status {failure.status}"
     )
-    log = logs / LAUNCHER_LOG if failure.rank is None else rank_log(logs, failure.rank)
+    log = run.launcher_log if failure.rank is None else run.rank_log(failure.rank)
     raise GxError(
         f"{who} of the run {how} (its output: {log}), so all of them stopped; the run folder "
         f"'{folder}' is not finished: continue it from its last checkpoint with --resume "
@@ -259,8 +298,6 @@ def processes_for(resume: str | None, nproc: int | None) -> tuple[int, str]:
     a resumed run continues in another number of processes ("" otherwise)."""
     if resume is None:
         return nproc or 1, ""
-    from gx.checkpoint import load_checkpoint
-
     state = load_checkpoint(resume).state
     trained = int((state.get("backend") or {}).get("processes", 1))
     if nproc is None or nproc == trained:
@@ -275,20 +312,11 @@ def processes_for(resume: str | None, nproc: int | None) -> tuple[int, str]:
 
 
 def run_in_processes(
-    experiment: str,
-    loaded: Experiment,
-    settings: list[str],
-    options: RunOptions,
-    nproc: int,
-    on_note: Callable[[str], None] | None = None,
+    experiment: str, loaded: Experiment, settings: list[str], options: RunOptions, nproc: int
 ) -> tuple[Path, dict[str, Any]]:
     """gx run --nproc N: check everything the run needs (gx.train.run.prepare_run), then start N
     ranks through the backend's launcher, each a plain ``gx run`` of the same experiment and run
     folder; returns the run folder and its summary.json."""
-    from gx.backends import default_backend
-    from gx.train.run import prepare_run
-    from gx.train.segments import Segments
-
     backend = options.backend or default_backend()
     options = replace(options, backend=backend)
     prepared = prepare_run(loaded, options, World(size=nproc))
@@ -296,7 +324,7 @@ def run_in_processes(
     assert prepared.folder is not None  # rank 0's view: the folder is named
     folder = prepared.folder
     try:
-        (folder / LOGS).mkdir(parents=True, exist_ok=True)
+        RunFolder(folder).logs.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise GxError(
             f"cannot create run folder '{folder}' ({error.strerror}); choose an --out in a "
@@ -304,8 +332,8 @@ def run_in_processes(
         ) from None
     first_step = prepared.resumed.state["step"] + 1 if prepared.resumed is not None else 1
     note = Segments(prepared.earlier, {"backend": backend}, first_step, "").continuation_note()
-    if note and on_note is not None:
-        on_note(note)
+    if note and options.on_note is not None:
+        options.on_note(note)
     resume = options.resume
     arguments = [
         "run",

@@ -16,7 +16,7 @@ import pytest
 from support import clearest_digits, gx, lookup_run, png
 
 from gx.errors import GxError
-from gx.evaluate.sampler import Sampler
+from gx.run_folder.sampler import Sampler
 from gx.tools.strip import compose, make_strip, parse_number, quantize, strip_noise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -22,9 +22,10 @@ from gx.evaluate import metrics
 from gx.evaluate.classifier import Classifier, Reading
 from gx.evaluate.classifier_training import load_classifier
 from gx.evaluate.real_images import real_split
-from gx.evaluate.sampler import SAMPLE_BATCH, Sampler, run_data_settings, run_folder
 from gx.models import GanModel
 from gx.outputs import written_atomically
+from gx.run_folder import RunFolder
+from gx.run_folder.sampler import SAMPLE_BATCH, Sampler
 
 
 def measure(
@@ -108,12 +109,14 @@ def evaluate_run(
     checkpoint = load_checkpoint(run_dir)
     model = checkpoint.model
     _check_model(model, n)
-    dataset, config_root = run_data_settings(run_dir)
-    root = resolve_data_root(dataset, None if data_root is None else str(data_root), config_root)
+    folder = RunFolder.of(run_dir)
+    data = folder.data_settings()
+    dataset = data.dataset
+    root = resolve_data_root(dataset, None if data_root is None else str(data_root), data.root)
     channels, _, size = model.image_shape
     split = real_split(dataset)
     real_images, real_labels = load_dataset(dataset, root, split, size, channels=channels)
-    with written_atomically(run_folder(run_dir) / "eval.json", "eval.json") as staging:
+    with written_atomically(folder.evaluation, "eval.json") as staging:
         sampler = Sampler.from_checkpoint(checkpoint, run_dir, backend_name, device)
         backend = sampler.backend
         classifier = load_classifier(backend, dataset, root, size, channels=channels)
@@ -122,7 +125,7 @@ def evaluate_run(
         generated, requested = generate_and_read(sampler, classifier, n, seed)
 
         result: dict[str, Any] = {
-            "run": str(run_folder(run_dir)),
+            "run": str(folder.path),
             "model": model.name,
             "step": sampler.step,
             "n": n,

@@ -10,15 +10,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Optional, Protocol
 
 from gx.errors import GxError
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
 from gx.values import is_number
-
-if TYPE_CHECKING:
-    from gx.config import Experiment
 
 
 @dataclass(frozen=True)
@@ -142,7 +139,52 @@ def model_from_dict(data: Mapping[str, Any]) -> GanModel:
     return GanModel(data["name"], custom.generator, custom.discriminator)
 
 
-def model_for(experiment: Experiment) -> GanModel:
+# What model_for reads of an experiment. gx.config's Experiment has all of it; the experiment's
+# schema imports this package (for the reference models' names), so this package describes what
+# it reads instead of importing the schema.
+
+
+class _ModelSection(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+    @property
+    def generator(self) -> Optional[Mapping[str, Any]]: ...
+    @property
+    def discriminator(self) -> Optional[Mapping[str, Any]]: ...
+    @property
+    def init(self) -> Optional[str]: ...
+
+
+class _DataSection(Protocol):
+    @property
+    def image_size(self) -> Optional[int]: ...
+    @property
+    def channels(self) -> Optional[int]: ...
+
+
+class _TrainSection(Protocol):
+    @property
+    def loss(self) -> str: ...
+    @property
+    def real_label(self) -> float: ...
+    @property
+    def class_loss(self) -> float: ...
+
+
+class ModelSettings(Protocol):
+    """An experiment's settings that decide its networks (gx.config.Experiment)."""
+
+    @property
+    def model(self) -> _ModelSection: ...
+    @property
+    def data(self) -> _DataSection: ...
+    @property
+    def train(self) -> _TrainSection: ...
+
+
+def model_for(experiment: ModelSettings) -> GanModel:
     """The experiment's networks, checked against its data's image size and channels (a null
     setting is checked against the images once they are loaded: gx.train.data)."""
     config = experiment.model
@@ -165,7 +207,7 @@ def model_for(experiment: Experiment) -> GanModel:
     return model
 
 
-def _check_loss(experiment: Experiment, model: GanModel) -> None:
+def _check_loss(experiment: ModelSettings, model: GanModel) -> None:
     """The hinge loss scores D's raw outputs: a final sigmoid would bound them to (0, 1). The
     class loss reads class logits after D's score."""
     if experiment.train.class_loss:
@@ -185,7 +227,7 @@ def _check_loss(experiment: Experiment, model: GanModel) -> None:
         )
 
 
-def _check_class_output(experiment: Experiment, model: GanModel) -> None:
+def _check_class_output(experiment: ModelSettings, model: GanModel) -> None:
     name, output = experiment.model.name, model.discriminator.output_value.shape
     fix = "d_classifier: true" if name == "cdcgan" else "a D that ends in score and class logits"
     if not model.conditional or output != (1 + model.classes,):

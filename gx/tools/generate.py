@@ -1,20 +1,32 @@
-"""``gx generate``: sample a trained generator, on any backend, from any backend's checkpoint."""
+"""``gx generate``: sample a trained generator, on any backend, from any backend's checkpoint.
+
+``load_generator`` and ``generate`` (gx.run_folder.sampler) are the generator every sampling
+command uses; they are named here too, as the library behind ``gx generate``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from gx import images
-from gx.backends import checkpoint_backend, compile_spec, get_backend, load_weights
-from gx.backends.base import Backend
-from gx.checkpoint import Checkpoint, find_checkpoint, load_checkpoint
+from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
 from gx.models import GanModel
 from gx.outputs import written_atomically
+from gx.run_folder.sampler import compile_generator, generate, load_generator
+
+__all__ = [
+    "check_labels",
+    "generate",
+    "load_generator",
+    "parse_labels",
+    "read_noise",
+    "sample",
+    "sample_to_file",
+]
 
 
 def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -25,46 +37,6 @@ def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise GxError(f"labels must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
     return labels.astype(np.int64)
-
-
-def load_generator(
-    checkpoint_path: str | Path, backend_name: str | None = None, device: str = "auto"
-) -> tuple[Backend, Any, GanModel]:
-    """The checkpoint's generator compiled in ``backend_name``, in eval mode, with the average of
-    its weights when the run kept one (train.ema_decay).
-
-    None: the backend that trained the checkpoint when installed, else the installed one.
-    """
-    checkpoint = load_checkpoint(checkpoint_path)
-    source = f"checkpoint '{find_checkpoint(checkpoint_path)}'"
-    return compile_generator(checkpoint, source, backend_name, device)
-
-
-def compile_generator(
-    checkpoint: Checkpoint, source: str, backend_name: str | None = None, device: str = "auto"
-) -> tuple[Backend, Any, GanModel]:
-    """``load_generator`` for a checkpoint already loaded (and checked) from ``source``."""
-    backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device)
-    generator = compile_spec(backend, checkpoint.model.generator, 0)
-    load_weights(
-        backend, generator, checkpoint.model.generator, checkpoint.sampling_generator, source
-    )
-    backend.set_training(generator, False)
-    return backend, generator, checkpoint.model
-
-
-def generate(
-    backend: Backend, generator: Any, noise: np.ndarray, labels: np.ndarray | None, batch: int = 500
-) -> np.ndarray:
-    """Images (N, C, H, W) in [-1, 1] as float32 numpy, computed in batches without gradients."""
-    parts = []
-    with backend.no_grad():
-        for start in range(0, len(noise), batch):
-            inputs = {"z": backend.tensor(noise[start : start + batch])}
-            if labels is not None:
-                inputs["label"] = backend.tensor(labels[start : start + batch])
-            parts.append(backend.numpy(generator(inputs)).astype(np.float32))
-    return np.concatenate(parts)
 
 
 def parse_labels(text: str, classes: int) -> np.ndarray:

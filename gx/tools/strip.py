@@ -26,9 +26,10 @@ from gx.data import resolve_data_root
 from gx.errors import GxError
 from gx.evaluate.classifier import Classifier
 from gx.evaluate.classifier_training import load_classifier
-from gx.evaluate.sampler import Sampler, run_data_settings
 from gx.models import GanModel
 from gx.outputs import check_can_write, written_atomically
+from gx.run_folder import RunFolder
+from gx.run_folder.sampler import Sampler
 
 # Characters people write inside phone numbers; they are dropped before drawing.
 SEPARATORS = " -"
@@ -95,6 +96,22 @@ class Strip:
         return [
             index for index, digit in enumerate(self.digits) if self.read_as[index] != int(digit)
         ]
+
+
+def reading_table(strip: Strip) -> str:
+    """What the classifier read at each position (``gx strip --verify``), one line each:
+    '  position  3: wanted 8, read 8 (99.2%)  ok' (or MISREAD)."""
+    if strip.read_as is None or strip.read_confidence is None:
+        raise GxError("the strip was not read; draw it with read=True (gx strip --verify)")
+    lines = []
+    for position, digit in enumerate(strip.digits):
+        read, confidence = strip.read_as[position], strip.read_confidence[position]
+        mark = "ok" if read == int(digit) else "MISREAD"
+        lines.append(
+            f"  position {position + 1:>2}: wanted {digit}, read {read} "
+            f"({100 * confidence:.1f}%)  {mark}"
+        )
+    return "\n".join(lines)
 
 
 def check_drawable(model: GanModel, digits: str, source: str) -> None:
@@ -198,10 +215,9 @@ def strip_from_run(
         check_out(out)
     root = dataset = None
     if best_of > 1 or read:
-        dataset, config_root = run_data_settings(run_dir)
-        root = resolve_data_root(
-            dataset, None if data_root is None else str(data_root), config_root
-        )
+        data = RunFolder.of(run_dir).data_settings()
+        dataset = data.dataset
+        root = resolve_data_root(dataset, None if data_root is None else str(data_root), data.root)
     sampler = Sampler.from_checkpoint(checkpoint, run_dir, backend_name, device)
     classifier = None
     if dataset is not None and root is not None:

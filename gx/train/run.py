@@ -1,7 +1,8 @@
 """``gx run``: an experiment from data to run folder, resumable, on any backend.
 
 A run folder holds the resolved config, metrics.jsonl (one JSON line per step), sample grids
-from fixed noise, their GIF, a loss plot, a checkpoint and summary.json.
+from fixed noise, their GIF, a loss plot, a checkpoint and summary.json (gx.run_folder names
+them).
 """
 
 from __future__ import annotations
@@ -28,51 +29,27 @@ from gx.backends.base import Backend
 from gx.checkpoint import (
     Checkpoint,
     CheckpointNotSaved,
-    find_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    saved_step,
     tidy_checkpoint,
 )
-from gx.config import Experiment
+from gx.config import Experiment, older_settings, resume_may_change
 from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
-from gx.launch import LOGS
 from gx.models import GanModel, model_for
 from gx.outputs import WRITE_ERRORS, check_folder_writable, reason, replace_file
+from gx.run_folder import RunFolder
+from gx.run_folder.segments import Segment, Segments
 from gx.stopping import STOP_SIGNALS, StopNow, StopRequests, signal_name
 from gx.train.data import check_data, training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
-from gx.train.segments import Segment, Segments, recorded_segments
 from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
-# Settings that only say how long to train and what to write along the way: a resumed run may
-# change them. Anything else would make the continued run a different training.
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "train.epochs",
-        "train.max_steps",
-        "train.sample_every",
-        "train.checkpoint_every",
-        "train.eval_at_end",
-        "train.tensorboard",
-        "data.root",
-        "data.download",
-    }
-)
-# Settings added after some run folders were written: a saved config without one had this value.
-ADDED_SETTINGS = {
-    "train.sync_batch_norm": True,
-    "data.channels": None,
-    "train.ema_decay": None,
-    "train.ema_start": 0,
-    "train.class_loss": 0.0,
-    "optimizer.schedule.warmup_steps": 0,
-    "optimizer.schedule.decay": "none",
-    "optimizer.schedule.decay_start": 0,
-    "optimizer.schedule.decay_steps": None,
-    "optimizer.schedule.final_factor": 0.0,
-}
+# What a resumed run may change, and what a saved config without a setting had: gx.config says.
+RESUME_MAY_CHANGE = resume_may_change()
+ADDED_SETTINGS = older_settings()
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
@@ -128,7 +105,7 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
                 f"--out '{folder}' is a file, not a folder; name a new folder for the run"
             )
         # gx's launcher makes the folder first, for its processes' logs
-        if folder.exists() and any(path.name != LOGS for path in folder.iterdir()):
+        if folder.exists() and any(path.name != RunFolder.LOGS for path in folder.iterdir()):
             raise GxError(
                 f"output folder '{folder}' already exists and is not empty; choose "
                 "another --out, or continue that run with --resume"
@@ -165,7 +142,7 @@ def _check_resumable(
             f"'{experiment.name}' now describes; resume with the experiment file it "
             "was started with"
         )
-    saved_config = folder / "config.yaml"
+    saved_config = RunFolder(folder).config
     if saved_config.is_file():
         saved = _flat(yaml.safe_load(saved_config.read_text()))
         now = _flat(experiment.to_dict())
@@ -220,8 +197,7 @@ class RunArtifacts:
     writes = True
 
     def __init__(self, folder: Path, model: GanModel, tensorboard: bool = False) -> None:
-        self.folder, self.model = folder, model
-        self.metrics_path = folder / "metrics.jsonl"
+        self.run, self.model = RunFolder(folder), model
         self.tensorboard = TensorBoardLog(folder) if tensorboard else None
         self.run_info: dict[str, Any] = {}
 
@@ -229,8 +205,7 @@ class RunArtifacts:
         self, experiment: Experiment, backend: Backend, options: RunOptions, segments: Segments
     ) -> None:
         replace_file(
-            self.folder / "config.yaml",
-            yaml.safe_dump(experiment.to_dict(), sort_keys=False).encode(),
+            self.run.config, yaml.safe_dump(experiment.to_dict(), sort_keys=False).encode()
         )
         self.run_info = {
             "backend": backend.describe(),
@@ -244,35 +219,35 @@ class RunArtifacts:
     def record_segments(self, segments: list[Segment]) -> None:
         """run.json with the run's segments: which backend trained which steps."""
         self.run_info["segments"] = segments
-        replace_file(self.folder / "run.json", json.dumps(self.run_info, indent=1).encode())
+        replace_file(self.run.record, json.dumps(self.run_info, indent=1).encode())
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a") as stream:
+        with self.run.metrics.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         if self.tensorboard is not None:
             self.tensorboard.write_step(record)
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.metrics_path.exists():
+        if not self.run.metrics.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        return [json.loads(line) for line in self.run.metrics.read_text().splitlines() if line]
 
     def save_samples(self, step: int, samples: np.ndarray) -> None:
         grid = images.image_grid(samples, SAMPLE_GRID, SAMPLE_GRID)
         png = io.BytesIO()
         grid.save(png, format="PNG")
-        replace_file(self.folder / "samples" / f"step-{step:06d}.png", png.getvalue())
+        replace_file(self.run.sample_grid(step), png.getvalue())
         if self.tensorboard is not None:
             self.tensorboard.write_samples(step, np.asarray(grid))
 
     def finish(self, summary: dict[str, Any]) -> None:
-        frames = sorted((self.folder / "samples").glob("step-*.png"))
+        frames = list(self.run.sample_grids().values())
         if frames:
-            images.save_gif(frames, self.folder / "samples.gif")
+            images.save_gif(frames, self.run.animation)
         records = self.records()
         if records:
-            images.plot_losses(records, self.folder / "losses.png")
-        replace_file(self.folder / "summary.json", json.dumps(summary, indent=1).encode())
+            images.plot_losses(records, self.run.losses)
+        replace_file(self.run.summary, json.dumps(summary, indent=1).encode())
         if self.tensorboard is not None:
             self.tensorboard.close()
 
@@ -421,7 +396,7 @@ class _Checkpoints:
     def __init__(
         self,
         *,
-        run_folder: Path,
+        run_folder: RunFolder,
         model: GanModel,
         experiment: Experiment,
         backend: Backend,
@@ -430,7 +405,7 @@ class _Checkpoints:
         saved_step: int | None,
         segments: Segments,
     ) -> None:
-        self.folder, self.model, self.experiment = run_folder / "checkpoint", model, experiment
+        self.folder, self.model, self.experiment = run_folder.checkpoint, model, experiment
         self.backend, self.per_epoch, self.writes = backend, per_epoch, writes
         self.saved_step = saved_step  # a resumed run's folder already holds this checkpoint
         self.segments = segments
@@ -484,7 +459,7 @@ def prepare_run(experiment: Experiment, options: RunOptions, world: World) -> _P
     earlier: list[Segment] = []
     if resumed is not None and options.resume:
         _check_resumable(resumed, experiment, model, Path(options.resume))
-        earlier = recorded_segments(resumed.state, f"the checkpoint of '{options.resume}'")
+        earlier = RunFolder(options.resume).segments(resumed)
     if train.tensorboard:
         require_tensorboard()
     check_data(data, root, model)
@@ -517,7 +492,7 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     created = world.lead and resumed is None and not folder.exists()
     records_before = {
         path: path.read_bytes()
-        for path in (folder / "config.yaml", folder / "run.json")
+        for path in (RunFolder(folder).config, RunFolder(folder).record)
         if resumed is not None and world.lead and path.is_file()
     }
     segments = Segments(
@@ -530,9 +505,9 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     if world.lead:
         artifacts = RunArtifacts(folder, model, train.tensorboard)
         try:
-            (folder / "samples").mkdir(parents=True, exist_ok=True)
+            artifacts.run.samples.mkdir(parents=True, exist_ok=True)
             if resumed is not None:
-                _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
+                _keep_metrics_until(artifacts.run.metrics, trainer.step_index)
             artifacts.write_config(experiment, backend, options, segments)
         except WRITE_ERRORS as error:
             if created:
@@ -545,7 +520,7 @@ def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
     else:
         artifacts = OtherRankArtifacts(folder, model)
     checkpoints = _Checkpoints(
-        run_folder=folder,
+        run_folder=RunFolder(folder),
         model=model,
         experiment=experiment,
         backend=backend,
@@ -740,20 +715,20 @@ def _tidy_to_checkpoint(run: _Run) -> int | None:
         return run.checkpoints.saved_step
     tidy_checkpoint(run.checkpoints.folder)
     try:
-        saved = int(json.loads((find_checkpoint(run.folder) / "state.json").read_text())["step"])
-    except (GxError, OSError, ValueError, KeyError):
+        saved: int | None = saved_step(run.folder)
+    except GxError:
         saved = None
     if saved is None:
         if run.created:
             shutil.rmtree(run.folder, ignore_errors=True)
         elif run.resumed is None:  # an empty --out folder (or one of launch logs): so again
             for path in run.folder.iterdir():
-                if path.name != LOGS:
+                if path.name != RunFolder.LOGS:
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
         return None
-    _keep_metrics_until(run.artifacts.metrics_path, saved)
-    for grid in (run.folder / "samples").glob("step-*.png"):
-        if int(grid.stem.split("-")[1]) > saved:
+    _keep_metrics_until(run.artifacts.run.metrics, saved)
+    for step, grid in run.artifacts.run.sample_grids().items():
+        if step > saved:
             grid.unlink()
     if run.resumed is not None and saved == run.resumed.state["step"]:
         _put_back(run.records_before)  # nothing new was saved
