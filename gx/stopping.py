@@ -42,33 +42,41 @@ class StopNow(BaseException):
         self.number, self.message = number, message
 
 
+# The handlers gx has in place now. A process forked meanwhile (a framework's pool of compiler
+# workers) must not inherit them: its parent ends it with SIGTERM, and a handler that only asks
+# for a stop would keep it alive, and the parent waiting for it forever.
+_ACTIVE: list[Callable[[int, FrameType | None], None]] = []
+
+
+def _usual_effects_in_child() -> None:
+    for number in STOP_SIGNALS:
+        if signal.getsignal(number) in _ACTIVE:
+            usual = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
+            signal.signal(number, usual)
+    _ACTIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_usual_effects_in_child)
+
+
 @contextmanager
 def _handlers(
     handler: Callable[[int, FrameType | None], None], numbers: tuple[int, ...] = STOP_SIGNALS
 ) -> Iterator[None]:
-    """``handler`` for the signals ``numbers`` inside the block, the previous handlers after it.
-    Off the main thread Python cannot install handlers, and the block runs without them.
-
-    A process forked inside the block (a framework's pool of compiler workers) inherits the
-    handler; there the signal keeps its usual effect, so that a pool can still end its workers.
-    """
-    owner = os.getpid()
-
-    def owned(number: int, frame: FrameType | None) -> None:
-        if os.getpid() != owner:
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-            return
-        handler(number, frame)
-
+    """``handler`` for the signals ``numbers`` inside the block, the previous handlers after it;
+    a process forked inside the block gets the signals' usual effects. Off the main thread
+    Python cannot install handlers, and the block runs without them."""
     try:
-        previous = {number: signal.signal(number, owned) for number in numbers}
+        previous = {number: signal.signal(number, handler) for number in numbers}
     except ValueError:
         yield
         return
+    _ACTIVE.append(handler)
     try:
         yield
     finally:
+        _ACTIVE.remove(handler)
         for number, action in previous.items():
             signal.signal(number, action)
 

@@ -810,6 +810,34 @@ def test_more_ctrl_c_during_the_save(ws, tmp_path, monkeypatch, more) -> None:
     assert load_checkpoint(folder).state["step"] == 5
 
 
+FORKED_WORKER = """
+import os, signal, time
+from gx.stopping import StopRequests, stop_signals_end_the_command
+
+with stop_signals_end_the_command(), StopRequests(None).installed():
+    ready, started = os.pipe()
+    worker = os.fork()
+    if worker == 0:  # a framework's worker, forked while a run's handlers are in place
+        os.write(started, b"1")  # running: a pool ends its workers long after forking them
+        time.sleep(600)
+        os._exit(0)
+    os.read(ready, 1)
+    os.kill(worker, signal.SIGTERM)  # what a pool sends its workers when it ends
+    _, status = os.waitpid(worker, 0)
+    print(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM)
+"""
+
+
+def test_a_worker_forked_during_a_run_still_ends_on_sigterm() -> None:
+    """Jittor's pool of compiler workers is forked while gx's stop handlers are in place; the
+    pool ends its workers with SIGTERM when the process exits, and waits for them."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_WORKER], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.stdout == "True\n", done.stderr
+
+
 def test_sigterm_during_generate_leaves_no_file(ws: Workspace, monkeypatch) -> None:
     import gx.tools.generate as generate_module
 
