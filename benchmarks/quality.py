@@ -36,7 +36,7 @@ from gx.config import load_experiment
 from gx.data import resolve_data_root
 from gx.evaluate import evaluate_run, load_classifier
 from gx.evaluate.real_images import train_split_present
-from gx.evaluate.sampler import Sampler
+from gx.run_folder.sampler import Sampler
 from gx.tools.strip import make_strip, save_strip
 from gx.train.run import RunOptions, run_experiment
 

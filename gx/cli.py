@@ -6,33 +6,94 @@ Every user mistake surfaces as one ``error: ...`` line and exit status 2; import
 
 from __future__ import annotations
 
+import errno
 import faulthandler
+import signal
 import sys
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, TypeVar
 
 import click
 
 from gx.backends import BACKENDS, DEVICES
 from gx.data.registry import DATASET_NAMES
 from gx.errors import GxError
+from gx.outputs import check_folder_writable
 from gx.precision import PRECISIONS
-
-if TYPE_CHECKING:
-    pass
+from gx.stopping import StopNow, exit_status, signal_name, stop_signals_end_the_command
+from gx.waiting import watch_lock_waits
 
 EXIT_USER_ERROR = 2
+F = TypeVar("F", bound=Callable[..., Any])
+# What the machine, not gx, can make fail: a full disk, a read-only place, missing permission.
+_ENVIRONMENT_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+     errno.EISDIR}
+)  # fmt: skip
+
+
+class OneLineError(click.ClickException):
+    """What gx prints for every error: one ``error: ...`` line, exit status 2."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _usage_line(error: click.UsageError) -> OneLineError:
+    """click's own usage error (a value out of range, a file where a folder is needed, ...) as
+    gx's one line, pointing at the command's help."""
+    words: list[str] = []
+    context = error.ctx
+    while context is not None and context.parent is not None:  # the root is gx, however started
+        words.insert(0, context.info_name or "")
+        context = context.parent
+    command = " ".join(["gx", *words])
+    return OneLineError(f"{error.format_message().rstrip('.')} (see '{command} --help')")
+
+
+def _stopped_early(number: int) -> str:
+    return (
+        f"stopped by {signal_name(number)} before the command finished; no file was left "
+        "half-written: run it again"
+    )
 
 
 class GxGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
-            return super().invoke(ctx)
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _usage_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        watch_lock_waits(lambda line: click.echo(line, err=True))
+        try:
+            with stop_signals_end_the_command():
+                return super().invoke(ctx)
         except GxError as error:
-            click.echo(f"error: {error}", err=True)
-            ctx.exit(EXIT_USER_ERROR)
+            raise OneLineError(str(error)) from None
+        except click.UsageError as error:
+            raise _usage_line(error) from None
+        except (KeyboardInterrupt, StopNow) as stop:
+            number = stop.number if isinstance(stop, StopNow) else signal.SIGINT
+            told = stop.message if isinstance(stop, StopNow) else ""
+            click.echo(f"error: {told or _stopped_early(number)}", err=True)
+            ctx.exit(exit_status(number))
+        except OSError as error:
+            if error.errno not in _ENVIRONMENT_ERRORS:
+                raise
+            where = f"'{error.filename}' " if error.filename else ""
+            raise OneLineError(
+                f"cannot write {where}({error.strerror}); free some space or choose a place "
+                "you can write to"
+            ) from None
 
 
+# Options several commands share, declared once. A backend left out is chosen by what is
+# installed (gx.backends.default_backend / checkpoint_backend).
 experiment_argument = click.argument("experiment", type=click.Path(dir_okay=False))
 overrides_option = click.option(
     "--set",
@@ -40,20 +101,6 @@ overrides_option = click.option(
     multiple=True,
     metavar="KEY=VALUE",
     help="Override an experiment setting, e.g. train.epochs=5 (repeatable).",
-)
-# Defaults follow what is installed (gx.backends.default_backend / checkpoint_backend).
-train_backend_option = click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default=None,
-    help="Framework to use (default: torch when installed, else jittor).",
-)
-checkpoint_backend_option = click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default=None,
-    help="Framework to sample with (default: the one that trained the checkpoint when installed, "
-    "else the installed one).",
 )
 # gx.data.resolve_data_root decides where the files are when this is not given
 data_root_option = click.option(
@@ -84,6 +131,56 @@ device_option = click.option(
     show_default=True,
     help="cuda if available (auto), or force one.",
 )
+train_backend_option = click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Framework to use (default: torch when installed, else jittor).",
+)
+checkpoint_backend_option = click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Framework to sample with (default: the one that trained the checkpoint when installed, "
+    "else the installed one).",
+)
+
+
+def backend_option(help_text: str) -> Callable[[F], F]:
+    """--backend, for a command that uses it in its own way."""
+    return click.option("--backend", type=click.Choice(BACKENDS), default=None, help=help_text)
+
+
+def whole_option(
+    name: str,
+    help_text: str,
+    default: int | None = None,
+    minimum: int = 1,
+    maximum: int | None = None,
+    dest: str | None = None,
+) -> Callable[[F], F]:
+    """A whole-number option with its range, and its default shown when it has one."""
+    names = [name] if dest is None else [name, dest]
+    return click.option(
+        *names,
+        type=click.IntRange(min=minimum, max=maximum),
+        default=default,
+        show_default=default is not None,
+        help=help_text,
+    )
+
+
+def seed_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--seed", type=int, default=0, show_default=True, help=help_text)
+
+
+def checkpoint_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--checkpoint", required=True, type=click.Path(), help=help_text)
+
+
+def out_option(help_text: str, **settings: Any) -> Callable[[F], F]:
+    """--out, with what the command writes there (a file, a folder) in ``settings``."""
+    return click.option("--out", help=help_text, **settings)
 
 
 @click.group(cls=GxGroup)
@@ -101,12 +198,8 @@ def entry_point() -> None:
 
 @main.command()
 @experiment_argument
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default=None,
-    help="Also compile the networks in this backend and check its real output shapes "
-    "against the spec's.",
+@backend_option(
+    "Also compile the networks in this backend and check its real output shapes against the spec's."
 )
 @device_option
 @overrides_option
@@ -133,11 +226,8 @@ def summary(experiment: str, backend: str | None, device: str, overrides: tuple[
     show_default=True,
     help="Network to draw: generator, discriminator or both.",
 )
-@click.option(
-    "--out",
-    type=click.Path(),
-    default=None,
-    help="model.svg, model.png or model.dot (default: <experiment>-<net>.svg).",
+@out_option(
+    "model.svg, model.png or model.dot (default: <experiment>-<net>.svg).", type=click.Path()
 )
 @overrides_option
 def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]) -> None:
@@ -169,12 +259,10 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
 @device_option
 @overrides_option
 @data_root_option
-@click.option(
-    "--out",
+@out_option(
+    "Run folder to create (default runs/<experiment>-<backend>-<time>); must not exist or be "
+    "empty.",
     type=click.Path(file_okay=False),
-    default=None,
-    help="Run folder to create (default runs/<experiment>-<backend>-<time>); must not "
-    "exist or be empty.",
 )
 @click.option(
     "--resume",
@@ -182,19 +270,14 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
     default=None,
     help="Continue the run in this folder from its last checkpoint.",
 )
-@click.option(
-    "--max-steps",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Stop after this many steps in total (same as --set train.max_steps=N).",
+@whole_option(
+    "--max-steps", "Stop after this many steps in total (same as --set train.max_steps=N)."
 )
-@click.option(
+@whole_option(
     "--nproc",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Train in N processes (torch: torchrun, gloo on CPU / NCCL on GPUs; jittor: "
-    "OpenMPI's mpirun), each on a 1/N slice of the global train.batch_size. "
-    "Default 1; a resumed run keeps the number it was trained with.",
+    "Train in N processes (torch: torchrun, gloo on CPU / NCCL on GPUs; jittor: OpenMPI's "
+    "mpirun), each on a 1/N slice of the global train.batch_size. Default 1; a resumed run "
+    "keeps the number it was trained with.",
 )
 def run(
     experiment: str,
@@ -209,19 +292,13 @@ def run(
 ) -> None:
     """Train an experiment; writes metrics, samples, a GIF, a loss plot and checkpoints.
 
-    Ctrl-C stops after the current step and saves a checkpoint; --resume continues it exactly.
+    Ctrl-C, SIGTERM and SIGUSR1 stop after the current step and save a checkpoint (exit status
+    130, 143, 138); --resume continues it exactly.
     """
-    from gx.config import load_experiment
-    from gx.distributed import current_world
-    from gx.launch import processes_for, run_in_processes
-    from gx.train.run import RunOptions, run_experiment
+    from gx import launch
+    from gx.train.run import RunOptions
 
-    if out is not None and resume is not None:
-        raise GxError(
-            "--out and --resume cannot be combined: a resumed run continues in its own folder"
-        )
     settings = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps else [])
-    loaded = load_experiment(experiment, settings)
     options = RunOptions(
         backend=backend,
         device=device,
@@ -231,33 +308,16 @@ def run(
         command=" ".join(sys.argv),
         on_note=lambda line: click.echo(line, err=True),
     )
-    world = current_world()
-    if world.size > 1:
-        if nproc is not None:
-            raise GxError(
-                f"--nproc cannot be used in a process that {world.launcher} started; "
-                "the launcher already decides the number of processes"
-            )
-        result = run_experiment(loaded, options)
-        # The stop is orderly and saved: exit 0, so that the launcher does not kill the other
-        # processes while rank 0 is still writing (gx's own launcher reports the real status).
-        if world.lead:
-            _report_run(result.folder, result.steps, result.summary, exit_status=False)
-        return
-    nproc, note = processes_for(resume, nproc)
-    if note:
-        click.echo(note, err=True)
-    if nproc == 1:
-        result = run_experiment(loaded, options)
-        _report_run(result.folder, result.steps, result.summary, exit_status=True)
-    else:
-        # each rank prints its own closing lines; this process only passes on the outcome
-        _exit_for(run_in_processes(experiment, loaded, settings, options, nproc), True, False)
+    ran = launch.run(experiment, settings, options, nproc)
+    if ran is not None:
+        _report_run(ran.folder, ran.steps, ran.summary, ran.sets_status)
 
 
-def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_status: bool) -> None:
-    """The run's closing lines; with ``exit_status``, exit 1 after a non-finite loss and 130 after
-    an interruption."""
+def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], set_status: bool) -> None:
+    """The run's closing lines, and why it stopped early; with ``set_status``, exit 1 after a
+    non-finite loss and 128 + N after a stop by signal N (130 for Ctrl-C)."""
+    from gx.train.run import RunOutcome
+
     final = summary_data["final"]
     click.echo(f"run folder: {folder}")
     # None when no step ran (epochs: 0) or G did not train on the last step (d_steps > 1)
@@ -268,34 +328,21 @@ def _report_run(folder: Path, steps: int, summary_data: dict[str, Any], exit_sta
         f"steps: {steps}  d_loss: {losses['d_loss']}  g_loss: {losses['g_loss']}  "
         f"images/s: {summary_data['images_per_s_median'] or 0:.0f}"
     )
-    _exit_for(summary_data, exit_status, show_interruption=True)
-
-
-def _exit_for(summary_data: dict[str, Any], exit_status: bool, show_interruption: bool) -> None:
-    """After a run: say why it stopped early; with ``exit_status``, exit 1 after a non-finite
-    loss and 130 after an interruption."""
-    from gx.train.run import RunOutcome
-
     if summary_data["stopped"] == RunOutcome.NON_FINITE_LOSS:
         click.echo(f"error: {summary_data['message']}", err=True)
-        if exit_status:
+        if set_status:
             sys.exit(1)
     if summary_data["stopped"] == RunOutcome.INTERRUPTED:
-        if show_interruption:
-            click.echo(summary_data["message"], err=True)
-        if exit_status:
-            sys.exit(130)
+        click.echo(summary_data["message"], err=True)
+        if set_status:
+            # summary.json names the signal; Ctrl-C when it does not
+            name = summary_data.get("signal")
+            sys.exit(exit_status(getattr(signal, name) if name else signal.SIGINT))
 
 
 @main.command()
 @experiment_argument
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1),
-    default=60,
-    show_default=True,
-    help="Training steps to run in lockstep.",
-)
+@whole_option("--steps", "Training steps to run in lockstep.", default=60)
 @click.option(
     "--device",
     type=click.Choice(("cpu", "cuda")),
@@ -306,26 +353,15 @@ def _exit_for(summary_data: dict[str, Any], exit_status: bool, show_interruption
 )
 @overrides_option
 @data_root_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Report folder (default reports/<experiment>-parity).",
+@out_option(
+    "Report folder (default reports/<experiment>-parity).", type=click.Path(file_okay=False)
 )
-@click.option(
-    "--every",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Print every N-th step of the loss table.",
-)
-@click.option(
+@whole_option("--every", "Print every N-th step of the loss table.", default=5)
+@whole_option(
     "--seeds",
-    type=click.IntRange(min=1),
+    "Lockstep trainings from this many seeds (the experiment's, then the next ones); parity "
+    "holds when most of them are within the floor.",
     default=3,
-    show_default=True,
-    help="Lockstep trainings from this many seeds (the experiment's, then the next "
-    "ones); parity holds when most of them are within the floor.",
 )
 @precision_option
 def parity(
@@ -359,6 +395,7 @@ def parity(
 
     loaded = load_experiment(experiment, with_precision(overrides, precision))
     report_folder = out or f"reports/{loaded.name}-parity"
+    check_folder_writable(Path(report_folder), "report folder")
     try:
         result = run_parity(loaded, steps, device, data_root, seeds)
     except ParityIncomplete as error:
@@ -408,12 +445,11 @@ def parity(
     help="The network's saved state_dict (.pt/.pth, read with weights_only=True, or "
     ".safetensors), written beside the spec in gx's checkpoint format.",
 )
-@click.option(
-    "--out",
+@out_option(
+    "NAME.yaml: one network's spec. A folder: an import folder gathering G and D, with "
+    "experiment.yaml and checkpoint/ once both are in.",
     required=True,
     type=click.Path(),
-    help="NAME.yaml: one network's spec. A folder: an import folder gathering G and D, "
-    "with experiment.yaml and checkpoint/ once both are in.",
 )
 def import_(
     target: str, inputs: tuple[str, ...], arguments: str | None, weights: str | None, out: str
@@ -427,7 +463,11 @@ def import_(
     """
     from gx.importer.command import import_file
 
-    result = import_file(target, inputs, out, weights, arguments)
+    with warnings.catch_warnings():
+        # torch.load(weights_only=True) warns about a pickle's protocol before it refuses the
+        # file; the refusal is the one line the user needs.
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        result = import_file(target, inputs, out, weights, arguments)
     network = result.network
     click.echo(
         f"imported {network.name}: {len(network.spec.nodes)} layers, "
@@ -446,12 +486,7 @@ def import_(
 
 
 @main.command()
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(),
-    help="A run folder made by gx run (or its checkpoint folder).",
-)
+@checkpoint_option("A run folder made by gx run (or its checkpoint folder).")
 @checkpoint_backend_option
 @device_option
 @click.option(
@@ -459,12 +494,7 @@ def import_(
     default=None,
     help="Classes to draw, e.g. 3,1,4 (conditional models; default 0..classes-1).",
 )
-@click.option(
-    "--count",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Number of images for unconditional models (default 16).",
-)
+@whole_option("--count", "Number of images for unconditional models (default 16).")
 @click.option(
     "--noise",
     "noise_path",
@@ -473,14 +503,8 @@ def import_(
     help="A .npy of noise vectors, shape (N, *noise_shape): the same file gives the "
     "same images on every machine and backend.",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the noise when --noise is not given.",
-)
-@click.option("--out", required=True, help="out.png (a grid) or out.npy (float images).")
+@seed_option("Seed of the noise when --noise is not given.")
+@out_option("out.png (a grid) or out.npy (float images).", required=True)
 def generate(
     checkpoint: str,
     backend: str | None,
@@ -499,18 +523,12 @@ def generate(
 
 
 @main.command()
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(),
-    help="A run folder made by gx run (or its checkpoint folder), of either backend.",
-)
-@click.option(
-    "--out",
+@checkpoint_option("A run folder made by gx run (or its checkpoint folder), of either backend.")
+@out_option(
+    "ONNX file to write.",
     type=click.Path(dir_okay=False),
     default="generator.onnx",
     show_default=True,
-    help="ONNX file to write.",
 )
 def export(checkpoint: str, out: str) -> None:
     """Write the generator as ONNX (opset 17, dynamic batch), for onnxruntime or TensorRT.
@@ -538,25 +556,13 @@ def export(checkpoint: str, out: str) -> None:
 @experiment_argument
 @train_backend_option
 @device_option
-@click.option(
-    "--batch",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Batch size (default: the experiment's train.batch_size).",
-)
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Timed training steps (and generation batches).",
-)
-@click.option(
+@whole_option("--batch", "Batch size (default: the experiment's train.batch_size).")
+@whole_option("--steps", "Timed training steps (and generation batches).", default=20)
+@whole_option(
     "--warmup",
-    type=click.IntRange(min=0),
+    "Untimed steps first (on Jittor they also compile the kernels).",
     default=3,
-    show_default=True,
-    help="Untimed steps first (on Jittor they also compile the kernels).",
+    minimum=0,
 )
 @click.option(
     "--compile",
@@ -609,28 +615,15 @@ def bench(
 
 @main.command()
 @click.argument("number")
-@click.option(
-    "--checkpoint",
-    required=True,
-    type=click.Path(),
-    help="A run folder of a conditional model (cgan, cdcgan) made by gx run.",
-)
+@checkpoint_option("A run folder of a conditional model (cgan, cdcgan) made by gx run.")
 @checkpoint_backend_option
 @device_option
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the noise: the same seed gives the same strip on every backend.",
-)
-@click.option(
+@seed_option("Seed of the noise: the same seed gives the same strip on every backend.")
+@whole_option(
     "--best-of",
-    type=click.IntRange(min=1),
+    "Draw K candidates per digit and keep the one the evaluation classifier reads most "
+    "confidently as the intended digit.",
     default=1,
-    show_default=True,
-    help="Draw K candidates per digit and keep the one the evaluation classifier "
-    "reads most confidently as the intended digit.",
 )
 @click.option(
     "--verify",
@@ -638,19 +631,9 @@ def bench(
     help="Print what the classifier reads at each position; exit 1 if any digit is "
     "misread (the strip is saved either way).",
 )
-@click.option(
-    "--scale",
-    type=click.IntRange(min=1, max=64),
-    default=1,
-    show_default=True,
-    help="Enlarge the image N times (nearest neighbour).",
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    default="result.png",
-    show_default=True,
-    help="PNG file to write.",
+@whole_option("--scale", "Enlarge the image N times (nearest neighbour).", default=1, maximum=64)
+@out_option(
+    "PNG file to write.", type=click.Path(dir_okay=False), default="result.png", show_default=True
 )
 @data_root_option
 def strip(
@@ -672,22 +655,16 @@ def strip(
     normalised to 0..255, 8-bit grayscale. The classifier behind --best-of and --verify is
     trained and cached on first use (see gx classifier train).
     """
-    from gx.tools.strip import save_strip, strip_from_run
+    from gx.tools.strip import reading_table, save_strip, strip_from_run
 
-    result = strip_from_run(number, checkpoint, backend, device, seed, best_of, verify, data_root)
+    result = strip_from_run(
+        number, checkpoint, backend, device, seed, best_of, verify, data_root, out=out
+    )
     save_strip(result.pixels, out, scale)
     height, width = result.pixels.shape
     click.echo(f"wrote {out}: {result.digits}, {width * scale}x{height * scale} pixels")
     if verify:
-        # --verify made the classifier read every chosen digit
-        assert result.read_as is not None and result.read_confidence is not None
-        for position, digit in enumerate(result.digits):
-            mark = "ok" if result.read_as[position] == int(digit) else "MISREAD"
-            click.echo(
-                f"  position {position + 1:>2}: wanted {digit}, read "
-                f"{result.read_as[position]} ({100 * result.read_confidence[position]:.1f}%)"
-                f"  {mark}"
-            )
+        click.echo(reading_table(result))
         if result.misread:
             click.echo(f"{len(result.misread)} of {len(result.digits)} digits misread", err=True)
             sys.exit(1)
@@ -695,17 +672,16 @@ def strip(
 
 @main.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option(
+@whole_option(
     "--n",
-    "count",
-    type=click.IntRange(min=2),
+    "Generated images (and up to as many real test images) to compare.",
     default=10000,
-    show_default=True,
-    help="Generated images (and up to as many real test images) to compare.",
+    minimum=2,
+    dest="count",
 )
 @checkpoint_backend_option
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@seed_option("Seed of the noise.")
 @data_root_option
 def evaluate(
     run_dir: str, count: int, backend: str | None, device: str, seed: int, data_root: str | None
@@ -729,12 +705,9 @@ def classifier() -> None:
 
 
 @classifier.command(name="train")
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default=None,
-    help="Framework that trains it (the cached weights serve both; default: torch when "
-    "installed, else jittor).",
+@backend_option(
+    "Framework that trains it (the cached weights serve both; default: torch when installed, "
+    "else jittor)."
 )
 @device_option
 @data_root_option
@@ -752,12 +725,12 @@ def classifier() -> None:
     help="Channels of the images it reads: the generator's (default: the dataset's own; RGB "
     "for a folder).",
 )
-@click.option(
+@whole_option(
     "--image-size",
-    type=click.IntRange(min=8, max=256),
+    "Image size it reads: the generator's (28 for cdcgan, 32 for cgan).",
     default=28,
-    show_default=True,
-    help="Image size it reads: the generator's (28 for cdcgan, 32 for cgan).",
+    minimum=8,
+    maximum=256,
 )
 def classifier_train(
     backend: str | None,

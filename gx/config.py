@@ -3,7 +3,9 @@
 The schema is a tree of frozen dataclasses. Each field's type says what kind of value it takes and
 its ``metadata`` holds the few extra rules (ranges, choices, a name pattern), so one recursive
 function checks any file against it and every mistake is reported the same way: the file, the
-dotted key, what was expected and what was found.
+dotted key, what was expected and what was found. The metadata also says what a resumed run may
+change (``resume_may_change``) and, for a setting added after some runs were written, the value
+those runs had (``older``): each setting is declared once, here.
 
 Typical use::
 
@@ -40,15 +42,30 @@ REFERENCE_MODEL_NAMES = tuple(REFERENCE_MODELS)
 CUSTOM_MODEL = "custom"
 
 
-def _setting(default: Any = MISSING, *, factory: Any = MISSING, **rules: Any) -> Any:
-    """A dataclass field with validation rules.
+def _setting(
+    default: Any = MISSING,
+    *,
+    factory: Any = MISSING,
+    resume_may_change: bool = False,
+    older: Any = MISSING,
+    **rules: Any,
+) -> Any:
+    """A dataclass field with validation rules, and what a resume makes of it.
 
     Rules: ``choices`` (allowed values), ``min``/``max`` (inclusive bounds), ``gt``/``lt``
     (exclusive bounds), ``pattern`` (a regex the whole string must match), ``scalars`` (a mapping
     whose values must be plain scalars), ``example`` (a YAML line shown when a required key is
     missing). For list-valued fields the rules apply to each item.
+
+    ``resume_may_change``: the setting only says how long to train or what to write along the
+    way, so ``--resume`` may give another value; any other change would make the continued run a
+    different training. ``older``: the setting was added after some run folders were written,
+    and a saved config without it had this value.
     """
-    return field(default=default, default_factory=factory, metadata=rules)
+    metadata = dict(rules, resume_may_change=resume_may_change)
+    if older is not MISSING:
+        metadata["older"] = older
+    return field(default=default, default_factory=factory, metadata=metadata)
 
 
 # Annotations use Optional/Union rather than ``X | None`` so typing.get_type_hints can still
@@ -73,19 +90,19 @@ class ModelConfig:
 class DataConfig:
     # A published dataset, or 'folder': class-labelled images in data.root (gx.data.folder).
     dataset: str = _setting("mnist", choices=DATASET_NAMES)
-    root: Optional[str] = None
+    root: Optional[str] = _setting(None, resume_may_change=True)
     split: str = _setting("train", choices=tuple(SPLITS))
     # Images are resized to image_size x image_size; null keeps their own size (one for all).
     image_size: Optional[int] = _setting(28, min=8, max=256)
     # 1 (grayscale) or 3 (RGB); null: whatever the model's images have.
-    channels: Optional[int] = _setting(None, choices=(1, 3))
-    download: bool = True
+    channels: Optional[int] = _setting(None, choices=(1, 3), older=None)
+    download: bool = _setting(True, resume_may_change=True)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _setting(1, min=0)
-    max_steps: Optional[int] = _setting(None, min=1)
+    epochs: int = _setting(1, min=0, resume_may_change=True)
+    max_steps: Optional[int] = _setting(None, min=1, resume_may_change=True)
     batch_size: int = _setting(64, min=1)
     order: str = _setting("d_then_g", choices=("d_then_g", "g_then_d"))
     # gx.losses: each loss's docstring gives its formula and what D must output (bce and mse:
@@ -94,53 +111,60 @@ class TrainConfig:
     loss: str = _setting("bce", choices=tuple(ADVERSARIAL_LOSSES))
     d_steps: int = _setting(1, min=1)
     real_label: float = _setting(1.0, gt=0, max=1)
-    sample_every: int = _setting(200, min=1)
-    checkpoint_every: int = _setting(1000, min=1)
-    eval_at_end: bool = False
-    tensorboard: bool = False  # also write TensorBoard event files (needs gx[tensorboard])
+    sample_every: int = _setting(200, min=1, resume_may_change=True)
+    checkpoint_every: int = _setting(1000, min=1, resume_may_change=True)
+    eval_at_end: bool = _setting(False, resume_may_change=True)
+    # also write TensorBoard event files (needs gx[tensorboard])
+    tensorboard: bool = _setting(False, resume_may_change=True)
     # With --nproc N: batch norm over the global batch (false: over each process's share, a
     # different computation whose results depend on N).
-    sync_batch_norm: bool = True
+    sync_batch_norm: bool = _setting(True, older=True)
     # An exponential moving average of G's weights for sampling, grids, strips, eval and export
     # (gx.train.ema); null: sample G's own weights.
-    ema_decay: Optional[float] = _setting(None, gt=0, lt=1)
-    ema_start: int = _setting(0, min=0)  # until this step the average is G's weights themselves
+    ema_decay: Optional[float] = _setting(None, gt=0, lt=1, older=None)
+    # until this step the average is G's weights themselves
+    ema_start: int = _setting(0, min=0, older=0)
     # AC-GAN (gx.losses.heads): the weight of D's class cross-entropy; 0: D scores real/fake only
-    class_loss: float = _setting(0.0, min=0)
+    class_loss: float = _setting(0.0, min=0, older=0.0)
     # SGAN: D's class head has one more logit, the class "fake", which fakes are taught to be
-    fake_class: bool = False
+    fake_class: bool = _setting(False, older=False)
     # WGAN: after each D update, clamp D's parameters into [-clip_d, clip_d]; null: no clipping
-    clip_d: Optional[float] = _setting(None, gt=0)
+    clip_d: Optional[float] = _setting(None, gt=0, older=None)
     # gx.losses.penalties: a term of D's loss in its input gradient
-    gradient_penalty: str = _setting("none", choices=("none", *GRADIENT_PENALTIES))
-    penalty_weight: Optional[float] = _setting(None, min=0)  # null: the paper's for that penalty
-    penalty_power: float = _setting(6.0, min=2)  # wgan_div's p
-    began_gamma: float = _setting(0.75, min=0, max=1)  # BEGAN's diversity ratio
-    began_lambda_k: float = _setting(0.001, min=0)  # BEGAN's controller gain
-    ebgan_margin: float = _setting(1.0, gt=0)  # EBGAN's margin m on the fakes' energy
+    gradient_penalty: str = _setting("none", choices=("none", *GRADIENT_PENALTIES), older="none")
+    # null: the paper's for that penalty
+    penalty_weight: Optional[float] = _setting(None, min=0, older=None)
+    penalty_power: float = _setting(6.0, min=2, older=6.0)  # wgan_div's p
+    began_gamma: float = _setting(0.75, min=0, max=1, older=0.75)  # BEGAN's diversity ratio
+    began_lambda_k: float = _setting(0.001, min=0, older=0.001)  # BEGAN's controller gain
+    ebgan_margin: float = _setting(1.0, gt=0, older=1.0)  # EBGAN's margin m on the fakes' energy
     # EBGAN-PT: the pull-away term on D's embedding head, in G's loss
-    pullaway_weight: float = _setting(0.0, min=0)
+    pullaway_weight: float = _setting(0.0, min=0, older=0.0)
     # InfoGAN (gx.losses.heads): weights of the information loss on G's label (categorical
     # code) and on G's continuous codes; either > 0 adds an update of G and D together
     # (optimizer.info) after each G update
-    info_categorical: float = _setting(0.0, min=0)
-    info_continuous: float = _setting(0.0, min=0)
+    info_categorical: float = _setting(0.0, min=0, older=0.0)
+    info_continuous: float = _setting(0.0, min=0, older=0.0)
     # Mixed precision (gx.precision): bf16 or fp16 (CUDA only) rounds the operands and outputs
-    # of the matrix-product layers; weights, optimizer state and checkpoints stay float32
-    precision: str = _setting(FLOAT32, choices=PRECISIONS)
+    # of the matrix-product layers; weights, optimizer state and checkpoints stay float32, so a
+    # resumed run may continue in another precision
+    precision: str = _setting(FLOAT32, choices=PRECISIONS, older=FLOAT32, resume_may_change=True)
 
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """One network's optimizer."""
+    """One network's optimizer. (``older``: runs written before optimizer.info, and before
+    alpha and weight_decay, had these values.)"""
 
-    kind: str = _setting("adam", choices=("adam", "adamw", "rmsprop", "sgd"))
-    lr: float = _setting(0.0002, gt=0)
-    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1)  # adam, adamw
-    eps: float = _setting(1.0e-8, gt=0)  # adam, adamw, rmsprop
-    momentum: float = _setting(0.0, min=0, lt=1)  # sgd only
-    alpha: float = _setting(0.99, min=0, lt=1)  # rmsprop only: the squares' smoothing
-    weight_decay: float = _setting(0.01, min=0)  # adamw only: the decoupled decay
+    kind: str = _setting("adam", choices=("adam", "adamw", "rmsprop", "sgd"), older="adam")
+    lr: float = _setting(0.0002, gt=0, older=0.0002)
+    # adam, adamw
+    betas: tuple[float, float] = _setting((0.5, 0.999), min=0, lt=1, older=[0.5, 0.999])
+    eps: float = _setting(1.0e-8, gt=0, older=1.0e-8)  # adam, adamw, rmsprop
+    momentum: float = _setting(0.0, min=0, lt=1, older=0.0)  # sgd only
+    # rmsprop only: the squares' smoothing
+    alpha: float = _setting(0.99, min=0, lt=1, older=0.99)
+    weight_decay: float = _setting(0.01, min=0, older=0.01)  # adamw only: the decoupled decay
 
 
 @dataclass(frozen=True)
@@ -155,11 +179,13 @@ class Milestone:
 class Schedule:
     """Per-step factors on both learning rates (gx.train.schedule), times the milestones'."""
 
-    warmup_steps: int = _setting(0, min=0)
-    decay: str = _setting("none", choices=("none", "linear", "cosine"))
-    decay_start: int = _setting(0, min=0)  # where the decay begins, at the warm-up's end or later
-    decay_steps: Optional[int] = _setting(None, min=1)  # where the decay ends; null: the run's end
-    final_factor: float = _setting(0.0, min=0, max=1)
+    warmup_steps: int = _setting(0, min=0, older=0)
+    decay: str = _setting("none", choices=("none", "linear", "cosine"), older="none")
+    # where the decay begins, at the warm-up's end or later
+    decay_start: int = _setting(0, min=0, older=0)
+    # where the decay ends; null: the run's end
+    decay_steps: Optional[int] = _setting(None, min=1, older=None)
+    final_factor: float = _setting(0.0, min=0, max=1, older=0.0)
 
 
 @dataclass(frozen=True)
@@ -494,6 +520,33 @@ def _check_schedule(schedule: Schedule, source: str) -> None:
             f"greater than 'optimizer.schedule.decay_start' ({schedule.decay_start}); "
             "the decay ends after it begins"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# What a resume may change, and what older run folders had
+
+
+def resume_may_change() -> frozenset[str]:
+    """The dotted keys of the settings a resumed run may change (``_setting``)."""
+    return frozenset(key for key, rules in _leaf_rules(Experiment) if rules["resume_may_change"])
+
+
+def older_settings() -> dict[str, Any]:
+    """For each setting added after some run folders were written, the value a saved config
+    without it had (``_setting``'s ``older``), by dotted key."""
+    return {key: rules["older"] for key, rules in _leaf_rules(Experiment) if "older" in rules}
+
+
+def _leaf_rules(cls: type, path: str = "") -> list[tuple[str, Mapping[str, Any]]]:
+    """(dotted key, metadata) of every setting below ``cls`` that is not itself a section."""
+    leaves = []
+    for name, (spec, kind) in _schema(cls).items():
+        key = _join(path, name)
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            leaves += _leaf_rules(kind, key)
+        else:
+            leaves.append((key, {"resume_may_change": False, **spec.metadata}))
+    return leaves
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ the whole batch, up to rounding.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import numpy as np
 
 from gx.errors import GxError
 
-# Set by gx's launcher (gx.launch); a hand-made launch may set it too. Touching this file asks
-# every process to stop after the current step and save, as Ctrl-C does for one process.
+# Set by gx's launcher (gx.launch); a hand-made launch may set it too. Creating this file asks
+# every process to stop after the current step and save, as Ctrl-C does for one process; gx's
+# launcher writes the name of the signal it received into it (SIGINT, SIGTERM, SIGUSR1).
 STOP_FILE_VARIABLE = "GX_STOP_FILE"
 
 
@@ -52,9 +54,16 @@ class World:
                 f"(e.g. --set train.batch_size={batch_size // self.size * self.size or self.size})"
             )
 
-    def stop_requested(self) -> bool:
+    def stop_requested(self) -> int | None:
+        """The signal the stop file names (SIGINT for an empty one), or None without one."""
         path = os.environ.get(STOP_FILE_VARIABLE)
-        return path is not None and path != "" and Path(path).exists()
+        if not path:
+            return None
+        try:
+            named = Path(path).read_text().strip()
+        except OSError:
+            return None
+        return getattr(signal, named, signal.SIGINT) if named.startswith("SIG") else signal.SIGINT
 
 
 def _int(name: str) -> int | None:

@@ -5,6 +5,7 @@ Backend-neutral: takes numpy arrays in the models' layout, (N, C, H, W) with val
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from gx.errors import GxError
+from gx.outputs import replace_file
 
 Frame = Union[Image.Image, str, Path]
 
@@ -85,8 +87,7 @@ def save_grid(images: np.ndarray, path: str | Path, rows: int, cols: int, scale:
     if scale > 1:
         # Nearest neighbour keeps the pixels sharp; small digits are meant to be seen as pixels.
         grid = grid.resize((grid.width * scale, grid.height * scale), _NEAREST)
-    _create_parent(path)
-    grid.save(path)
+    _save(grid, path)
 
 
 def save_gif(frames: Sequence[Frame], path: str | Path, duration_ms: int = 200) -> None:
@@ -94,9 +95,8 @@ def save_gif(frames: Sequence[Frame], path: str | Path, duration_ms: int = 200) 
     if not frames:
         raise GxError(f"no frames to write to {path}. Fix: pass at least one image")
     images = [_as_image(frame) for frame in frames]
-    _create_parent(path)
     # loop=0 is GIF for "repeat forever".
-    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    _save(images[0], path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
 
 
 def _as_image(frame: Frame) -> Image.Image:
@@ -130,8 +130,9 @@ def plot_losses(records: list[dict], path: str | Path) -> None:
         _plot_series(axes[1], records, {"d_real": "D(x), real images", "d_fake": "D(G(z)), fakes"})
         axes[1].set(title="Discriminator outputs", ylabel="mean D output")
     axes[-1].set_xlabel("step")
-    _create_parent(path)
-    figure.savefig(path, dpi=100)
+    picture = io.BytesIO()
+    figure.savefig(picture, dpi=100, format=Path(path).suffix[1:] or "png")
+    _write(path, picture.getvalue())
 
 
 def _plot_series(axis, records: list[dict], labels: dict[str, str]) -> None:
@@ -145,5 +146,19 @@ def _plot_series(axis, records: list[dict], labels: dict[str, str]) -> None:
         axis.legend()
 
 
-def _create_parent(path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _save(image: Image.Image, path: str | Path, **options: object) -> None:
+    """Encode ``image`` in the format its file name says, then write it whole."""
+    suffix = Path(path).suffix.lower()
+    kind = Image.registered_extensions().get(suffix)
+    if kind is None:
+        raise GxError(f"cannot tell an image format from '{path}'. Fix: end it in .png or .gif")
+    encoded = io.BytesIO()
+    image.save(encoded, format=kind, **options)
+    _write(path, encoded.getvalue())
+
+
+def _write(path: str | Path, data: bytes) -> None:
+    """A file only ever complete under its name (gx.outputs.replace_file), its folder made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, data)

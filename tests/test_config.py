@@ -412,3 +412,48 @@ def test_milestones_must_increase():
     assert "'optimizer.milestones[0].epoch' must be >= 1, got 0" in error_of(
         with_section("optimizer", {"milestones": [{"epoch": 0, "factor": 0.1}]})
     )
+
+
+# -- what a resume may change, and what older run folders had -----------------------------------
+
+
+def test_what_a_resume_may_change_is_declared_with_each_setting():
+    from gx.config import resume_may_change
+
+    assert resume_may_change() == {
+        "train.epochs",
+        "train.max_steps",
+        "train.sample_every",
+        "train.checkpoint_every",
+        "train.eval_at_end",
+        "train.tensorboard",
+        "data.root",
+        "data.download",
+    }
+
+
+def test_settings_older_runs_lack_had_their_defaults():
+    """Every setting added after run folders were written declares what those runs had; a
+    saved config without them reads back as the experiment it was."""
+    from gx.config import older_settings
+
+    older = older_settings()
+    assert set(older) == {
+        "data.channels",
+        "train.sync_batch_norm",
+        "train.ema_decay",
+        "train.ema_start",
+        "train.class_loss",
+        "optimizer.schedule.warmup_steps",
+        "optimizer.schedule.decay",
+        "optimizer.schedule.decay_start",
+        "optimizer.schedule.decay_steps",
+        "optimizer.schedule.final_factor",
+    }
+    defaults = from_dict(MINIMAL).to_dict()
+    for key, value in older.items():
+        section, *path = key.split(".")
+        node = defaults[section]
+        for part in path:
+            node = node[part]
+        assert node == value, key

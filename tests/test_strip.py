@@ -16,9 +16,8 @@ import pytest
 from support import clearest_digits, gx, lookup_run, max_difference, png
 
 from gx.errors import GxError
-from gx.evaluate.sampler import Sampler
 from gx.parity.agreement import agrees
-from gx.tools.generate import load_generator
+from gx.run_folder.sampler import Sampler, load_generator
 from gx.tools.strip import compose, make_strip, parse_number, quantize, strip_noise
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -4,19 +4,16 @@ figures computed from its readings, and ``gx eval``.
 - ``classifier``: the small CNN spec and its reading of images; ``classifier_training``,
   ``classifier_cache`` and ``real_images``: how it is trained, kept and on which images.
 - ``metrics``: agreement, Fréchet distance and diversity, in numpy.
-- ``sampler``: a run's generator compiled in any backend.
 - ``quality``: ``evaluate_run``, what ``gx eval`` (and ``train.eval_at_end``) calls.
 """
 
 from gx.evaluate.classifier import Classifier, ClassifierRecipe
 from gx.evaluate.classifier_training import load_classifier, train_classifier
 from gx.evaluate.quality import evaluate_run, format_table, measure
-from gx.evaluate.sampler import Sampler
 
 __all__ = [
     "Classifier",
     "ClassifierRecipe",
-    "Sampler",
     "evaluate_run",
     "format_table",
     "load_classifier",

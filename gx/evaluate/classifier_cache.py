@@ -21,7 +21,9 @@ from safetensors.numpy import save_file
 
 from gx.data import FOLDER
 from gx.data.folder import CACHE_FOLDER
+from gx.errors import GxError
 from gx.evaluate.classifier import FORMAT, ClassifierRecipe
+from gx.outputs import WRITE_ERRORS, reason, replace_file
 from gx.spec import ModelSpec
 
 
@@ -94,14 +96,23 @@ def find_cached(dataset: str, image_size: int, key: str, root: Path) -> Path | N
 def save_classifier(
     folder: Path, name: str, weights: dict[str, np.ndarray], info: dict[str, Any]
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the weights and then the JSON naming them, each whole (a JSON file only ever names
+    complete weights); a place that cannot take them is one ``GxError``, leaving no file."""
     weights_path = folder / f"{name}.safetensors"
     document = folder / f"{name}.json"
-    # Weights first and the JSON last: a JSON file only ever names complete weights.
     staging = weights_path.with_suffix(".partial")
-    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(staging))
-    os.replace(staging, weights_path)
-    document.write_text(json.dumps(info, indent=1))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(staging))
+        os.replace(staging, weights_path)
+        replace_file(document, json.dumps(info, indent=1).encode())
+    except WRITE_ERRORS as error:
+        raise GxError(
+            f"cannot save the evaluation classifier in {folder} ({reason(error)}); free some "
+            "space there, or point --data-root at a copy of the data on a disk with room"
+        ) from None
+    finally:
+        staging.unlink(missing_ok=True)
     return document
 
 

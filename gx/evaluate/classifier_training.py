@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from gx.backends.base import Backend, Module
@@ -169,7 +170,7 @@ def load_classifier(
     info = json.loads(document.read_text())
     try:
         weights = load_file(str(document.with_suffix(".safetensors")))
-    except (OSError, ValueError):
+    except (OSError, ValueError, SafetensorError):  # a damaged entry is trained again
         return train_classifier(backend, dataset, root, image_size, recipe, channels)
     info["path"] = str(document)
     return Classifier(backend, spec, weights, info)

@@ -15,13 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from gx.checkpoint import load_checkpoint
 from gx.data import load_dataset, resolve_data_root
 from gx.errors import GxError
 from gx.evaluate import metrics
 from gx.evaluate.classifier import Classifier, Reading
 from gx.evaluate.classifier_training import load_classifier
 from gx.evaluate.real_images import real_split
-from gx.evaluate.sampler import SAMPLE_BATCH, Sampler, run_data_settings, run_folder
+from gx.models import GanModel
+from gx.outputs import written_atomically
+from gx.run_folder import RunFolder
+from gx.run_folder.sampler import SAMPLE_BATCH, Sampler
 
 
 def measure(
@@ -74,12 +78,12 @@ def generate_and_read(
     return Reading(np.concatenate(logits), np.concatenate(features)), requested
 
 
-def _check_model(sampler: Sampler, count: int) -> None:
-    channels, height, width = sampler.model.image_shape
+def _check_model(model: GanModel, count: int) -> None:
+    channels, height, width = model.image_shape
     if channels not in (1, 3) or height != width:
         raise GxError(
             f"the evaluation classifier reads square grayscale or RGB images; this model "
-            f"makes {sampler.model.image_shape}"
+            f"makes {model.image_shape}"
         )
     if count < 2:
         raise GxError(
@@ -101,36 +105,41 @@ def evaluate_run(
     ``backend_name`` None: the backend that trained the run when installed, else the installed one.
     """
     began = time.perf_counter()
-    sampler = Sampler.from_run(run_dir, backend_name, device)
-    backend = sampler.backend
-    _check_model(sampler, n)
-    dataset, config_root = run_data_settings(run_dir)
-    root = resolve_data_root(dataset, None if data_root is None else str(data_root), config_root)
-    channels, _, size = sampler.model.image_shape
-    classifier = load_classifier(backend, dataset, root, size, channels=channels)
-
+    # Everything that can be checked without a framework is, before one loads.
+    checkpoint = load_checkpoint(run_dir)
+    model = checkpoint.model
+    _check_model(model, n)
+    folder = RunFolder.of(run_dir)
+    data = folder.data_settings()
+    dataset = data.dataset
+    root = resolve_data_root(dataset, None if data_root is None else str(data_root), data.root)
+    channels, _, size = model.image_shape
     split = real_split(dataset)
     real_images, real_labels = load_dataset(dataset, root, split, size, channels=channels)
-    chosen = np.random.default_rng([seed, 1]).permutation(len(real_images))[:n]
-    real = classifier.read(real_images[chosen])
-    generated, requested = generate_and_read(sampler, classifier, n, seed)
+    with written_atomically(folder.evaluation, "eval.json") as staging:
+        sampler = Sampler.from_checkpoint(checkpoint, run_dir, backend_name, device)
+        backend = sampler.backend
+        classifier = load_classifier(backend, dataset, root, size, channels=channels)
+        chosen = np.random.default_rng([seed, 1]).permutation(len(real_images))[:n]
+        real = classifier.read(real_images[chosen])
+        generated, requested = generate_and_read(sampler, classifier, n, seed)
 
-    result: dict[str, Any] = {
-        "run": str(run_folder(run_dir)),
-        "model": sampler.model.name,
-        "step": sampler.step,
-        "n": n,
-        "seed": seed,
-        "real_images": f"{len(chosen)} from the {dataset} {split} split",
-        "backend": backend.describe(),
-        "classifier": {
-            key: classifier.info.get(key)
-            for key in ("path", "image_size", "held_out_accuracy", "split", "train_images")
-        },
-        **measure(classifier, generated, requested, real, real_labels[chosen]),
-    }
-    result["seconds"] = round(time.perf_counter() - began, 2)
-    (run_folder(run_dir) / "eval.json").write_text(json.dumps(result, indent=1))
+        result: dict[str, Any] = {
+            "run": str(folder.path),
+            "model": model.name,
+            "step": sampler.step,
+            "n": n,
+            "seed": seed,
+            "real_images": f"{len(chosen)} from the {dataset} {split} split",
+            "backend": backend.describe(),
+            "classifier": {
+                key: classifier.info.get(key)
+                for key in ("path", "image_size", "held_out_accuracy", "split", "train_images")
+            },
+            **measure(classifier, generated, requested, real, real_labels[chosen]),
+        }
+        result["seconds"] = round(time.perf_counter() - began, 2)
+        staging.write_text(json.dumps(result, indent=1))
     return result
 
 

@@ -21,8 +21,8 @@ import numpy as np
 from gx.errors import GxError
 from gx.outputs import written_atomically
 from gx.parity.agreement import agrees
+from gx.run_folder.sampler import generate, load_generator
 from gx.spec import example_inputs
-from gx.tools.generate import generate, load_generator
 
 # ONNX opset 17: read by onnxruntime and by TensorRT 8.5 and later (JetPack 5.1 and 6).
 OPSET = 17

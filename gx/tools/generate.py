@@ -1,19 +1,32 @@
-"""``gx generate``: sample a trained generator, on any backend, from any backend's checkpoint."""
+"""``gx generate``: sample a trained generator, on any backend, from any backend's checkpoint.
+
+``load_generator`` and ``generate`` (gx.run_folder.sampler) are the generator every sampling
+command uses; they are named here too, as the library behind ``gx generate``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from gx import images
-from gx.backends import checkpoint_backend, get_backend
-from gx.backends.base import Backend
 from gx.checkpoint import find_checkpoint, load_checkpoint
 from gx.errors import GxError
-from gx.models import GanModel, middle_codes
+from gx.models import GanModel
+from gx.outputs import written_atomically
+from gx.run_folder.sampler import compile_generator, generate, load_generator
+
+__all__ = [
+    "check_labels",
+    "generate",
+    "load_generator",
+    "parse_labels",
+    "read_noise",
+    "sample",
+    "sample_to_file",
+]
 
 
 def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -24,57 +37,6 @@ def check_labels(labels: np.ndarray, classes: int) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise GxError(f"labels must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}")
     return labels.astype(np.int64)
-
-
-def load_generator(
-    checkpoint_path: str | Path,
-    backend_name: str | None = None,
-    device: str = "auto",
-    dtype: str = "float32",
-) -> tuple[Backend, Any, GanModel]:
-    """The checkpoint's generator compiled in ``backend_name``, in eval mode, with the average of
-    its weights when the run kept one (train.ema_decay).
-
-    None: the backend that trained the checkpoint when installed, else the installed one.
-    ``dtype`` float64 (PyTorch only) computes the same images with almost no rounding: the
-    reference a float32 result's rounding floor is measured against (gx.parity.agreement).
-    """
-    checkpoint = load_checkpoint(checkpoint_path)
-    backend = get_backend(backend_name or checkpoint_backend(checkpoint.state), device, dtype)
-    generator = backend.compile(checkpoint.model.generator, 0)
-    backend.load_weights(
-        generator,
-        checkpoint.model.generator,
-        checkpoint.sampling_generator,
-        f"checkpoint '{find_checkpoint(checkpoint_path)}'",
-    )
-    backend.set_training(generator, False)
-    return backend, generator, checkpoint.model
-
-
-def generate(
-    backend: Backend,
-    generator: Any,
-    noise: np.ndarray,
-    labels: np.ndarray | None,
-    batch: int = 500,
-    codes: dict[str, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Images (N, C, H, W) in [-1, 1] as numpy in the backend's float type (float32 unless
-    asked otherwise), computed in batches without gradients; G's continuous codes, if it has
-    any, are ``codes`` or else held at 0."""
-    codes = middle_codes(generator.spec, len(noise)) if codes is None else codes
-    parts = []
-    with backend.no_grad():
-        for start in range(0, len(noise), batch):
-            rows = slice(start, start + batch)
-            inputs = {"z": backend.tensor(noise[rows])}
-            if labels is not None:
-                inputs["label"] = backend.tensor(labels[rows])
-            for name, values in codes.items():
-                inputs[name] = backend.tensor(values[rows])
-            parts.append(backend.numpy(generator(inputs)))
-    return np.concatenate(parts)
 
 
 def parse_labels(text: str, classes: int) -> np.ndarray:
@@ -156,10 +118,15 @@ def sample(
     them); ``count``: images of an unconditional model (default 16); ``noise``: a .npy path or
     an array (N, *noise_shape), else seeded noise.
     """
-    backend, generator, model = load_generator(checkpoint, backend_name, device)
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model
+    # Every argument is checked before the framework loads: it can take a while.
     label_array = _labels_for(model, labels, count)
     wanted = len(label_array) if label_array is not None else (count or 16)
-    return generate(backend, generator, _noise_for(model, noise, wanted, seed), label_array)
+    drawn = _noise_for(model, noise, wanted, seed)
+    source = f"checkpoint '{find_checkpoint(checkpoint)}'"
+    backend, generator, _ = compile_generator(loaded, source, backend_name, device)
+    return generate(backend, generator, drawn, label_array)
 
 
 def sample_to_file(
@@ -172,13 +139,17 @@ def sample_to_file(
     noise_path: str | None,
     seed: int,
 ) -> np.ndarray:
+    """``gx generate``: the images of ``sample`` written to ``out``, a PNG grid or a .npy of
+    floats, all at once (gx.outputs): a file only ever complete under its name."""
     if not out.endswith((".png", ".npy")):
         raise GxError(f"--out must end in .png or .npy, got '{out}'")
-    result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    if out.endswith(".npy"):
-        np.save(out, result)
-    else:
-        columns = min(len(result), 10)
-        images.save_grid(result, out, -(-len(result) // columns), columns)
+    with written_atomically(out) as staging:
+        result = sample(checkpoint, labels_text, count, noise_path, seed, backend_name, device)
+        if out.endswith(".npy"):
+            with staging.open("wb") as stream:
+                np.save(stream, result)
+        else:
+            columns = min(len(result), 10)
+            grid = images.image_grid(result, -(-len(result) // columns), columns)
+            grid.save(staging, format="PNG")
     return result

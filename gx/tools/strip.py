@@ -21,11 +21,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gx.checkpoint import load_checkpoint
 from gx.data import resolve_data_root
 from gx.errors import GxError
 from gx.evaluate.classifier import Classifier
 from gx.evaluate.classifier_training import load_classifier
-from gx.evaluate.sampler import Sampler, run_data_settings
+from gx.models import GanModel
+from gx.outputs import check_can_write, written_atomically
+from gx.run_folder import RunFolder
+from gx.run_folder.sampler import Sampler
 
 # Characters people write inside phone numbers; they are dropped before drawing.
 SEPARATORS = " -"
@@ -104,9 +108,24 @@ class Strip:
         ]
 
 
-def check_drawable(sampler: Sampler, digits: str, source: str) -> None:
+def reading_table(strip: Strip) -> str:
+    """What the classifier read at each position (``gx strip --verify``), one line each:
+    '  position  3: wanted 8, read 8 (99.2%)  ok' (or MISREAD)."""
+    if strip.read_as is None or strip.read_confidence is None:
+        raise GxError("the strip was not read; draw it with read=True (gx strip --verify)")
+    lines = []
+    for position, digit in enumerate(strip.digits):
+        read, confidence = strip.read_as[position], strip.read_confidence[position]
+        mark = "ok" if read == int(digit) else "MISREAD"
+        lines.append(
+            f"  position {position + 1:>2}: wanted {digit}, read {read} "
+            f"({100 * confidence:.1f}%)  {mark}"
+        )
+    return "\n".join(lines)
+
+
+def check_drawable(model: GanModel, digits: str, source: str) -> None:
     """Refuse a model that cannot draw these digits, before anything is generated."""
-    model = sampler.model
     if not model.conditional:
         raise GxError(
             f"{source} holds the unconditional model '{model.name}', which cannot be "
@@ -162,16 +181,23 @@ def make_strip(
     )
 
 
+def check_out(path: str | Path) -> None:
+    """Refuse, before any work, an --out that is not a PNG name or cannot be written."""
+    if Path(path).suffix.lower() != ".png":
+        raise GxError(f"--out must end in .png (the strip is a PNG image), got '{path}'")
+    check_can_write(path)
+
+
 def save_strip(pixels: np.ndarray, path: str | Path, scale: int = 1) -> None:
-    """Write an 8-bit grayscale PNG, enlarged ``scale`` times by nearest neighbour."""
+    """Write an 8-bit grayscale PNG, enlarged ``scale`` times by nearest neighbour, all at once
+    (gx.outputs): an existing file is replaced only by a complete strip."""
     if not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
         raise GxError(f"--scale {scale!r} must be a whole number from 1 to {MAX_SCALE}")
     image = Image.fromarray(np.asarray(pixels, np.uint8))  # 2-D uint8: an 8-bit "L" image
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), _NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
+    with written_atomically(path) as staging:
+        image.save(staging, format="PNG")
 
 
 def strip_from_run(
@@ -183,21 +209,28 @@ def strip_from_run(
     best_of: int = 1,
     read: bool = False,
     data_root: str | Path | None = None,
+    out: str | Path | None = None,
 ) -> Strip:
     """Everything ``gx strip`` does before saving: validate, load, draw, and optionally read.
 
     The classifier (trained and cached on first use) is loaded when ``best_of`` > 1 or ``read``.
     ``backend_name`` None: the backend that trained the run when installed, else the installed one.
+    ``out``: where ``save_strip`` will write it, checked with the arguments, before a framework
+    loads.
     """
     digits = parse_number(number)
-    sampler = Sampler.from_run(run_dir, backend_name, device)
-    check_drawable(sampler, digits, f"'{run_dir}'")
-    classifier = None
+    checkpoint = load_checkpoint(run_dir)
+    check_drawable(checkpoint.model, digits, f"'{run_dir}'")
+    if out is not None:
+        check_out(out)
+    root = dataset = None
     if best_of > 1 or read:
-        dataset, config_root = run_data_settings(run_dir)
-        root = resolve_data_root(
-            dataset, None if data_root is None else str(data_root), config_root
-        )
+        data = RunFolder.of(run_dir).data_settings()
+        dataset = data.dataset
+        root = resolve_data_root(dataset, None if data_root is None else str(data_root), data.root)
+    sampler = Sampler.from_checkpoint(checkpoint, run_dir, backend_name, device)
+    classifier = None
+    if dataset is not None and root is not None:
         channels, _, size = sampler.model.image_shape
         classifier = load_classifier(sampler.backend, dataset, root, size, channels=channels)
     return make_strip(sampler, digits, seed, best_of, classifier)

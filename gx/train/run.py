@@ -1,16 +1,18 @@
 """``gx run``: an experiment from data to run folder, resumable, on any backend.
 
 A run folder holds the resolved config, metrics.jsonl (one JSON line per step), sample grids
-from fixed noise, their GIF, a loss plot, a checkpoint and summary.json.
+from fixed noise, their GIF, a loss plot, a checkpoint and summary.json (gx.run_folder names
+them).
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -24,71 +26,32 @@ from tqdm import tqdm
 from gx import images
 from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
-from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from gx.config import Experiment
+from gx.checkpoint import (
+    Checkpoint,
+    CheckpointNotSaved,
+    load_checkpoint,
+    save_checkpoint,
+    saved_step,
+    tidy_checkpoint,
+)
+from gx.config import Experiment, older_settings, resume_may_change
 from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
 from gx.losses import label_classes
 from gx.models import GanModel, middle_codes, model_for
+from gx.outputs import WRITE_ERRORS, check_folder_writable, reason, replace_file
 from gx.precision import precision_note
-from gx.train.data import training_data
+from gx.run_folder import RunFolder
+from gx.run_folder.segments import Segment, Segments
+from gx.stopping import STOP_SIGNALS, StopNow, StopRequests, signal_name
+from gx.train.data import check_data, training_data
 from gx.train.gan import STREAM_SAMPLES, GanTrainer, NonFiniteLoss
-from gx.train.segments import Segment, Segments, recorded_segments
 from gx.train.tensorboard import TensorBoardLog, require_tensorboard
 
-# Settings that only say how long to train and what to write along the way: a resumed run may
-# change them. Anything else would make the continued run a different training.
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "train.epochs",
-        "train.max_steps",
-        "train.sample_every",
-        "train.checkpoint_every",
-        "train.eval_at_end",
-        "train.tensorboard",
-        "data.root",
-        "data.download",
-        # checkpoints are float32 whatever the precision: a run may continue in another one
-        "train.precision",
-    }
-)
-# Settings added after some run folders were written: a saved config without one had this value.
-ADDED_SETTINGS = {
-    "train.sync_batch_norm": True,
-    "data.channels": None,
-    "train.ema_decay": None,
-    "train.ema_start": 0,
-    "train.class_loss": 0.0,
-    "optimizer.schedule.warmup_steps": 0,
-    "optimizer.schedule.decay": "none",
-    "optimizer.schedule.decay_start": 0,
-    "optimizer.schedule.decay_steps": None,
-    "optimizer.schedule.final_factor": 0.0,
-    "train.fake_class": False,
-    "train.clip_d": None,
-    "train.gradient_penalty": "none",
-    "train.penalty_weight": None,
-    "train.penalty_power": 6.0,
-    "train.began_gamma": 0.75,
-    "train.began_lambda_k": 0.001,
-    "train.ebgan_margin": 1.0,
-    "train.pullaway_weight": 0.0,
-    "train.info_categorical": 0.0,
-    "train.info_continuous": 0.0,
-    "optimizer.generator.alpha": 0.99,
-    "optimizer.generator.weight_decay": 0.01,
-    "optimizer.discriminator.alpha": 0.99,
-    "optimizer.discriminator.weight_decay": 0.01,
-    "optimizer.info.kind": "adam",
-    "optimizer.info.lr": 0.0002,
-    "optimizer.info.betas": [0.5, 0.999],
-    "optimizer.info.eps": 1.0e-8,
-    "optimizer.info.momentum": 0.0,
-    "optimizer.info.alpha": 0.99,
-    "optimizer.info.weight_decay": 0.01,
-    "train.precision": "float32",
-}
+# What a resumed run may change, and what a saved config without a setting had: gx.config says.
+RESUME_MAY_CHANGE = resume_may_change()
+ADDED_SETTINGS = older_settings()
 
 SAMPLE_GRID = 10  # samples are a 10x10 grid; conditional models get one row per class
 
@@ -137,7 +100,7 @@ class RunResult:
     steps: int
     """The steps trained in total, earlier segments of a resumed run included."""
     stopped: RunOutcome
-    """Why the run stopped: finished, interrupted (Ctrl-C) or a non-finite loss."""
+    """Why the run stopped: finished, interrupted (Ctrl-C or SIGTERM) or a non-finite loss."""
     summary: dict[str, Any] = field(default_factory=dict)
     """The contents of summary.json: final losses, their ranges, the median images/s."""
 
@@ -158,7 +121,12 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
     """The new run's folder (not created): --out when it is free, else a fresh name in runs/."""
     if options.out is not None:
         folder = Path(options.out)
-        if folder.exists() and any(folder.iterdir()):
+        if folder.exists() and not folder.is_dir():
+            raise GxError(
+                f"--out '{folder}' is a file, not a folder; name a new folder for the run"
+            )
+        # gx's launcher makes the folder first, for its processes' logs
+        if folder.exists() and any(path.name != RunFolder.LOGS for path in folder.iterdir()):
             raise GxError(
                 f"output folder '{folder}' already exists and is not empty; choose "
                 "another --out, or continue that run with --resume"
@@ -170,6 +138,7 @@ def choose_folder(experiment: Experiment, options: RunOptions) -> Path:
         while folder.exists():
             folder = Path("runs") / f"{experiment.name}-{options.backend}-{stamp}-{suffix}"
             suffix += 1
+    check_folder_writable(folder, "run folder")
     return folder
 
 
@@ -194,7 +163,7 @@ def _check_resumable(
             f"'{experiment.name}' now describes; resume with the experiment file it "
             "was started with"
         )
-    saved_config = folder / "config.yaml"
+    saved_config = RunFolder(folder).config
     if saved_config.is_file():
         saved = _flat(yaml.safe_load(saved_config.read_text()))
         now = _flat(experiment.to_dict())
@@ -225,36 +194,22 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _keep_metrics_until(path: Path, step: int) -> None:
-    """Drop lines written after the checkpoint, so a resumed run appends where it left off."""
+    """Drop lines written after the checkpoint, so a resumed run appends where it left off.
+
+    Cut in place: it needs no room on a full disk. A line cut short by a crash is dropped too.
+    """
     if not path.exists():
         return
-    lines = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)["step"] <= step
-    ]
-    path.write_text("".join(line + "\n" for line in lines))
-
-
-@contextmanager
-def _interrupt_flag() -> Iterator[dict[str, bool]]:
-    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
-    flag = {"stop": False}
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag["stop"]:
-            raise KeyboardInterrupt
-        flag["stop"] = True
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-        yield flag
-        return
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    kept = 0
+    with path.open("rb") as stream:
+        for line in stream:
+            try:
+                if not line.endswith(b"\n") or json.loads(line)["step"] > step:
+                    break
+            except ValueError:
+                break
+            kept += len(line)
+    os.truncate(path, kept)
 
 
 class RunArtifacts:
@@ -263,16 +218,15 @@ class RunArtifacts:
     writes = True
 
     def __init__(self, folder: Path, model: GanModel, tensorboard: bool = False) -> None:
-        self.folder, self.model = folder, model
-        self.metrics_path = folder / "metrics.jsonl"
+        self.run, self.model = RunFolder(folder), model
         self.tensorboard = TensorBoardLog(folder) if tensorboard else None
         self.run_info: dict[str, Any] = {}
 
     def write_config(
         self, experiment: Experiment, backend: Backend, options: RunOptions, segments: Segments
     ) -> None:
-        (self.folder / "config.yaml").write_text(
-            yaml.safe_dump(experiment.to_dict(), sort_keys=False)
+        replace_file(
+            self.run.config, yaml.safe_dump(experiment.to_dict(), sort_keys=False).encode()
         )
         self.run_info = {
             "backend": backend.describe(),
@@ -286,33 +240,35 @@ class RunArtifacts:
     def record_segments(self, segments: list[Segment]) -> None:
         """run.json with the run's segments: which backend trained which steps."""
         self.run_info["segments"] = segments
-        (self.folder / "run.json").write_text(json.dumps(self.run_info, indent=1))
+        replace_file(self.run.record, json.dumps(self.run_info, indent=1).encode())
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a") as stream:
+        with self.run.metrics.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         if self.tensorboard is not None:
             self.tensorboard.write_step(record)
 
     def records(self) -> list[dict[str, Any]]:
-        if not self.metrics_path.exists():
+        if not self.run.metrics.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        return [json.loads(line) for line in self.run.metrics.read_text().splitlines() if line]
 
     def save_samples(self, step: int, samples: np.ndarray) -> None:
         grid = images.image_grid(samples, SAMPLE_GRID, SAMPLE_GRID)
-        grid.save(self.folder / "samples" / f"step-{step:06d}.png")
+        png = io.BytesIO()
+        grid.save(png, format="PNG")
+        replace_file(self.run.sample_grid(step), png.getvalue())
         if self.tensorboard is not None:
             self.tensorboard.write_samples(step, np.asarray(grid))
 
     def finish(self, summary: dict[str, Any]) -> None:
-        frames = sorted((self.folder / "samples").glob("step-*.png"))
+        frames = list(self.run.sample_grids().values())
         if frames:
-            images.save_gif(frames, self.folder / "samples.gif")
+            images.save_gif(frames, self.run.animation)
         records = self.records()
         if records:
-            images.plot_losses(records, self.folder / "losses.png")
-        (self.folder / "summary.json").write_text(json.dumps(summary, indent=1))
+            images.plot_losses(records, self.run.losses)
+        replace_file(self.run.summary, json.dumps(summary, indent=1).encode())
         if self.tensorboard is not None:
             self.tensorboard.close()
 
@@ -357,6 +313,7 @@ def _summary(
     backend: Backend,
     stopped: RunOutcome,
     message: str,
+    stop_signal: int | None = None,
 ) -> dict[str, Any]:
     def value_range(key: str) -> list[float] | None:
         values = [r[key] for r in records if r.get(key) is not None]
@@ -369,6 +326,8 @@ def _summary(
         "backend": backend.describe(),
         "stopped": stopped.value,
         "message": message,
+        # the signal that stopped an interrupted run (SIGINT, SIGTERM, SIGUSR1)
+        "signal": signal_name(stop_signal) if stop_signal else None,
         "steps": last.get("step", 0),
         "epoch": last.get("epoch", 0),
         "final": {key: last.get(key) for key in ("d_loss", "g_loss", "d_real", "d_fake")},
@@ -378,31 +337,54 @@ def _summary(
     }
 
 
-def _any_process(flag: bool, backend: Backend, world: World) -> bool:
-    """Whether any process raised ``flag``: all of them must stop after the same step."""
+def _stop_signal(own: int | None, backend: Backend, world: World) -> int | None:
+    """The stop signal any process received (or its stop file names): all of them must stop
+    after the same step, and say the same."""
     if world.size == 1:
-        return flag
-    return bool(backend.all_reduce_sum(np.array([float(flag)]))[0] > 0)
+        return own
+    votes = np.array([float(own == number) for number in STOP_SIGNALS])
+    totals = backend.all_reduce_sum(votes)
+    return next((number for number, total in zip(STOP_SIGNALS, totals) if total > 0), None)
+
+
+def interruption_message(stop_signal: int, step: int, folder: Path) -> str:
+    """The line after a run stopped by a signal and saved: how to continue it."""
+    if stop_signal == signal.SIGINT:
+        return f"interrupted at step {step}; continue with --resume {folder}"
+    return f"stopped by {signal_name(stop_signal)} at step {step}; continue with --resume {folder}"
 
 
 def run_experiment(experiment: Experiment, options: RunOptions) -> RunResult:
     """Train ``experiment`` as ``gx run`` does; returns the folder, steps and summary.
 
+    Ctrl-C, SIGTERM and SIGUSR1 stop the run after the current step with a checkpoint (see
+    gx.stopping). A write that fails (a full disk) stops it with a ``GxError`` that says which
+    step the checkpoint holds; the folder is left as a resume expects it.
+
     Started by a launcher (torchrun, mpirun: see gx.launch), this process trains its share of
     each global batch together with the others, and only rank 0 writes the run folder.
     """
     options = replace(options, backend=options.backend or default_backend())
-    run = _start_run(experiment, options)
-    if run.resumed is None:
-        # Step 0 on disk: if the first updates already diverge there is still a finite state.
-        run.checkpoints.save(run.trainer.get_state())
-    start = run.trainer.step_index
-    notes = [precision_note(run.backend), run.segments.continuation_note()]
-    for note in notes:
-        if note and start < run.total and options.on_note is not None and run.world.lead:
-            options.on_note(note)
-    stopped, message = _train(run, options)
-    return _finish_run(run, options, start, stopped, message)
+    stops = StopRequests(options.on_note if current_world().lead else None)
+    with stops.installed():
+        run = _start_run(experiment, options)
+        try:
+            if run.resumed is None:
+                # Step 0 on disk: if the first updates already diverge there is still a finite
+                # state.
+                run.checkpoints.save(run.trainer.get_state())
+            start = run.trainer.step_index
+            notes = [precision_note(run.backend), run.segments.continuation_note()]
+            for note in notes:
+                if note and start < run.total and options.on_note is not None and run.world.lead:
+                    options.on_note(note)
+            stopped, message, stop_signal = _train(run, options, stops)
+            return _finish_run(run, options, start, stopped, message, stop_signal)
+        except StopNow as now:
+            return _stopped_at_once(run, now.number)
+        except (CheckpointNotSaved, *WRITE_ERRORS) as error:
+            stops.ending = True
+            raise _write_failed(run, error) from None
 
 
 @dataclass
@@ -417,6 +399,9 @@ class _Run:
     resumed: Checkpoint | None
     trainer: GanTrainer
     folder: Path
+    created: bool  # whether this run made its folder (a failed first save removes it)
+    # A resumed run's records as it found them: put back when it fails before saving a step.
+    records_before: dict[Path, bytes]
     artifacts: RunArtifacts | OtherRankArtifacts
     checkpoints: _Checkpoints
     segments: Segments  # which backend trained which steps
@@ -427,20 +412,22 @@ class _Run:
 
 
 class _Checkpoints:
-    """Writes the trainer's state to the run folder (rank 0 only); remembers the last step saved."""
+    """Writes the trainer's state to the run folder (rank 0 only); remembers the last step saved
+    (None until the folder holds a checkpoint)."""
 
     def __init__(
         self,
-        run_folder: Path,
+        *,
+        run_folder: RunFolder,
         model: GanModel,
         experiment: Experiment,
         backend: Backend,
         per_epoch: int,
         writes: bool,
-        saved_step: int,
+        saved_step: int | None,
         segments: Segments,
     ) -> None:
-        self.folder, self.model, self.experiment = run_folder / "checkpoint", model, experiment
+        self.folder, self.model, self.experiment = run_folder.checkpoint, model, experiment
         self.backend, self.per_epoch, self.writes = backend, per_epoch, writes
         self.saved_step = saved_step  # a resumed run's folder already holds this checkpoint
         self.segments = segments
@@ -476,73 +463,125 @@ class _Checkpoints:
         self.saved_step = state["step"]
 
 
-def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
-    """Check what can fail early, load the data, and make or reopen the run folder."""
+@dataclass
+class _Prepared:
+    """What a run needs that no framework computes: checked before one is imported."""
+
+    model: GanModel
+    root: Path
+    resumed: Checkpoint | None
+    earlier: list[Segment]
+    folder: Path | None  # None on ranks other than 0 of a new run: rank 0 names it
+
+
+def prepare_run(experiment: Experiment, options: RunOptions, world: World) -> _Prepared:
+    """Check everything a run needs before a framework is imported: the model, the batch's
+    split over the processes, the checkpoint to resume and its settings, the data (downloaded
+    when missing) and a run folder that can be written."""
     model = model_for(experiment)
     data, train = experiment.data, experiment.train
     root = resolve_data_root(data.dataset, options.data_root, data.root)
-    world = current_world()
     world.check_batch(train.batch_size)
     resumed = load_checkpoint(options.resume) if options.resume else None
     earlier: list[Segment] = []
     if resumed is not None and options.resume:
         _check_resumable(resumed, experiment, model, Path(options.resume))
-        earlier = recorded_segments(resumed.state, f"the checkpoint of '{options.resume}'")
-    # before the data: fail fast
+        earlier = RunFolder(options.resume).segments(resumed)
+    if train.tensorboard:
+        require_tensorboard()
+    check_data(data, root, model, label_classes(experiment, model))
+    folder = None
+    if options.resume:
+        folder = Path(options.resume)
+        check_folder_writable(folder, "run folder")
+    elif world.lead:
+        folder = choose_folder(experiment, options)
+    return _Prepared(model, root, resumed, earlier, folder)
+
+
+def _start_run(experiment: Experiment, options: RunOptions) -> _Run:
+    """Check what can fail early, load the data, and make or reopen the run folder."""
+    world = current_world()
+    prepared = prepare_run(experiment, options, world)
+    model, root, resumed, train = prepared.model, prepared.root, prepared.resumed, experiment.train
+    images, labels = training_data(experiment.data, root, model, label_classes(experiment, model))
     backend = get_backend(options.backend, options.device, precision=train.precision)
     if world.size > 1:
         backend.join(world, train.sync_batch_norm)
-    if train.tensorboard:
-        require_tensorboard()
-    images, labels = training_data(data, root, model, label_classes(experiment, model))
     per_epoch = steps_per_epoch(len(images), train.batch_size)
     total = per_epoch * train.epochs
     if train.max_steps is not None:
         total = min(total, train.max_steps)
     trainer = GanTrainer(backend, model, experiment, world)
-
-    if resumed is not None and options.resume:
-        folder = Path(options.resume)
-        trainer.restore(resumed, f"checkpoint of '{folder}'")
-    elif world.lead:
-        folder = choose_folder(experiment, options)
-        (folder / "samples").mkdir(parents=True, exist_ok=True)
-    else:
-        folder = Path(options.out or "runs")  # named and written by rank 0 alone
-    artifacts: RunArtifacts | OtherRankArtifacts
-    if world.lead:
-        artifacts = RunArtifacts(folder, model, train.tensorboard)
-        if resumed is not None:
-            _keep_metrics_until(artifacts.metrics_path, trainer.step_index)
-    else:
-        artifacts = OtherRankArtifacts(folder, model)
+    if resumed is not None:
+        trainer.restore(resumed, f"checkpoint of '{prepared.folder}'")
+    folder = prepared.folder or Path(options.out or "runs")  # ranks > 0: named by rank 0
+    created = world.lead and resumed is None and not folder.exists()
+    records_before = {
+        path: path.read_bytes()
+        for path in (RunFolder(folder).config, RunFolder(folder).record)
+        if resumed is not None and world.lead and path.is_file()
+    }
     segments = Segments(
-        earlier,
+        prepared.earlier,
         backend.describe(),
         first_step=trainer.step_index + 1,
         started=datetime.now().isoformat(timespec="seconds"),
     )
-    artifacts.write_config(experiment, backend, options, segments)
+    artifacts: RunArtifacts | OtherRankArtifacts
+    if world.lead:
+        artifacts = RunArtifacts(folder, model, train.tensorboard)
+        try:
+            artifacts.run.samples.mkdir(parents=True, exist_ok=True)
+            if resumed is not None:
+                _keep_metrics_until(artifacts.run.metrics, trainer.step_index)
+            artifacts.write_config(experiment, backend, options, segments)
+        except WRITE_ERRORS as error:
+            if created:
+                shutil.rmtree(folder, ignore_errors=True)
+            _put_back(records_before)
+            raise GxError(
+                f"cannot write run folder '{folder}' ({reason(error)}); free some space there "
+                "or choose a place you can write to, then run again"
+            ) from None
+    else:
+        artifacts = OtherRankArtifacts(folder, model)
     checkpoints = _Checkpoints(
-        folder,
-        model,
-        experiment,
-        backend,
-        per_epoch,
-        artifacts.writes,
-        trainer.step_index,
-        segments,
+        run_folder=RunFolder(folder),
+        model=model,
+        experiment=experiment,
+        backend=backend,
+        per_epoch=per_epoch,
+        writes=artifacts.writes,
+        saved_step=trainer.step_index if resumed is not None else None,
+        segments=segments,
     )
     return _Run(
-        experiment, model, backend, world, root, resumed, trainer, folder, artifacts, checkpoints,
-        segments, backend.tensor(images), backend.tensor(labels) if trainer.label_classes else None,
-        total, sample_inputs(model, experiment.seed),
-    )  # fmt: skip
+        experiment=experiment,
+        model=model,
+        backend=backend,
+        world=world,
+        root=root,
+        resumed=resumed,
+        trainer=trainer,
+        folder=folder,
+        created=created,
+        records_before=records_before,
+        artifacts=artifacts,
+        checkpoints=checkpoints,
+        segments=segments,
+        images=backend.tensor(images),
+        labels=backend.tensor(labels) if trainer.label_classes else None,
+        total=total,
+        fixed=sample_inputs(model, experiment.seed),
+    )
 
 
-def _train(run: _Run, options: RunOptions) -> tuple[RunOutcome, str]:
+def _train(
+    run: _Run, options: RunOptions, stops: StopRequests
+) -> tuple[RunOutcome, str, int | None]:
     """The training loop: steps, metrics, sample grids and checkpoints, until the last step, a
-    non-finite loss or an interruption; returns how it stopped and why."""
+    non-finite loss or a stop signal; returns how it stopped, why, and the signal."""
     train, trainer, world, backend = run.experiment.train, run.trainer, run.world, run.backend
     # tqdm's disable=None shows the bar only on a terminal
     bar = tqdm(
@@ -553,61 +592,80 @@ def _train(run: _Run, options: RunOptions) -> tuple[RunOutcome, str]:
         disable=None if options.progress is None else not options.progress,
     )
     rows = len(run.images)
-    stopped, message = RunOutcome.FINISHED, ""
-    with _interrupt_flag() as interrupt:
-        for step_batch in batches(
-            rows, train.batch_size, run.experiment.seed, trainer.step_index, run.total
-        ):
-            step, epoch = step_batch.step, step_batch.epoch
-            lrs = trainer.set_rates(step, epoch, run.total)
-            batch = world.take(step_batch.indices)
-            began = time.perf_counter()
-            try:
-                result = trainer.step(
-                    backend.take(run.images, batch),
-                    backend.take(run.labels, batch) if run.labels is not None else None,
-                )
-            except NonFiniteLoss as error:
-                stopped, message = RunOutcome.NON_FINITE_LOSS, str(error)
-                break
-            seconds = time.perf_counter() - began
-            record = {
-                "step": step + 1,
-                "epoch": epoch,
-                "d_loss": result.d_loss,
-                "g_loss": result.g_loss,
-                "d_real": result.d_real,
-                "d_fake": result.d_fake,
-                "lr_g": lrs[0],
-                "lr_d": lrs[1],
-                "images_per_s": train.batch_size / seconds,
-            }
-            if result.info_loss is not None:  # a run that trains InfoGAN's information loss
-                record["info_loss"] = result.info_loss
-            run.artifacts.append_metrics(record)
-            if options.on_step is not None:
-                options.on_step(record)
-            bar.update(1)
-            bar.set_postfix(
-                epoch=epoch,
-                d=f"{result.d_loss:.3f}",
-                g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
-                ips=f"{record['images_per_s']:.0f}",
+    stopped, message, stop_signal = RunOutcome.FINISHED, "", None
+    for step_batch in batches(
+        rows, train.batch_size, run.experiment.seed, trainer.step_index, run.total
+    ):
+        step, epoch = step_batch.step, step_batch.epoch
+        stop_signal = _stop_signal(stops.requested or world.stop_requested(), backend, world)
+        if stop_signal is not None:
+            stopped = RunOutcome.INTERRUPTED
+            message = interruption_message(stop_signal, step, run.folder)
+            break
+        lrs = trainer.set_rates(step, epoch, run.total)
+        batch = world.take(step_batch.indices)
+        began = time.perf_counter()
+        try:
+            result = trainer.step(
+                backend.take(run.images, batch),
+                backend.take(run.labels, batch) if run.labels is not None else None,
             )
-            if (step + 1) % train.sample_every == 0 and run.artifacts.writes:
-                run.artifacts.save_samples(step + 1, trainer.sample(run.fixed))
-            if (step + 1) % train.checkpoint_every == 0:
-                run.checkpoints.save(trainer.get_state())
-            if _any_process(interrupt["stop"] or world.stop_requested(), backend, world):
-                stopped = RunOutcome.INTERRUPTED
-                message = f"interrupted at step {step + 1}; continue with --resume {run.folder}"
-                break
+        except NonFiniteLoss as error:
+            stopped, message = RunOutcome.NON_FINITE_LOSS, _non_finite_message(run, step, error)
+            break
+        seconds = time.perf_counter() - began
+        record = {
+            "step": step + 1,
+            "epoch": epoch,
+            "d_loss": result.d_loss,
+            "g_loss": result.g_loss,
+            "d_real": result.d_real,
+            "d_fake": result.d_fake,
+            "lr_g": lrs[0],
+            "lr_d": lrs[1],
+            "images_per_s": train.batch_size / seconds,
+        }
+        if result.info_loss is not None:  # a run that trains InfoGAN's information loss
+            record["info_loss"] = result.info_loss
+        run.artifacts.append_metrics(record)
+        if options.on_step is not None:
+            options.on_step(record)
+        bar.update(1)
+        bar.set_postfix(
+            epoch=epoch,
+            d=f"{result.d_loss:.3f}",
+            g="-" if result.g_loss is None else f"{result.g_loss:.3f}",
+            ips=f"{record['images_per_s']:.0f}",
+        )
+        if (step + 1) % train.sample_every == 0 and run.artifacts.writes:
+            run.artifacts.save_samples(step + 1, trainer.sample(run.fixed))
+        if (step + 1) % train.checkpoint_every == 0:
+            run.checkpoints.save(trainer.get_state())
     bar.close()
-    return stopped, message
+    return stopped, message, stop_signal
+
+
+def _non_finite_message(run: _Run, step: int, error: NonFiniteLoss) -> str:
+    """Why the run stopped at a non-finite loss; at the first step after resuming from
+    non-finite weights (loaded with GX_ALLOW_NONFINITE), the damaged checkpoint."""
+    resumed = run.resumed
+    if resumed is None or not resumed.non_finite or step != resumed.state["step"]:
+        return str(error)
+    return (
+        f"the loss became non-finite at step {step + 1}, the first step after resuming from "
+        f"'{run.folder}', whose checkpoint holds weights that are not finite "
+        f"({resumed.non_finite}): the checkpoint is damaged; resume from an intact copy of the "
+        "run folder"
+    )
 
 
 def _finish_run(
-    run: _Run, options: RunOptions, start: int, stopped: RunOutcome, message: str
+    run: _Run,
+    options: RunOptions,
+    start: int,
+    stopped: RunOutcome,
+    message: str,
+    stop_signal: int | None,
 ) -> RunResult:
     """The last checkpoint and grid, summary.json, and gx eval when the experiment asks."""
     trainer, artifacts, train = run.trainer, run.artifacts, run.experiment.train
@@ -616,7 +674,7 @@ def _finish_run(
     # saved, the previous checkpoint stays.
     if stopped != RunOutcome.NON_FINITE_LOSS or _all_finite(final_state):
         run.checkpoints.save(final_state)
-    if stopped == RunOutcome.NON_FINITE_LOSS:
+    if stopped == RunOutcome.NON_FINITE_LOSS and not (run.resumed and run.resumed.non_finite):
         message += (
             f"; the checkpoint holds step {run.checkpoints.saved_step}, the last finite state saved"
         )
@@ -625,7 +683,9 @@ def _finish_run(
     ):
         artifacts.save_samples(trainer.step_index, trainer.sample(run.fixed))
     artifacts.record_segments(run.segments.until(trainer.step_index))
-    summary = _summary(artifacts.records(), run.experiment, run.backend, stopped, message)
+    summary = _summary(
+        artifacts.records(), run.experiment, run.backend, stopped, message, stop_signal
+    )
     if train.eval_at_end and stopped == RunOutcome.FINISHED and artifacts.writes:
         from gx.evaluate import evaluate_run
 
@@ -638,3 +698,81 @@ def _finish_run(
         )
     artifacts.finish(summary)
     return RunResult(run.folder, trainer.step_index, stopped, summary)
+
+
+def _stopped_at_once(run: _Run, stop_signal: int) -> RunResult:
+    """A third stop signal: end without finishing the step or save in flight. The folder is left
+    as a resume expects it: the last complete checkpoint, the metrics and segments up to it."""
+    saved = _tidy_to_checkpoint(run)
+    if saved is None:
+        message = f"stopped by {signal_name(stop_signal)} before the first checkpoint was saved"
+    else:
+        message = (
+            f"stopped at once by {signal_name(stop_signal)}: the checkpoint holds step {saved} "
+            f"(the steps after it were not saved); continue with --resume {run.folder}"
+        )
+    records = run.artifacts.records()
+    summary = _summary(
+        records, run.experiment, run.backend, RunOutcome.INTERRUPTED, message, stop_signal
+    )
+    return RunResult(run.folder, saved or 0, RunOutcome.INTERRUPTED, summary)
+
+
+def _write_failed(run: _Run, error: BaseException) -> GxError:
+    """The error after a write to the run folder failed: the folder tidied as a resume expects
+    it (or removed when no checkpoint was ever saved), and what to do."""
+    why = error.reason if isinstance(error, CheckpointNotSaved) else reason(error)
+    saved = _tidy_to_checkpoint(run)
+    fix = "free some space" if "space" in why or "quota" in why else "make it writable"
+    if saved is None:
+        return GxError(
+            f"cannot write run folder '{run.folder}' ({why}), so the run stopped before its "
+            f"first checkpoint and kept nothing; {fix}, then start it again"
+        )
+    return GxError(
+        f"cannot write run folder '{run.folder}' ({why}), so the run stopped at step "
+        f"{run.trainer.step_index}; its checkpoint holds step {saved}: {fix}, then continue "
+        f"with --resume {run.folder}"
+    )
+
+
+def _tidy_to_checkpoint(run: _Run) -> int | None:
+    """Leave the run folder as a resume expects it: no unfinished checkpoint, and the metrics,
+    sample grids and segments of the steps the checkpoint holds; returns its step. What a new
+    run wrote before its first checkpoint is removed: there is nothing in it to resume."""
+    if not run.artifacts.writes:
+        return run.checkpoints.saved_step
+    tidy_checkpoint(run.checkpoints.folder)
+    try:
+        saved: int | None = saved_step(run.folder)
+    except GxError:
+        saved = None
+    if saved is None:
+        if run.created:
+            shutil.rmtree(run.folder, ignore_errors=True)
+        elif run.resumed is None:  # an empty --out folder (or one of launch logs): so again
+            for path in run.folder.iterdir():
+                if path.name != RunFolder.LOGS:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return None
+    _keep_metrics_until(run.artifacts.run.metrics, saved)
+    for step, grid in run.artifacts.run.sample_grids().items():
+        if step > saved:
+            grid.unlink()
+    if run.resumed is not None and saved == run.resumed.state["step"]:
+        _put_back(run.records_before)  # nothing new was saved
+        return saved
+    try:
+        run.artifacts.record_segments(run.segments.until(saved))
+    except OSError:
+        pass  # run.json keeps its last segment open; the checkpoint holds the true segments
+    return saved
+
+
+def _put_back(records: dict[Path, bytes]) -> None:
+    """Restore files as they were (best effort: the disk may still be full)."""
+    for path, data in records.items():
+        try:
+            replace_file(path, data)
+        except OSError:
+            pass
