@@ -32,9 +32,8 @@ import numpy as np
 
 from gx.backends import BACKENDS, get_backend
 from gx.backends.base import Backend
-from gx.config import load_experiment
+from gx.config import load_experiment, model_for
 from gx.data import batch_indices
-from gx.models import model_for
 from gx.tools.bench import SYNTHETIC_ROWS, synthetic_data
 from gx.train.gan import GanTrainer
 

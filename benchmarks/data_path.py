@@ -33,10 +33,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from gx.backends import get_backend
-from gx.config import load_experiment
+from gx.config import load_experiment, model_for
 from gx.data import batch_indices, ensure_files, load_dataset, read_idx, resolve_data_root
 from gx.data.registry import dataset_info
-from gx.models import model_for
 from gx.train.gan import GanTrainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gx.parity.machine import cpu_model, isa_flags
+from gx.machine import cpu_model, isa_flags
 
 REPO = Path(__file__).resolve().parents[1]
 

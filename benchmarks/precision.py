@@ -34,9 +34,8 @@ from typing import Any
 import numpy as np
 
 from gx.backends import BACKENDS, get_backend
-from gx.config import load_experiment
+from gx.config import load_experiment, model_for
 from gx.data import batch_indices
-from gx.models import model_for
 from gx.spec.flops import step_flops
 from gx.tools.bench import SYNTHETIC_ROWS, synthetic_data
 from gx.tools.ceiling import matrix_product_ceiling

@@ -206,8 +206,7 @@ def entry_point() -> None:
 def summary(experiment: str, backend: str | None, device: str, overrides: tuple[str, ...]) -> None:
     """Layer table (name, kind, output shape, parameters) of an experiment's networks."""
     from gx.backends import get_backend
-    from gx.config import load_experiment
-    from gx.models import model_for
+    from gx.config import load_experiment, model_for
     from gx.tools.summary import summarize
 
     model = model_for(load_experiment(experiment, overrides))
@@ -237,8 +236,7 @@ def graph(experiment: str, net: str, out: str | None, overrides: tuple[str, ...]
     Graphviz's dot renders .svg and .png; without it the .dot file is written, with the command
     that renders it.
     """
-    from gx.config import load_experiment
-    from gx.models import model_for
+    from gx.config import load_experiment, model_for
     from gx.tools.drawing import INSTALL_HINT, check_net, write_graph
 
     check_net(net)

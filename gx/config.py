@@ -32,8 +32,8 @@ import yaml
 
 from gx.data.registry import DATASET_NAMES, SPLITS
 from gx.errors import GxError
-from gx.losses import ADVERSARIAL_LOSSES, GRADIENT_PENALTIES
-from gx.models import REFERENCE_MODELS
+from gx.losses import ADVERSARIAL_LOSSES, GRADIENT_PENALTIES, check_losses
+from gx.models import REFERENCE_MODELS, GanModel, build_model
 from gx.precision import FLOAT32, PRECISIONS
 from gx.spec.graph import INIT_SCHEMES
 from gx.values import closest, is_number, is_whole
@@ -561,3 +561,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {name: _plain(item) for name, item in value.items()}
     return value
+
+
+def model_for(experiment: Experiment) -> GanModel:
+    """The experiment's networks, checked against its data's image size and channels (a null
+    setting is checked against the images once they are loaded: gx.train.data) and against
+    what its losses need D and G to output (gx.losses)."""
+    config = experiment.model
+    model = build_model(
+        config.name, config.options, config.generator, config.discriminator, config.init
+    )
+    channels, height, width = model.image_shape
+    size, wanted_channels = experiment.data.image_size, experiment.data.channels
+    if size is not None and (height, width) != (size, size):
+        raise GxError(
+            f"model '{config.name}' works on {height}x{width} images but data.image_size "
+            f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
+        )
+    if wanted_channels is not None and wanted_channels != channels:
+        raise GxError(
+            f"model '{config.name}' works on {channels}-channel images but data.channels is "
+            f"{wanted_channels}; set data.channels: {channels}, or null to follow the model"
+        )
+    check_losses(experiment, model)
+    return model

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gx.errors import GxError
+from gx.machine import cpu_flags
 
 if TYPE_CHECKING:
-    from gx.backends.base import Backend
     from gx.spec.graph import LayerInfo
 
 FLOAT32 = "float32"
@@ -80,26 +80,5 @@ def in_format(values: np.ndarray, precision: str) -> bool:
 
 def bf16_cpu_flags() -> list[str]:
     """This CPU's bf16 arithmetic flags (empty: bf16 is converted in software here)."""
-    from gx.parity.machine import cpu_flags  # gx.parity imports the trainer, which imports this
-
     flags = set(cpu_flags())
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]
-
-
-def precision_note(backend: Backend) -> str:
-    """The line a run prints on start when its low-precision layers run emulated, and so slower
-    than float32 rather than faster; "" where they run natively, and in float32."""
-    precision = backend.precision
-    if precision == FLOAT32 or backend.native_low_precision():
-        return ""
-    if backend.name == "jittor":
-        # Jittor 1.3's CPU bf16 conversion truncates and its bf16 kernels are far slower than
-        # its float32 ones; on CUDA its bf16/fp16 kernels are not yet checked against the rule
-        why = "gx computes the rule on Jittor's float32 kernels on every device"
-    else:
-        capability = backend.describe().get("cpu_capability")
-        why = f"this CPU has no {' or '.join(BF16_CPU_FLAGS)}; PyTorch's kernel level {capability}"
-    return (
-        f"note: {precision} is emulated here ({why}): float32 kernels on values rounded to "
-        f"{precision}, the numbers of {precision} kernels, but slower than float32, not faster"
-    )

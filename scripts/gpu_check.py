@@ -230,7 +230,7 @@ def low_precision_rows(
 def describe_machine(device: str) -> dict[str, Any]:
     import torch
 
-    from gx.parity.machine import cpu_model
+    from gx.machine import cpu_model
 
     machine: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),

@@ -26,9 +26,9 @@ from click.testing import CliRunner
 
 from gx.backends import get_backend
 from gx.backends.base import Backend
-from gx.config import load_experiment
+from gx.config import load_experiment, model_for
 from gx.layers import LAYER_KINDS
-from gx.models import build_model, model_for
+from gx.models import build_model
 from gx.parity.agreement import agrees, allowed_difference
 from gx.spec import MaskSource, ModelSpec, example_inputs
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from gx.config import load_experiment
-from gx.models import model_for
+from gx.config import load_experiment, model_for
 from gx.models.blocks import (
     Entry,
     layer,

@@ -429,6 +429,7 @@ def test_what_a_resume_may_change_is_declared_with_each_setting():
         "train.tensorboard",
         "data.root",
         "data.download",
+        "train.precision",  # checkpoints are float32 in every precision
     }
 
 
@@ -449,6 +450,24 @@ def test_settings_older_runs_lack_had_their_defaults():
         "optimizer.schedule.decay_start",
         "optimizer.schedule.decay_steps",
         "optimizer.schedule.final_factor",
+        "train.fake_class",
+        "train.clip_d",
+        "train.gradient_penalty",
+        "train.penalty_weight",
+        "train.penalty_power",
+        "train.began_gamma",
+        "train.began_lambda_k",
+        "train.ebgan_margin",
+        "train.pullaway_weight",
+        "train.info_categorical",
+        "train.info_continuous",
+        "train.precision",
+        # optimizer.info is new, and so are alpha and weight_decay in every optimizer section
+        *(
+            f"optimizer.{network}.{name}"
+            for network in ("generator", "discriminator", "info")
+            for name in ("kind", "lr", "betas", "eps", "momentum", "alpha", "weight_decay")
+        ),
     }
     defaults = from_dict(MINIMAL).to_dict()
     for key, value in older.items():

@@ -27,8 +27,7 @@ from tiny import tiny_experiment
 from gx.backends import get_backend
 from gx.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gx.cli import main
-from gx.config import Experiment, load_experiment
-from gx.models import model_for
+from gx.config import Experiment, load_experiment, model_for
 from gx.parity import SeedRun, majority_within, within_floor
 from gx.parity.agreement import agrees
 from gx.parity.lockstep import continuation_parity, crossings, loss_differences

@@ -16,7 +16,7 @@ import pytest
 
 from gx.backends import get_backend
 from gx.backends.jittor.environment import IEEE_OPTIMISATION, ieee_kernel_flags
-from gx.parity.machine import denormals_flushed
+from gx.machine import denormals_flushed
 
 TINY = np.float32(np.finfo(np.float32).tiny)  # smallest normal float32, 1.2e-38
 DENORMAL = np.float32(1e-40)  # a float32 denormal: read as 0 under denormals-are-zero

@@ -13,9 +13,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gx.backends import get_backend
-from gx.config import experiment_from_dict
+from gx.config import experiment_from_dict, model_for
 from gx.layers import LAYER_KINDS, ParityCase
-from gx.models import build_model, model_for
+from gx.models import build_model
 from gx.spec import MaskSource, ModelSpec, example_inputs
 from gx.spec.flops import step_flops
 from gx.train.gan import GanTrainer

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from gx.cli import main
-from gx.config import load_experiment
-from gx.models import model_for
+from gx.config import load_experiment, model_for
 from gx.tools.drawing import model_dot
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -19,9 +19,8 @@ from tiny import tiny_autoencoder_model, tiny_critic_model, tiny_model, tiny_set
 
 from gx.backends import get_backend
 from gx.checkpoint import load_checkpoint
-from gx.config import Experiment, experiment_from_dict
+from gx.config import Experiment, experiment_from_dict, model_for
 from gx.errors import GxError
-from gx.models import model_for
 from gx.parity import run_parity
 from gx.tools.generate import sample
 from gx.train.gan import GanTrainer

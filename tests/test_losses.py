@@ -21,8 +21,7 @@ import pytest
 import torch
 
 from gx.backends import get_backend
-from gx.config import Experiment, experiment_from_dict
-from gx.models import model_for
+from gx.config import Experiment, experiment_from_dict, model_for
 from gx.train.gan import STREAM_NOISE, STREAM_PENALTY, GanTrainer
 
 pytestmark = pytest.mark.cross_framework

@@ -23,12 +23,11 @@ from test_export import export_and_compare
 from tiny import tiny_settings
 
 import gx.data.folder as folder_module
-from gx.config import experiment_from_dict, load_experiment
+from gx.config import experiment_from_dict, load_experiment, model_for
 from gx.data import ensure_files, load_dataset, read_idx
 from gx.data import registry as registry_module
 from gx.data.pixels import to_channels
 from gx.errors import GxError
-from gx.models import model_for
 from gx.parity import run_parity
 from gx.parity.agreement import agrees
 

@@ -16,8 +16,7 @@ from support import LOWER_LEVEL, experiment_file
 from gx.backends import get_backend
 from gx.backends.jittor.environment import IEEE_OPTIMISATION
 from gx.cli import main
-from gx.config import load_experiment
-from gx.models import model_for
+from gx.config import load_experiment, model_for
 from gx.parity import ParityResult, SeedRun, majority_within, run_parity, within_floor
 from gx.parity.agreement import agrees
 from gx.parity.isa import lower_isa_environment

@@ -25,9 +25,8 @@ from PIL import Image
 from gx.backends import get_backend
 from gx.checkpoint import load_checkpoint
 from gx.cli import main
-from gx.config import Experiment, experiment_from_dict, load_experiment
+from gx.config import Experiment, experiment_from_dict, load_experiment, model_for
 from gx.data import batch_indices, load_dataset
-from gx.models import model_for
 from gx.train.gan import GanTrainer
 from gx.train.run import RunOptions, run_experiment
 

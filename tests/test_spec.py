@@ -15,10 +15,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from gx.config import load_experiment
+from gx.config import load_experiment, model_for
 from gx.errors import GxError, SpecError
 from gx.layers import LAYER_KINDS
-from gx.models import GanModel, build_model, model_for
+from gx.models import GanModel, build_model
 from gx.spec import ModelSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

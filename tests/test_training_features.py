@@ -21,9 +21,9 @@ from tiny import tiny_experiment, tiny_settings
 
 from gx.backends import get_backend
 from gx.checkpoint import load_checkpoint
-from gx.config import Schedule, experiment_from_dict
+from gx.config import Schedule, experiment_from_dict, model_for
 from gx.errors import GxError
-from gx.models import build_model, model_for
+from gx.models import build_model
 from gx.spec import ModelSpec
 from gx.tools.generate import sample
 from gx.train.gan import GanTrainer

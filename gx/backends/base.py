@@ -11,7 +11,7 @@ import abc
 import importlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -21,11 +21,28 @@ from gx.layers import Layer
 from gx.precision import FLOAT32
 from gx.spec import LayerInfo, MaskSource, ModelSpec, initial_state
 
-if TYPE_CHECKING:
-    from gx.config import OptimizerSettings
-
 Tensor = Any  # a torch.Tensor or a jittor.Var
 Module = Any  # a torch.nn.Module or a jittor.Module
+
+
+class OptimizerSettings(Protocol):
+    """What ``Backend.optimizer`` reads of one network's optimizer settings (gx.config's
+    ``OptimizerSettings`` has all of it; the backends sit below the experiment's schema)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def betas(self) -> tuple[float, float]: ...
+    @property
+    def eps(self) -> float: ...
+    @property
+    def momentum(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
 
 
 class LayerClasses(dict[str, Callable[..., Any]]):

@@ -31,10 +31,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from gx.checkpoint import Checkpoint, save_checkpoint
-from gx.config import experiment_from_dict
+from gx.config import experiment_from_dict, model_for
 from gx.errors import GxError
 from gx.importer.folder_images import as_images
-from gx.models import GanModel, model_for
+from gx.models import GanModel
 from gx.outputs import written_atomically
 from gx.spec import ModelSpec
 

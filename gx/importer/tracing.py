@@ -14,7 +14,6 @@ import torch
 import torch.utils._pytree as pytree
 from torch import fx, nn
 
-import gx
 from gx.errors import GxError
 from gx.importer.sites import built_at
 from gx.importer.static import ExampleTracer, drop_unused_properties
@@ -23,7 +22,8 @@ from gx.importer.static import ExampleTracer, drop_unused_properties
 _FRAME = re.compile(
     r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)\n(?P<code>.*)'
 )
-_LIBRARIES = (Path(torch.__file__).parent, Path(gx.__file__).parent)
+# gx's own package folder, two levels above this file: frames there are gx's, not the user's
+_LIBRARIES = (Path(torch.__file__).parent, Path(__file__).resolve().parents[1])
 _AUTOGRAD_FUNCTION = Path(torch.__file__).parent / "autograd" / "function.py"
 
 

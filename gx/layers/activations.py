@@ -11,8 +11,8 @@ from gx.layers.base import Layer, ParityCase, Shape, argument, need_rank
 from gx.layers.importing import Context, Unsupported, float_shape
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 IMAGE = {"x": [2, 3, 3]}
 

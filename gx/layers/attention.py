@@ -13,8 +13,8 @@ from gx.layers.base import Layer, ParityCase, Shape, Value, need_rank, positive
 from gx.layers.dense import power_iteration_vector, unit_vector
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 # the three 1x1 convolutions, in the order their parameters are initialised
 PROJECTIONS = ("f", "g", "h")

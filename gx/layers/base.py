@@ -33,8 +33,8 @@ from gx.values import is_whole
 
 if TYPE_CHECKING:
     from gx.layers.importing import Context
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 Shape = tuple[int, ...]
 

@@ -14,8 +14,8 @@ from gx.layers.dense import power_iteration_vector, unit_vector
 from gx.layers.importing import Unsupported
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 Padding = Union[int, str]
 

@@ -12,8 +12,8 @@ from gx.layers.base import Layer, ParityCase, Shape, Value, label_input, need_ra
 from gx.layers.importing import Unsupported
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 LABELS = {"label": {"classes": 5}}
 

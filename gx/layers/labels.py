@@ -10,8 +10,8 @@ from gx.layers.base import Layer, ParityCase, Value, argument, label_input, posi
 from gx.layers.importing import Context, OneHotCode, Tensor, Unsupported
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 LABELS = {"label": {"classes": 5}}
 

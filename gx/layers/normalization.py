@@ -28,8 +28,8 @@ from gx.layers.base import (
 from gx.layers.importing import Unsupported
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 _RUNNING_START = {"running_mean": 0.0, "running_var": 1.0}
 

@@ -19,8 +19,8 @@ from gx.layers.convolution import square
 from gx.layers.importing import Context, Tensor, Unsupported, float_shape
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 
 def pooled_size(size: int, kernel: int, stride: int, padding: int) -> int:

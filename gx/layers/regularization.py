@@ -10,8 +10,8 @@ from gx.layers.base import Layer, ParityCase, Shape, argument, need_rank, probab
 from gx.layers.importing import Context, Unsupported
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 
 def functional_dropout(

@@ -14,8 +14,8 @@ from gx.layers.importing import Context, Unsupported, float_shape
 from gx.values import is_number
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 UPSAMPLE_MODES = ("nearest", "bilinear")
 # PyTorch's nearest upsampling finds source pixels by multiplying by 1/scale in float32: that

@@ -13,8 +13,8 @@ from gx.layers.importing import Context, OneHotCode, Tensor, Unsupported
 from gx.values import is_number
 
 if TYPE_CHECKING:
-    from gx.spec.graph import LayerInfo
-    from gx.spec.masks import MaskSource
+    from gx.layers.info import LayerInfo
+    from gx.layers.masks import MaskSource
 
 
 @dataclass(frozen=True)

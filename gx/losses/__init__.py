@@ -39,7 +39,7 @@ from gx.losses.penalties import GRADIENT_PENALTIES, GradientPenalty, PenaltyBatc
 from gx.losses.relativistic import BatchSoftmax, RelativisticAverage, RelativisticStandard
 
 if TYPE_CHECKING:
-    from gx.config import Experiment, TrainConfig
+    from gx.losses.settings import ExperimentSettings, LossSettings
     from gx.models import GanModel
 
 ADVERSARIAL_LOSSES: dict[str, type[AdversarialLoss]] = {
@@ -59,7 +59,7 @@ ADVERSARIAL_LOSSES: dict[str, type[AdversarialLoss]] = {
 }
 
 
-def adversarial_loss(train: TrainConfig) -> AdversarialLoss:
+def adversarial_loss(train: LossSettings) -> AdversarialLoss:
     """The loss ``train.loss`` names, with its settings."""
     if train.loss not in ADVERSARIAL_LOSSES:
         raise GxError(f"unknown loss '{train.loss}'; use one of {', '.join(ADVERSARIAL_LOSSES)}")
@@ -70,7 +70,7 @@ def adversarial_loss(train: TrainConfig) -> AdversarialLoss:
     return ADVERSARIAL_LOSSES[train.loss]()
 
 
-def check_losses(experiment: Experiment, model: GanModel) -> None:
+def check_losses(experiment: ExperimentSettings, model: GanModel) -> None:
     """Each loss and term the experiment trains with can read this model's D and G."""
     train = experiment.train
     adversarial_loss(train).check(experiment, model)

@@ -17,8 +17,8 @@ from gx.errors import GxError
 
 if TYPE_CHECKING:
     from gx.backends.base import Backend, Tensor
-    from gx.config import Experiment
     from gx.losses.judgement import Judgement
+    from gx.losses.settings import ExperimentSettings
     from gx.models import GanModel
 
 # What a loss needs D's first output to be
@@ -40,7 +40,7 @@ class AdversarialLoss:
     # fake terms of the per-image losses; the others are one formula over the batch.
     averaged: ClassVar[bool] = True
 
-    def check(self, experiment: Experiment, model: GanModel) -> None:
+    def check(self, experiment: ExperimentSettings, model: GanModel) -> None:
         """Refuse a discriminator whose output this loss cannot read, in one line."""
         if self.needs == SCORE and ends_in_sigmoid(model):
             fix = "d_output: logit" if experiment.model.name == "cdcgan" else "no final sigmoid"
@@ -207,7 +207,7 @@ class BoundarySeeking(BinaryCrossEntropy):
 
     name = "boundary_seeking"
 
-    def check(self, experiment: Experiment, model: GanModel) -> None:
+    def check(self, experiment: ExperimentSettings, model: GanModel) -> None:
         super().check(experiment, model)
         if not ends_in_sigmoid(model):
             raise GxError(

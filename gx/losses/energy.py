@@ -10,8 +10,8 @@ from gx.losses.adversarial import RECONSTRUCTION, AdversarialLoss
 
 if TYPE_CHECKING:
     from gx.backends.base import Backend, Tensor
-    from gx.config import Experiment
     from gx.losses.judgement import Judgement
+    from gx.losses.settings import ExperimentSettings
     from gx.models import GanModel
 
 
@@ -21,7 +21,7 @@ class EnergyLoss(AdversarialLoss):
     needs = RECONSTRUCTION
     averaged = False  # the papers' formulas over the batch, in either order
 
-    def check(self, experiment: Experiment, model: GanModel) -> None:
+    def check(self, experiment: ExperimentSettings, model: GanModel) -> None:
         super().check(experiment, model)
         made = model.discriminator.output_value.shape
         if made != model.image_shape:

@@ -21,7 +21,7 @@ from gx.losses.judgement import Judgement
 
 if TYPE_CHECKING:
     from gx.backends.base import Backend, Tensor
-    from gx.config import Experiment
+    from gx.losses.settings import ExperimentSettings
     from gx.models import GanModel
 
 
@@ -56,7 +56,7 @@ class HeadLayout:
         )
 
 
-def class_head_width(experiment: Experiment, model: GanModel) -> int | None:
+def class_head_width(experiment: ExperimentSettings, model: GanModel) -> int | None:
     """How many logits D's class head gives: G's classes, and SGAN's "fake" class; None where
     G takes no labels (SGAN with an unconditional G: any head of 3 or more logits)."""
     if not model.conditional:
@@ -64,7 +64,7 @@ def class_head_width(experiment: Experiment, model: GanModel) -> int | None:
     return model.classes + experiment.train.fake_class
 
 
-def label_classes(experiment: Experiment, model: GanModel) -> int:
+def label_classes(experiment: ExperimentSettings, model: GanModel) -> int:
     """How many classes the real images' labels must fall in (0: the run reads no labels)."""
     if model.conditional:
         return model.classes
@@ -91,7 +91,7 @@ class _Head:
         return "an embedding" if self.shape is None else str(self.shape)
 
 
-def head_layout(experiment: Experiment, model: GanModel) -> HeadLayout:
+def head_layout(experiment: ExperimentSettings, model: GanModel) -> HeadLayout:
     """Where D's heads are for the terms the experiment turns on; one clear line if D lacks one."""
     train, spec = experiment.train, model.discriminator
     wants_class = bool(train.class_loss or train.info_categorical)
@@ -133,7 +133,7 @@ def head_layout(experiment: Experiment, model: GanModel) -> HeadLayout:
     return layout
 
 
-def check_raw_logits(experiment: Experiment, model: GanModel, packed: bool) -> None:
+def check_raw_logits(experiment: ExperimentSettings, model: GanModel, packed: bool) -> None:
     """The class head must give raw logits, which the cross-entropy reads."""
     spec = model.discriminator
     head = spec.outputs[0 if packed else 1]
@@ -161,7 +161,7 @@ class ClassTerm:
         self.weight, self.fake_class = weight, fake_class  # the fake class's index, SGAN
 
     @staticmethod
-    def check(experiment: Experiment, model: GanModel) -> None:
+    def check(experiment: ExperimentSettings, model: GanModel) -> None:
         if not model.conditional and not experiment.train.fake_class:
             raise GxError(
                 "train.class_loss needs the classes G draws its fakes for: give G a 'label' "
@@ -194,7 +194,7 @@ class InformationTerm:
         self.categorical, self.continuous, self.codes = categorical, continuous, codes
 
     @staticmethod
-    def check(experiment: Experiment, model: GanModel) -> None:
+    def check(experiment: ExperimentSettings, model: GanModel) -> None:
         train = experiment.train
         if train.info_categorical and not model.conditional:
             raise GxError(

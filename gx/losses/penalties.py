@@ -18,8 +18,8 @@ from gx.losses.adversarial import RECONSTRUCTION
 
 if TYPE_CHECKING:
     from gx.backends.base import Backend, Tensor
-    from gx.config import Experiment, TrainConfig
     from gx.losses.judgement import Judgement
+    from gx.losses.settings import ExperimentSettings, LossSettings
     from gx.models import GanModel
 
 
@@ -46,7 +46,7 @@ class GradientPenalty:
         self.weight = self.default_weight if weight is None else weight
         self.power = power
 
-    def check(self, experiment: Experiment, model: GanModel) -> None:
+    def check(self, experiment: ExperimentSettings, model: GanModel) -> None:
         from gx.losses import ADVERSARIAL_LOSSES  # the registry imports this module
 
         if ADVERSARIAL_LOSSES[experiment.train.loss].needs == RECONSTRUCTION:
@@ -148,7 +148,7 @@ GRADIENT_PENALTIES: dict[str, type[GradientPenalty]] = {
 }
 
 
-def gradient_penalty(train: TrainConfig) -> GradientPenalty | None:
+def gradient_penalty(train: LossSettings) -> GradientPenalty | None:
     """The penalty ``train.gradient_penalty`` names, None for none."""
     if train.gradient_penalty == "none":
         return None

@@ -11,18 +11,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from gx.errors import GxError
-from gx.losses import check_losses
 from gx.models import cdcgan, cgan, dcgan, gan
 from gx.spec import ModelSpec
 from gx.values import is_number
-
-if TYPE_CHECKING:
-    from gx.config import Experiment
 
 
 @dataclass(frozen=True)
@@ -179,26 +175,3 @@ def model_from_dict(data: Mapping[str, Any]) -> GanModel:
     """Rebuild a model from ``GanModel.to_dict()`` (what checkpoints store)."""
     custom = build_model("custom", generator=data["generator"], discriminator=data["discriminator"])
     return GanModel(data["name"], custom.generator, custom.discriminator)
-
-
-def model_for(experiment: Experiment) -> GanModel:
-    """The experiment's networks, checked against its data's image size and channels (a null
-    setting is checked against the images once they are loaded: gx.train.data)."""
-    config = experiment.model
-    model = build_model(
-        config.name, config.options, config.generator, config.discriminator, config.init
-    )
-    channels, height, width = model.image_shape
-    size, wanted_channels = experiment.data.image_size, experiment.data.channels
-    if size is not None and (height, width) != (size, size):
-        raise GxError(
-            f"model '{config.name}' works on {height}x{width} images but data.image_size "
-            f"is {size}; set data.image_size: {height} (or --set data.image_size={height})"
-        )
-    if wanted_channels is not None and wanted_channels != channels:
-        raise GxError(
-            f"model '{config.name}' works on {channels}-channel images but data.channels is "
-            f"{wanted_channels}; set data.channels: {channels}, or null to follow the model"
-        )
-    check_losses(experiment, model)
-    return model

@@ -17,8 +17,8 @@ from typing import Any
 from gx.backends import get_backend
 from gx.config import experiment_from_dict
 from gx.errors import GxError
+from gx.machine import ENVIRONMENT
 from gx.parity.lockstep import train_in_lockstep
-from gx.parity.machine import ENVIRONMENT
 
 
 def _answer(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,11 +63,11 @@ import numpy as np
 from gx.backends import get_backend
 from gx.backends.base import Backend
 from gx.checkpoint import Checkpoint
-from gx.config import Experiment
+from gx.config import Experiment, model_for
 from gx.data import batches, resolve_data_root
 from gx.errors import GxError
 from gx.losses import label_classes
-from gx.models import model_for
+from gx.machine import describe_machine
 from gx.parity.isa import (
     CHILD_GRACE_FACTOR,
     CHILD_GRACE_SECONDS,
@@ -76,7 +76,6 @@ from gx.parity.isa import (
     lower_isa_environment,
 )
 from gx.parity.layers import LayerDiff, compare_layers
-from gx.parity.machine import describe_machine
 from gx.precision import FLOAT32
 from gx.train.data import training_data
 from gx.train.gan import GanTrainer, NonFiniteLoss

@@ -1,9 +1,9 @@
 """Backend-neutral model descriptions: layer kinds, graphs with inferred shapes, initial weights."""
 
 from gx.layers import LAYER_KINDS, Layer, Value
+from gx.layers.masks import MaskSource
 from gx.spec.graph import LayerInfo, ModelSpec, Node
 from gx.spec.init import initial_state
-from gx.spec.masks import MaskSource
 from gx.spec.shapes import example_inputs, shape_text
 
 __all__ = [

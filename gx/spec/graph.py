@@ -28,6 +28,7 @@ from typing import Any
 
 from gx.errors import GxError, SpecError
 from gx.layers import LAYER_KINDS, Layer, Shape, Value
+from gx.layers.info import LayerInfo
 from gx.values import closest, is_number, is_whole
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -79,42 +80,6 @@ class Node:
     name: str
     layer: Layer
     inputs: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A node after shape inference: what the summary table and the backends read."""
-
-    name: str
-    layer: Layer
-    inputs: tuple[str, ...]
-    input_values: tuple[Value, ...]
-    output: Value
-    parameters: dict[str, Shape]
-    buffers: dict[str, Shape]
-
-    @property
-    def kind(self) -> str:
-        return self.layer.kind
-
-    @property
-    def in_shape(self) -> Shape:
-        return self.input_values[0].shape
-
-    @property
-    def classes(self) -> int:
-        """Class count of the label input (label layers only)."""
-        return next(value.classes for value in self.input_values if value.is_label)
-
-    @property
-    def parameter_count(self) -> int:
-        total = 0
-        for shape in self.parameters.values():
-            count = 1
-            for dim in shape:
-                count *= dim
-            total += count
-        return total
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ import numpy as np
 
 from gx.backends import default_backend, get_backend
 from gx.backends.base import Backend
-from gx.config import Experiment
+from gx.config import Experiment, model_for
 from gx.data import batches
 from gx.errors import GxError
-from gx.models import GanModel, model_for
+from gx.models import GanModel
 from gx.precision import FLOAT32
 from gx.spec.flops import step_flops
 from gx.tools.ceiling import matrix_product_ceiling

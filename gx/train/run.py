@@ -34,14 +34,14 @@ from gx.checkpoint import (
     saved_step,
     tidy_checkpoint,
 )
-from gx.config import Experiment, older_settings, resume_may_change
+from gx.config import Experiment, model_for, older_settings, resume_may_change
 from gx.data import batches, resolve_data_root, steps_per_epoch
 from gx.distributed import World, current_world
 from gx.errors import GxError
 from gx.losses import label_classes
-from gx.models import GanModel, middle_codes, model_for
+from gx.models import GanModel, middle_codes
 from gx.outputs import WRITE_ERRORS, check_folder_writable, reason, replace_file
-from gx.precision import precision_note
+from gx.precision import BF16_CPU_FLAGS, FLOAT32
 from gx.run_folder import RunFolder
 from gx.run_folder.segments import Segment, Segments
 from gx.stopping import STOP_SIGNALS, StopNow, StopRequests, signal_name
@@ -115,6 +115,25 @@ def sample_inputs(model: GanModel, seed: int) -> dict[str, np.ndarray]:
         rows = np.arange(count) // SAMPLE_GRID
         inputs["label"] = (rows % model.classes).astype(np.int64)
     return {**inputs, **middle_codes(model.generator, count)}
+
+
+def precision_note(backend: Backend) -> str:
+    """The line a run prints on start when its low-precision layers run emulated, and so slower
+    than float32 rather than faster; "" where they run natively, and in float32."""
+    precision = backend.precision
+    if precision == FLOAT32 or backend.native_low_precision():
+        return ""
+    if backend.name == "jittor":
+        # Jittor 1.3's CPU bf16 conversion truncates and its bf16 kernels are far slower than
+        # its float32 ones; on CUDA its bf16/fp16 kernels are not yet checked against the rule
+        why = "gx computes the rule on Jittor's float32 kernels on every device"
+    else:
+        capability = backend.describe().get("cpu_capability")
+        why = f"this CPU has no {' or '.join(BF16_CPU_FLAGS)}; PyTorch's kernel level {capability}"
+    return (
+        f"note: {precision} is emulated here ({why}): float32 kernels on values rounded to "
+        f"{precision}, the numbers of {precision} kernels, but slower than float32, not faster"
+    )
 
 
 def choose_folder(experiment: Experiment, options: RunOptions) -> Path:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jittor as jt
 import numpy as np
 
-from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
+from gx.backends.base import OPTIMIZER_SLOTS, Backend, OptimizerSettings, run_graph
 from gx.backends.jittor import environment
 from gx.backends.jittor.layers import make_layer
 from gx.backends.jittor.optim import (
@@ -22,9 +22,6 @@ from gx.distributed import World
 from gx.errors import GxError
 from gx.precision import FLOAT32, in_low_precision
 from gx.spec import MaskSource, ModelSpec
-
-if TYPE_CHECKING:
-    from gx.config import OptimizerSettings
 
 
 class JittorModel(jt.Module):

@@ -7,13 +7,13 @@ import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from gx.backends.base import OPTIMIZER_SLOTS, Backend, run_graph
+from gx.backends.base import OPTIMIZER_SLOTS, Backend, OptimizerSettings, run_graph
 from gx.backends.torch.layers import make_layer
 from gx.backends.torch.precision import LOW_DTYPES, LowPrecisionLayer
 from gx.distributed import World
@@ -21,9 +21,6 @@ from gx.errors import GxError
 from gx.layers.activations import LeakyReLU
 from gx.precision import FLOAT32, bf16_cpu_flags, in_low_precision
 from gx.spec import MaskSource, ModelSpec
-
-if TYPE_CHECKING:
-    from gx.config import OptimizerSettings
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
