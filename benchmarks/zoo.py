@@ -1,7 +1,7 @@
 """The GAN zoo: gx import of the public PyTorch-GAN collection's networks, checked and trained.
 
     python benchmarks/zoo.py PATH/TO/PyTorch-GAN [--only gan,dcgan] [--steps 60] [--seeds 3]
-                             [--data-root DIR] [--work DIR] [--json FILE]
+                             [--batch 64] [--data-root DIR] [--work DIR] [--json FILE]
 
 For each of the collection's 18 noise-to-image GANs (implementations/<name>/<name>.py) this:
 
@@ -382,10 +382,12 @@ def check_equal(networks_file: Path, network: Network, seed: int = 0) -> dict[st
     return worst
 
 
-def parity(script: Script, folder: Path, steps: int, seeds: int, data_root: str) -> str:
+def parity(
+    script: Script, folder: Path, steps: int, seeds: int, batch: int, data_root: str
+) -> str:
     overrides = [
         part
-        for setting in ("data.split=test", "train.batch_size=64", *script.settings)
+        for setting in ("data.split=test", f"train.batch_size={batch}", *script.settings)
         for part in ("--set", setting)
     ]
     result = _gx(
@@ -413,6 +415,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated script names")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=64, help="the scripts' own batch: 64")
     parser.add_argument("--data-root", default=str(REPOSITORY.parent / "shared/data/mnist"))
     parser.add_argument("--work", type=Path, default=REPOSITORY / "runs" / "zoo")
     parser.add_argument("--skip-parity", action="store_true")
@@ -441,7 +444,12 @@ def main() -> None:
                 )
             if outcome.imported == "yes" and not arguments.skip_parity:
                 outcome.parity = parity(
-                    script, folder, arguments.steps, arguments.seeds, arguments.data_root
+                    script,
+                    folder,
+                    arguments.steps,
+                    arguments.seeds,
+                    arguments.batch,
+                    arguments.data_root,
                 )
         outcome.seconds = round(time.monotonic() - started, 1)
         outcomes.append(outcome)
