@@ -382,9 +382,7 @@ def check_equal(networks_file: Path, network: Network, seed: int = 0) -> dict[st
     return worst
 
 
-def parity(
-    script: Script, folder: Path, steps: int, seeds: int, batch: int, data_root: str
-) -> str:
+def parity(script: Script, folder: Path, steps: int, seeds: int, batch: int, data_root: str) -> str:
     overrides = [
         part
         for setting in ("data.split=test", f"train.batch_size={batch}", *script.settings)
