@@ -207,8 +207,8 @@ def _argparse_defaults(tree: ast.Module) -> dict[str, Any]:
             keywords = {keyword.arg: keyword.value for keyword in node.keywords}
             if "default" in keywords:
                 defaults[name] = ast.literal_eval(keywords["default"])
-            elif isinstance(keywords.get("action"), ast.Constant):
-                defaults[name] = keywords["action"].value == "store_false"
+            elif isinstance(action := keywords.get("action"), ast.Constant):
+                defaults[name] = action.value == "store_false"
     return defaults
 
 
