@@ -289,7 +289,11 @@ def _wait(process: subprocess.Popen, stops: StopRequests, stop_file: Path) -> in
         except subprocess.TimeoutExpired:
             pass
         if stops.requested is not None and not passed:
-            stop_file.write_text(signal_name(stops.requested))
+            # Whole or not at all: a process reading the file between its creation and the
+            # write would find it empty and stop as for Ctrl-C.
+            staged = stop_file.with_name(stop_file.name + ".partial")
+            staged.write_text(signal_name(stops.requested))
+            os.replace(staged, stop_file)
             passed = True
 
 
