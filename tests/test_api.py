@@ -68,6 +68,7 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         gx_api.train_model  # noqa: B018  (the access is the test)
 
 
+@pytest.mark.slow
 def test_documented_example_runs_as_written(tmp_path, monkeypatch, data_root, classifier28):
     # The example's relative paths, as in a checkout: experiments/ here, the data beside it.
     workdir = tmp_path / "checkout"
@@ -118,6 +119,7 @@ def test_documented_example_runs_as_written(tmp_path, monkeypatch, data_root, cl
     assert written["classifier"]["held_out_accuracy"] == classifier28.info["held_out_accuracy"]
 
 
+@pytest.mark.slow
 def test_labels_for_an_unconditional_model_are_refused(gan_run, tmp_path):
     with pytest.raises(GxError, match="unconditional and takes no labels"):
         gx_api.sample(gan_run, labels=[1, 2])
@@ -131,6 +133,7 @@ def test_labels_for_an_unconditional_model_are_refused(gan_run, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_sample_takes_noise_arrays_and_checks_their_shape(cgan_run):
     noise = np.random.default_rng(2).standard_normal((2, 100)).astype(np.float32)
     first = gx_api.sample(cgan_run, labels=[7, 7], noise=noise)

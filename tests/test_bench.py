@@ -64,6 +64,7 @@ def check_figures(
     assert figures["backend_info"]["backend"] == backend
 
 
+@pytest.mark.slow
 def test_torch_bench_prints_a_table_then_one_json_line():
     code, lines, stderr = bench(
         GAN,
@@ -96,6 +97,7 @@ def test_torch_bench_prints_a_table_then_one_json_line():
     assert figures["step_gflop"] * 1e9 == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_bf16_bench_reports_its_share_of_both_ceilings():
     code, lines, stderr = bench(
         GAN, "--backend", "torch", "--device", "cpu", "--steps", "2", "--warmup", "1",
@@ -117,6 +119,7 @@ def test_bf16_bench_reports_its_share_of_both_ceilings():
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_jittor_bench_reports_onednn():
     code, lines, stderr = bench(
         GAN,

@@ -33,6 +33,7 @@ def last_json_line(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_core_modules_and_cli_import_no_framework() -> None:
     result = run_python("""
         import json, sys
@@ -104,6 +105,7 @@ print(json.dumps({{"message": message, "output": output.tolist(),
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("hidden,other", [("torch", "jittor"), ("jittor", "torch")])
+@pytest.mark.slow
 def test_missing_framework_gives_one_message_and_the_other_still_works(
     hidden: str, other: str
 ) -> None:
@@ -179,6 +181,7 @@ def cuda_command(backend: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cuda_request_without_a_gpu_is_one_line_error_torch() -> None:
     import torch
 

@@ -137,6 +137,7 @@ def batches(count: int) -> list[dict[str, np.ndarray]]:
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("writer,reader", [("torch", "jittor"), ("jittor", "torch")])
+@pytest.mark.slow
 def test_checkpoint_moves_between_backends(
     backends: dict[str, Backend], tmp_path: Path, writer: str, reader: str
 ) -> None:

@@ -203,6 +203,7 @@ def metrics_without_speed(folder: Path) -> list[dict[str, Any]]:
     return [{key: value for key, value in line.items() if key != "images_per_s"} for line in lines]
 
 
+@pytest.mark.slow
 def test_a_run_crashing_at_any_point_of_a_save_resumes_to_the_straight_result(tmp_path, data_root):
     straight = tmp_path / "straight"
     run_tiny(straight, data_root)
@@ -223,6 +224,7 @@ def test_a_run_crashing_at_any_point_of_a_save_resumes_to_the_straight_result(tm
     assert_old_then_new(resumed_from, 0, CRASHING_SAVE)
 
 
+@pytest.mark.slow
 def test_strip_eval_and_resume_find_a_checkpoint_moved_aside(
     cdcgan_run, classifier28, data_root, tmp_path
 ):

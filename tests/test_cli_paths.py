@@ -62,6 +62,7 @@ def test_summary_exits_1_when_a_backend_layer_gives_another_shape(monkeypatch):
 # -- gx classifier train ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_classifier_train_reports_and_caches(data_root, tmp_path, monkeypatch):
     # The command as users run it, with a recipe small enough to leave it near chance: the full
     # one is trained, and its accuracy pinned, through the classifier28 fixture.
@@ -154,6 +155,7 @@ def test_generate_errors_exit_2_and_write_nothing(gan_run, cgan_run, tmp_path, c
 
 @pytest.mark.jittor
 @pytest.mark.cross_framework
+@pytest.mark.slow
 def test_eval_on_jittor_agrees_with_torch(gan_run, classifier28, data_root, tmp_path):
     figures = {}
     for backend in ("torch", "jittor"):
@@ -188,6 +190,7 @@ def test_eval_on_jittor_agrees_with_torch(gan_run, classifier28, data_root, tmp_
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_parity_stops_on_a_non_finite_loss_and_exits_1(mnist_root, tmp_path):
     out = tmp_path / "report"
     code, output = gx(

@@ -129,6 +129,7 @@ def continuations(first_runs, mnist_root) -> Callable[[str, str], list[SeedRun]]
 
 @pytest.mark.parametrize("writer, reader", DIRECTIONS)
 @pytest.mark.parametrize("name", ["cdcgan", "cgan"])  # batch norm, d_then_g / dropout, g_then_d
+@pytest.mark.slow
 def test_continuation_on_the_other_backend_stays_within_the_floor(
     first_runs, continuations, tmp_path, mnist_root, name, writer, reader
 ):
@@ -174,6 +175,7 @@ def with_adam_restarted(checkpoint: Checkpoint) -> Checkpoint:
     )
 
 
+@pytest.mark.slow
 def test_a_continuation_that_loses_adams_step_count_is_caught(
     first_runs, continuations, tmp_path, mnist_root
 ):
@@ -217,6 +219,7 @@ def note_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("continuing")]
 
 
+@pytest.mark.slow
 def test_segments_are_kept_across_two_resumes(first_runs, tmp_path, mnist_root):
     """A run folder written before gx recorded segments, continued on Jittor, then on PyTorch."""
     folder = tmp_path / "run"
@@ -269,6 +272,7 @@ SGD = {"kind": "sgd", "lr": 0.05, "momentum": 0.9}
 
 
 @pytest.mark.parametrize("writer, reader", DIRECTIONS)
+@pytest.mark.slow
 def test_sgd_momentum_carries_over(writer, reader):
     """PyTorch's SGD keeps no step count, so its checkpoints say step 0; the momentum buffers
     they hold must still drive the next update on Jittor (and the reverse)."""

@@ -166,6 +166,7 @@ def differences(folder: Path, reference: Path) -> dict[str, float]:
 @pytest.mark.cross_framework
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["cdcgan", "cgan"])  # batch norm; cgan also has dropout
+@pytest.mark.slow
 def test_two_processes_train_what_one_process_trains(
     name: str, backend: str, mnist_root: Path, tmp_path: Path, single_run
 ) -> None:
@@ -196,6 +197,7 @@ def test_two_processes_train_what_one_process_trains(
     assert (tmp_path / "x.png").is_file()
 
 
+@pytest.mark.slow
 def test_negative_control_unsynced_batch_norm_fails_the_comparison(
     mnist_root: Path, tmp_path: Path, single_run
 ) -> None:
@@ -244,6 +246,7 @@ data: {dataset: mnist, image_size: 8}
 @pytest.mark.cross_framework
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("synced", [True, False], ids=["synced", "negative_control"])
+@pytest.mark.slow
 def test_conditional_batch_norm_is_synced_as_batch_norm_is(
     backend: str, synced: bool, mnist_root: Path, tmp_path: Path, single_run
 ) -> None:
@@ -317,6 +320,7 @@ assert total[0] == world.size, total[0]
 """
 
 
+@pytest.mark.slow
 def test_processes_end_cleanly_after_a_torch_run(tmp_path: Path) -> None:
     """A process that leaves its gloo process group to the interpreter's exit aborts there in
     about 2 of 5 launches of 2 processes (measured on 2 cores); gx leaves it itself. Five
@@ -337,6 +341,7 @@ def test_processes_end_cleanly_after_a_torch_run(tmp_path: Path) -> None:
         assert "terminate called" not in result.stderr, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_process_and_resume_continues_exactly(
     mnist_root: Path, tmp_path: Path
 ) -> None:

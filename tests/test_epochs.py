@@ -112,6 +112,7 @@ def runs(
     return result
 
 
+@pytest.mark.slow
 def test_every_epoch_shows_every_image_once_in_a_new_order(runs):
     batches = runs["straight_batches"]
     assert len(batches) == STEPS and all(batch.shape == (BATCH,) for batch in batches)

@@ -92,6 +92,7 @@ def test_classifier_spec_has_a_128_feature_layer_at_both_sizes():
         assert spec.output_value.shape == (10,)
 
 
+@pytest.mark.slow
 def test_small_slice_training_reaches_its_floor(data_root):
     # 2,000 images, one epoch, torch: measured 0.788 held-out accuracy (1,500 images; seeds 1
     # and 2 of the recipe gave 0.795 and 0.769).
@@ -107,6 +108,7 @@ def test_default_classifier_is_accurate_on_held_out_digits(classifier28):
     assert classifier28.info["train_images"] == 8500
 
 
+@pytest.mark.slow
 def test_cache_key_separates_sizes_and_data(data_root, tmp_path):
     backend = get_backend("torch", "cpu")
     root = tmp_path / "data"
@@ -138,6 +140,7 @@ def test_cache_key_separates_sizes_and_data(data_root, tmp_path):
     assert cache_key("mnist", 28, files, spec, TINY) != trained.info["key"]
 
 
+@pytest.mark.slow
 def test_read_only_data_folder_caches_in_the_user_folder(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     root = tmp_path / "readonly"
@@ -160,6 +163,7 @@ def test_read_only_data_folder_caches_in_the_user_folder(data_root, tmp_path, mo
 # -- the metrics can fail -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_digits_pass_and_noise_fails(classifier28, data_root):
     split = labelled_split("mnist", data_root, 28)
     images, labels = split.held_out_images, split.held_out_labels
@@ -176,6 +180,7 @@ def test_real_digits_pass_and_noise_fails(classifier28, data_root):
     assert 0.9 < as_generated["diversity"] < 1.1
 
 
+@pytest.mark.slow
 def test_evaluate_run_writes_eval_json(cdcgan_run, data_root):
     result = evaluate_run(
         cdcgan_run, n=200, backend_name="torch", device="cpu", seed=0, data_root=data_root
@@ -188,6 +193,7 @@ def test_evaluate_run_writes_eval_json(cdcgan_run, data_root):
     assert sum(written["class_histogram"]) == 200
 
 
+@pytest.mark.slow
 def test_collapsed_generator_scores_zero_diversity(classifier28, data_root, tmp_path):
     run = lookup_run(tmp_path / "collapsed", clearest_digits(classifier28, data_root))
     result = evaluate_run(

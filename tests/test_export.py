@@ -94,6 +94,7 @@ def export_and_compare(run: Path, folder: Path, labels: list[int] | None) -> tup
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)])
+@pytest.mark.slow
 def test_cdcgan_onnx_matches_gx_generate(backend, cdcgan_run, request, tmp_path):
     run = cdcgan_run if backend == "torch" else request.getfixturevalue("jittor_cdcgan_run")
     difference, floor = export_and_compare(run, tmp_path, [3, 1, 4, 1, 5, 9, 2])
@@ -115,6 +116,7 @@ def test_unconditional_generator_has_only_z(gan_run, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_export_reports_its_own_check(cdcgan_run, tmp_path):
     code, output = gx("export", "--checkpoint", cdcgan_run, "--out", tmp_path / "g.onnx")
     assert code == 0
@@ -155,6 +157,7 @@ def test_bad_output_is_one_line_and_leaves_files_alone(cdcgan_run, tmp_path, out
 
 
 @pytest.mark.parametrize("missing", ["onnxruntime", "onnx"])
+@pytest.mark.slow
 def test_missing_extra_is_one_line(cdcgan_run, tmp_path, missing):
     out = tmp_path / "generator.onnx"
     result = gx_subprocess(

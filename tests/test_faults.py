@@ -285,6 +285,7 @@ WRITING_COMMANDS = {
 
 
 @pytest.mark.parametrize("command", sorted(WRITING_COMMANDS))
+@pytest.mark.slow
 def test_a_parent_that_is_a_file(ws: Workspace, command: str) -> None:
     result = gx(*WRITING_COMMANDS[command](ws, ws.notes / "inside"))
     assert_one_error(result, "notes.txt")
@@ -396,6 +397,7 @@ def test_full_disk_at_eval_json(ws: Workspace, full_disk) -> None:
     assert snapshot(disk) == before
 
 
+@pytest.mark.slow
 def test_full_disk_at_the_classifier_cache(ws: Workspace, full_disk, monkeypatch) -> None:
     import functools
 
@@ -633,6 +635,7 @@ print(json.dumps({{"code": code, "loaded": loaded}}))
 @pytest.mark.parametrize(
     "case", ["run on jittor without its data", "generate on jittor with bad labels"]
 )
+@pytest.mark.slow
 def test_mistakes_are_found_before_jittor_loads(ws: Workspace, tmp_path: Path, case: str) -> None:
     if case == "run on jittor without its data":
         arguments = ["run", str(ws.tiny), "--backend", "jittor", "--data-root", str(tmp_path),
@@ -685,6 +688,7 @@ def test_a_wait_on_another_process_s_lock_is_named(tmp_path: Path) -> None:
     waiting.close()
 
 
+@pytest.mark.slow
 def test_import_of_a_raw_pickle_is_one_line(ws: Workspace, tmp_path: Path) -> None:
     import pickle
 
@@ -742,6 +746,7 @@ def assert_stopped_and_saved(folder: Path, stderr: str, how: str) -> int:
 
 
 @pytest.mark.parametrize("name, status", [("SIGTERM", 143), ("SIGUSR1", 138), ("SIGINT", 130)])
+@pytest.mark.slow
 def test_a_stop_signal_saves_and_says_how_to_continue(ws, tmp_path, name, status) -> None:
     folder = tmp_path / "stopped"
     process = start_run(ws, folder)
@@ -773,6 +778,7 @@ def signals_during_the_last_save(count: int) -> Callable[..., None]:
 
 
 @pytest.mark.parametrize("more", [1, 2])
+@pytest.mark.slow
 def test_more_ctrl_c_during_the_save(ws, tmp_path, monkeypatch, more) -> None:
     """Ctrl-C at step 3; during the save it starts, one more is reported (the save finishes),
     two more stop at once (the last complete checkpoint, step 0, is kept)."""
@@ -828,6 +834,7 @@ with stop_signals_end_the_command(), StopRequests(None).installed():
 """
 
 
+@pytest.mark.slow
 def test_a_worker_forked_during_a_run_still_ends_on_sigterm() -> None:
     """Jittor's pool of compiler workers is forked while gx's stop handlers are in place; the
     pool ends its workers with SIGTERM when the process exits, and waits for them."""
@@ -855,6 +862,7 @@ def test_sigterm_during_generate_leaves_no_file(ws: Workspace, monkeypatch) -> N
 # -- several processes ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_process_at_one_step(ws: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "stopped"
     process = start_run(ws, folder, "--nproc", "2")
@@ -871,6 +879,7 @@ def test_sigterm_stops_every_process_at_one_step(ws: Workspace, tmp_path: Path) 
     assert load_checkpoint(folder).state["backend"]["processes"] == 2
 
 
+@pytest.mark.slow
 def test_a_killed_process_is_one_line_naming_it_and_its_log(ws: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "killed"
     process = start_run(ws, folder, "--nproc", "2")
@@ -898,6 +907,7 @@ def test_a_killed_process_is_one_line_naming_it_and_its_log(ws: Workspace, tmp_p
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_sigterm_saves_on_jittor(ws: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "stopped"
     process = start_run(ws, folder, "--backend", "jittor")

@@ -63,6 +63,7 @@ def counted_step(name: str, order: str) -> int:
 
 
 @pytest.mark.parametrize("name", list(ORDERS))
+@pytest.mark.slow
 def test_step_flops_equal_pytorchs_count(name: str) -> None:
     model = build_model(name)
     counted = step_flops(model.generator, model.discriminator, BATCH, ORDERS[name], 1)
@@ -70,6 +71,7 @@ def test_step_flops_equal_pytorchs_count(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["cdcgan", "cgan"])
+@pytest.mark.slow
 def test_gx_torch_step_does_exactly_the_counted_work(name: str) -> None:
     """GanTrainer.step on torch, under PyTorch's counter: no gradient that nothing uses."""
     experiment = experiment_from_dict(

@@ -125,6 +125,7 @@ def test_plot_losses_writes_png(tmp_path, with_outputs):
         assert plot.size == (800, 700 if with_outputs else 400)
 
 
+@pytest.mark.slow
 def test_plot_losses_never_imports_pyplot(tmp_path):
     # In a fresh interpreter: pyplot would pick a (possibly GUI) backend and hold global state.
     target = str(tmp_path / "l.png")

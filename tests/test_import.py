@@ -305,12 +305,14 @@ def check_network(name: str, backend: str, monkeypatch, tamper=None) -> None:
 
 
 @pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.slow
 def test_imported_network_computes_the_module_in_torch(name, monkeypatch):
     check_network(name, "torch", monkeypatch)
 
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.slow
 def test_imported_network_computes_the_module_in_jittor(name, monkeypatch):
     check_network(name, "jittor", monkeypatch)
 
@@ -626,6 +628,7 @@ def source_line(text: str) -> int:
          "gx's layer_norm normalizes each sample whole: nn.LayerNorm((3, 4))"),
     ],
 )  # fmt: skip
+@pytest.mark.slow
 def test_what_gx_cannot_express_is_one_error_naming_operation_module_and_line(
     tmp_path, network, declared, operation, module, code, problem
 ):
@@ -698,6 +701,7 @@ def test_a_pickled_object_is_not_unpickled(tmp_path):
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_imported_gan_trains_the_same_on_both_backends(tmp_path, mnist_root):
     folder = tmp_path / "tiny"
     for network, declaration in (("TinyGenerator", "z=8"), ("TinyDiscriminator", "image=1x8x8")):

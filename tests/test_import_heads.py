@@ -48,6 +48,7 @@ def test_a_tuple_return_becomes_two_outputs_in_order():
     "backend_name", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)]
 )
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.slow
 def test_both_outputs_compute_what_the_module_computes(backend_name, training):
     torch.manual_seed(0)
     module = ScoreAndClasses()

@@ -52,6 +52,7 @@ def gx_without(missing: str, scratch, *arguments) -> str:
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("missing, installed", [("torch", "jittor"), ("jittor", "torch")])
+@pytest.mark.slow
 def test_run_generate_strip_eval_with_one_framework(
     tmp_path, data_root, classifier28, missing, installed
 ):
@@ -107,6 +108,7 @@ def test_run_generate_strip_eval_with_one_framework(
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_sampling_prefers_the_backend_that_trained_the_checkpoint(
     tmp_path, data_root, classifier28
 ):

@@ -87,6 +87,7 @@ def records(folder: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(STATEFUL))
+@pytest.mark.slow
 def test_resumed_run_equals_straight_run(tmp_path, mnist_root, name, backend):
     experiment = STATEFUL[name]()
     every_step = ("train.sample_every=1", "train.checkpoint_every=1")
@@ -129,6 +130,7 @@ def test_resumed_run_equals_straight_run(tmp_path, mnist_root, name, backend):
 @pytest.mark.jittor
 @pytest.mark.parametrize("writer, reader", [("torch", "jittor"), ("jittor", "torch")])
 @pytest.mark.parametrize("name", sorted(STATEFUL))
+@pytest.mark.slow
 def test_the_other_backend_restores_the_losses_state(tmp_path, mnist_root, name, writer, reader):
     experiment = settings_of(STATEFUL[name](), f"train.max_steps={SHORT}")
     checkpoint = load_checkpoint(train(experiment, writer, mnist_root, tmp_path / "run"))
@@ -221,6 +223,7 @@ PARITY_STEPS, PARITY_SEEDS = 10, 3
 @pytest.mark.jittor
 @pytest.mark.cross_framework
 @pytest.mark.parametrize("name", sorted(PARITY))
+@pytest.mark.slow
 def test_each_loss_and_term_stays_within_the_floor(mnist_root, name):
     model, train_settings, optimizer = PARITY[name]
     experiment = tiny_with(model, train={"batch_size": 16, **train_settings}, optimizer=optimizer)
@@ -234,6 +237,7 @@ def test_each_loss_and_term_stays_within_the_floor(mnist_root, name):
 
 @pytest.mark.jittor
 @pytest.mark.cross_framework
+@pytest.mark.slow
 def test_a_penalty_without_jittors_second_order_layers_is_caught(mnist_root, monkeypatch):
     """The negative control: Jittor's batch norm and sigmoid with their first-order backward
     only, the penalty's second derivatives missing their terms; the rule must see it."""

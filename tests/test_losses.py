@@ -519,6 +519,7 @@ def assert_close(actual: Any, expected: Any, what: str) -> None:
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.parametrize("case_id", sorted(CASES))
+@pytest.mark.slow
 def test_each_loss_and_term_matches_its_formula(backend_name: str, case_id: str) -> None:
     case = CASES[case_id]
     ran = experiment(case)

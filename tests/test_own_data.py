@@ -330,6 +330,7 @@ def colour_settings(root: Path, **train: object) -> dict:
 
 @pytest.mark.cross_framework
 @pytest.mark.parametrize("backend", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)])
+@pytest.mark.slow
 def test_a_colour_folder_trains_samples_and_evaluates(digit_folders, tmp_path, backend):
     experiment = tmp_path / "tinted.yaml"
     experiment.write_text(yaml.safe_dump(colour_settings(digit_folders["tinted"])))
@@ -355,6 +356,7 @@ def test_a_colour_folder_trains_samples_and_evaluates(digit_folders, tmp_path, b
 
 @pytest.mark.jittor
 @pytest.mark.cross_framework
+@pytest.mark.slow
 def test_parity_holds_on_colour_data(digit_folders):
     experiment = experiment_from_dict(colour_settings(digit_folders["tinted"]), "tinted")
     result = run_parity(experiment, 6, "cpu", None, 5)

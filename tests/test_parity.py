@@ -48,6 +48,7 @@ def experiment_order(name: str) -> str:
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("name, steps", [("cgan", 12), ("gan", 12), ("cdcgan", 6), ("dcgan", 6)])
+@pytest.mark.slow
 def test_reference_experiments_stay_within_the_floor(name, steps, mnist_root):
     result = parity(name, steps, mnist_root)
     assert result.steps == steps
@@ -81,6 +82,7 @@ FEATURES = [
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_training_features_stay_within_the_floor(mnist_root):
     experiment = load_experiment(experiment_file("cdcgan"), SMALL + FEATURES)
     result = run_parity(experiment, 6, "cpu", str(mnist_root), TEST_SEEDS)
@@ -109,6 +111,7 @@ def cli_parity(name: str, steps: int, mnist_root, out, *options: str) -> Result:
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
     out = tmp_path / "report"
     result = cli_parity("gan", 4, mnist_root, out, "--seeds", "2")
@@ -143,6 +146,7 @@ def test_cli_writes_report_and_exits_zero(tmp_path, mnist_root):
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatch, tmp_path):
     """Jittor's own Adam (eps effectively eps / sqrt(1 - beta2^t)) must leave the floor."""
     get_backend("jittor", "cpu")  # gx prepares Jittor's environment before it is imported
@@ -168,6 +172,7 @@ def test_jittor_native_adam_is_caught_and_the_cli_exits_1(mnist_root, monkeypatc
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_bf16_parity_is_judged_against_bf16s_own_floor(tmp_path, mnist_root):
     out = tmp_path / "report"
     result = cli_parity("cgan", BF16_STEPS, mnist_root, out, "--precision", "bf16")
@@ -193,6 +198,7 @@ def test_bf16_parity_is_judged_against_bf16s_own_floor(tmp_path, mnist_root):
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_a_jittor_that_ignores_bf16_is_caught(mnist_root, monkeypatch):
     """Jittor computing float32 while PyTorch computes bf16: its layers' outputs are not bf16
     values, and the verdict says so."""

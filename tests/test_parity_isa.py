@@ -41,6 +41,7 @@ def test_each_x86_level_is_capped_one_level_lower():
         assert lower_isa_environment(baseline) is None
 
 
+@pytest.mark.slow
 def test_the_child_without_a_cap_trains_exactly_as_this_process(mnist_root):
     """Same seed, data, noise and masks: only the kernels may differ between the two, so
     with none capped the losses agree to the last bit."""
@@ -58,6 +59,7 @@ def test_the_child_without_a_cap_trains_exactly_as_this_process(mnist_root):
     assert answer["device"]["threads"] == 1
 
 
+@pytest.mark.slow
 def test_the_capped_child_runs_the_lower_kernels(mnist_root):
     level = get_backend("torch", "cpu").describe()["cpu_capability"]
     lower = lower_isa_environment(level)
@@ -73,6 +75,7 @@ def test_the_capped_child_runs_the_lower_kernels(mnist_root):
     assert len(answer["losses"]["d"]) == STEPS
 
 
+@pytest.mark.slow
 def test_a_failing_child_is_one_clear_error(tmp_path, mnist_root):
     child = ChildTraining(request(mnist_root, data_root=str(tmp_path / "missing")), {})
     with pytest.raises(GxError, match="the floor's PyTorch reference .* failed"):

@@ -80,6 +80,7 @@ def test_fp16_on_a_cpu_is_refused_with_one_line(command, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no report folder
 
 
+@pytest.mark.slow
 def test_an_emulating_run_says_so_on_start(tmp_path, mnist_root):
     result = cli(
         "run", experiment_file("gan"), "--backend", "torch", "--device", "cpu",
@@ -188,6 +189,7 @@ def linear_and_adam(backend: Backend) -> tuple[Any, ModelSpec, Any]:
     return module, spec, backend.optimizer(parameters, OptimizerSettings(lr=1e-3))
 
 
+@pytest.mark.slow
 def test_minimize_with_a_loss_scale_takes_the_same_update_or_skips_it(name):
     backend = get_backend(name, "cpu")
     x = backend.tensor(np.random.default_rng(9).standard_normal((4, 5)).astype(np.float32))
@@ -211,6 +213,7 @@ def test_minimize_with_a_loss_scale_takes_the_same_update_or_skips_it(name):
     assert float(backend.get_optimizer_state(scaled_optimizer)["step"]) == 2
 
 
+@pytest.mark.slow
 def test_fp16_runs_keep_their_loss_scales_across_a_resume(name, tmp_path, mnist_root, monkeypatch):
     # fp16 is refused on CPUs (no fast arithmetic there); the run's bookkeeping is not
     # device-specific, so this lets it through to train the tiny experiment
@@ -258,6 +261,7 @@ def gx_resume(folder: Path, backend: str, precision: str, mnist_root: Path) -> R
     [("torch", "jittor", "float32"), ("jittor", "torch", "bf16")],
     ids=["torch-bf16-to-jittor-float32", "jittor-bf16-to-torch-bf16"],
 )
+@pytest.mark.slow
 def test_a_bf16_run_continues_in_float32_and_on_the_other_framework(
     writer, reader, precision, tmp_path, mnist_root
 ):

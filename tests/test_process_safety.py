@@ -45,6 +45,7 @@ def run_python(code: str, prelude: str = "") -> subprocess.CompletedProcess:
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_a_killed_child_is_an_exit_status_not_the_end_of_the_process():
     finished = run_python(
         prelude=LOAD_JITTOR,
@@ -60,6 +61,7 @@ def test_a_killed_child_is_an_exit_status_not_the_end_of_the_process():
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_ctrl_c_raises_keyboard_interrupt_with_jittor_loaded():
     # Python's own Ctrl-C handler first, as in a terminal: a process started in the background
     # (CI, nohup ... &) inherits SIGINT ignored, and Python then leaves it ignored.
@@ -79,6 +81,7 @@ def test_ctrl_c_raises_keyboard_interrupt_with_jittor_loaded():
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_a_native_crash_in_a_thread_ends_the_process_at_once_with_its_stacks():
     # What Jittor's compiler thread did: a segfault off the main thread. Jittor's handler made it
     # call exit(1), which could wait forever on the compiler threads' mutex.
@@ -142,6 +145,7 @@ def test_a_child_reference_that_is_killed_is_named_with_its_signal(mnist_root):
         child.answer(timeout=60)
 
 
+@pytest.mark.slow
 def test_a_child_reference_that_stalls_is_stopped_after_its_grace(mnist_root):
     child = ChildTraining(child_request(mnist_root), lower_level_or_skip())
     os.kill(child.process.pid, signal.SIGSTOP)
@@ -155,6 +159,7 @@ def test_a_child_reference_that_stalls_is_stopped_after_its_grace(mnist_root):
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_gx_parity_names_a_stalled_child_exits_2_and_keeps_its_figures(
     tmp_path, mnist_root, monkeypatch
 ):
@@ -206,6 +211,7 @@ def test_jittor_compiles_on_the_calling_thread_unless_the_user_says_otherwise(mo
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_the_loaded_jittor_has_no_parallel_compiler_threads():
     finished = run_python(
         prelude=LOAD_JITTOR,

@@ -193,6 +193,7 @@ def test_embedding(backend: Backend) -> None:
 # -- resampling, pooling, products and softmax ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_upsample_nearest(backend: Backend) -> None:
     x = images(2, 3, 4, 5)
     output, _ = run_layer(backend, [3, 4, 5], {"kind": "upsample", "scale": 3}, x)
@@ -250,6 +251,7 @@ def test_pixel_shuffle(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (5, 5, 0)])
+@pytest.mark.slow
 def test_avg_pool2d(backend: Backend, kernel: int, stride: int, padding: int) -> None:
     x = images(2, 3, 5, 6)
     output, _ = run_layer(

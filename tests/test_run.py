@@ -238,6 +238,7 @@ def test_zero_epochs_writes_the_initial_state(tmp_path, mnist_root):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["cgan", "cdcgan"])  # dropout, g_then_d / batch norm, d_then_g
+@pytest.mark.slow
 def test_resumed_run_equals_straight_run(short_runs, tmp_path, mnist_root, name, backend):
     # Sampling and checkpointing every step must not change the numbers either.
     straight = library_run(
@@ -289,6 +290,7 @@ def metrics_lines(folder: Path) -> list[str]:
     return text.splitlines()[: text.count("\n")]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_with_a_checkpoint_and_resumes(tmp_path, mnist_root):
     folder = tmp_path / "interrupted"
     arguments = cli_arguments("cdcgan", "torch", mnist_root)
@@ -333,6 +335,7 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resumes(tmp_path, mnist_root):
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_both_backends_draw_the_same_noise_labels_and_batches(mnist_root):
     ran = experiment("cdcgan", SHORT)
     model = model_for(ran)

@@ -190,6 +190,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_bad_input_gives_one_message_and_exit_2(untouched, mnist_root, tmp_path, case):
     extra, expected = CASES[case]
     fill = {"existing": str(EXISTING), "empty": str(tmp_path)}
@@ -268,6 +269,7 @@ def test_cuda_on_a_machine_without_gpu(untouched, mnist_root, monkeypatch, backe
     )
 
 
+@pytest.mark.slow
 def test_backend_that_is_not_installed(untouched, mnist_root):
     # A fresh interpreter in which 'import jittor' fails, as when it is not installed.
     program = (
@@ -308,6 +310,7 @@ HUGE_SGD = [
 
 
 @pytest.mark.parametrize("backend", ["torch", pytest.param("jittor", marks=pytest.mark.jittor)])
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_a_finite_checkpoint(tmp_path, mnist_root, backend):
     folder = tmp_path / "diverged"
     arguments = run_arguments(

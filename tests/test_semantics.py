@@ -232,6 +232,7 @@ def sample_norm_spec(kind: str) -> ModelSpec:
 
 
 @pytest.mark.parametrize("kind", SAMPLE_NORMS)
+@pytest.mark.slow
 def test_sample_norms_use_each_samples_own_statistics_in_both_modes(
     backend: Backend, kind: str
 ) -> None:
@@ -275,6 +276,7 @@ def test_sample_norms_compute_the_variance_in_two_passes(backend: Backend, kind:
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("kind", SAMPLE_NORMS)
+@pytest.mark.slow
 def test_native_jittor_sample_norms_lose_the_variance_of_a_large_mean(
     jittor: Any, kind: str
 ) -> None:
@@ -383,6 +385,7 @@ def bilinear(x: np.ndarray, scale: int, align_corners: bool = False) -> np.ndarr
 
 
 @pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.slow
 def test_nearest_upsampling_repeats_each_pixel(backend: Backend, scale: int) -> None:
     rng = np.random.default_rng(13)
     x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
@@ -395,6 +398,7 @@ def test_nearest_upsampling_repeats_each_pixel(backend: Backend, scale: int) -> 
 
 
 @pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.slow
 def test_bilinear_upsampling_puts_pixel_values_at_pixel_centres(
     backend: Backend, scale: int
 ) -> None:
@@ -417,6 +421,7 @@ def test_bilinear_upsampling_puts_pixel_values_at_pixel_centres(
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_upsample_shares_the_alignment_but_not_interpolates_default(
     jittor: Any,
 ) -> None:
@@ -501,6 +506,7 @@ def test_avg_pool_takes_a_window_as_large_as_the_input(backend: Backend) -> None
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_avg_pool_counts_padding_always_and_refuses_whole_windows(
     jittor: Any,
 ) -> None:
@@ -535,6 +541,7 @@ def loss_and_gradient(
     return backend.scalar(loss), backend.numpy(gradient)
 
 
+@pytest.mark.slow
 def test_bce_floors_the_log_at_minus_100_with_finite_gradients(backend: Backend) -> None:
     assert loss_and_gradient(backend, "bce", np.array([0.0]), 1.0)[0] == 100.0
     assert loss_and_gradient(backend, "bce", np.array([1.0]), 0.0)[0] == 100.0
@@ -559,6 +566,7 @@ def test_bce_floors_the_log_at_minus_100_with_finite_gradients(backend: Backend)
             assert gradient[-1] == 0.0
 
 
+@pytest.mark.slow
 def test_mse_matches_numpy(backend: Backend) -> None:
     prediction = np.random.default_rng(3).standard_normal(10).astype(np.float32)
     value, gradient = loss_and_gradient(backend, "mse", prediction, 1.0)
@@ -568,6 +576,7 @@ def test_mse_matches_numpy(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("kind", ["bce", "mse"])
+@pytest.mark.slow
 def test_loss_of_4d_predictions_equals_loss_of_flat_predictions(
     backend: Backend, kind: str
 ) -> None:
@@ -693,6 +702,7 @@ SATURATING = np.tile(
 )
 
 
+@pytest.mark.slow
 def test_tanh_backward_is_finite_when_saturated(backend: Backend) -> None:
     output, gradient = activation_and_gradient(backend, "tanh", SATURATING)
     expected = np.tanh(SATURATING.astype(np.float64))
@@ -702,6 +712,7 @@ def test_tanh_backward_is_finite_when_saturated(backend: Backend) -> None:
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_tanh_backward_divides_by_an_overflowing_cosh_squared(jittor: Any) -> None:
     """Jittor's tanh backward is g / cosh(x)^2. For |x| >= ~45 cosh(x)^2 overflows to inf, and
     g / inf is 0 or NaN depending on how -Ofast vectorises the division: NaN here (AVX-512) on
@@ -736,6 +747,7 @@ def assert_sigmoid_close(actual: np.ndarray, x: np.ndarray) -> None:
 SIGMOID_POINTS = np.array([[-100.0, -30.0, 30.0, -5.0, 0.0, 5.0]], np.float32)
 
 
+@pytest.mark.slow
 def test_sigmoid_is_unclamped(backend: Backend) -> None:
     output, gradient = activation_and_gradient(backend, "sigmoid", SIGMOID_POINTS)
     assert_sigmoid_close(output, SIGMOID_POINTS)
@@ -747,6 +759,7 @@ def test_sigmoid_is_unclamped(backend: Backend) -> None:
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_sigmoid_would_fail_the_same_check(jittor: Any) -> None:
     native = jittor.sigmoid(jittor.array(SIGMOID_POINTS)).numpy()
     with pytest.raises(AssertionError):
@@ -754,6 +767,7 @@ def test_native_jittor_sigmoid_would_fail_the_same_check(jittor: Any) -> None:
 
 
 @pytest.mark.parametrize("slope", [0.2, 0.01])
+@pytest.mark.slow
 def test_leaky_relu_honours_its_slope(backend: Backend, slope: float) -> None:
     x = np.array([[-2.0, -0.5, 0.5, 3.0]], np.float32)
     output, gradient = activation_and_gradient(backend, "leaky_relu", x, slope=slope)
@@ -779,6 +793,7 @@ def small_network() -> ModelSpec:
     )
 
 
+@pytest.mark.slow
 def test_gradients_flow_in_eval_mode(backend: Backend) -> None:
     # Jittor's Module.eval() would stop every parameter's gradient; gx's eval mode does not.
     spec = small_network()
@@ -818,6 +833,7 @@ def test_detach_leaves_the_original_differentiable(backend: Backend) -> None:
     np.testing.assert_array_equal(backend.numpy(after), backend.numpy(before))
 
 
+@pytest.mark.slow
 def test_optimizers_skip_running_statistics(backend: Backend) -> None:
     spec = small_network()
     module = backend.compile(spec, 0)
@@ -833,6 +849,7 @@ def test_optimizers_skip_running_statistics(backend: Backend) -> None:
     assert np.any(after_step["fc.weight"] != after_forward["fc.weight"])
 
 
+@pytest.mark.slow
 def test_minimize_updates_only_its_own_parameters(backend: Backend) -> None:
     # Jittor's opt.step(loss) differentiates for its own parameters only; PyTorch's backward
     # fills every .grad. gx's minimize must behave the same in both: no stale gradients.
@@ -900,6 +917,7 @@ def tiny_gradients() -> np.ndarray:
 
 
 @pytest.mark.parametrize("beta1", [0.5, 0.9])
+@pytest.mark.slow
 def test_adam_follows_pytorchs_formula_with_tiny_gradients(backend: Backend, beta1: float) -> None:
     betas = (beta1, 0.999)
     gradients = tiny_gradients()
@@ -929,6 +947,7 @@ def test_adam_follows_pytorchs_formula_with_tiny_gradients(backend: Backend, bet
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_adam_is_the_other_formula(jittor: Any) -> None:
     """The numpy 'jittor' rule above is what jt.optim.Adam really does, so the gap is real."""
     gradients = tiny_gradients()
@@ -946,6 +965,7 @@ def test_native_jittor_adam_is_the_other_formula(jittor: Any) -> None:
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.slow
 def test_sgd_matches_numpy(backend: Backend, momentum: float) -> None:
     lr, steps = 0.05, 4
     rng = np.random.default_rng(11)
@@ -970,6 +990,7 @@ def test_sgd_matches_numpy(backend: Backend, momentum: float) -> None:
 
 
 @pytest.mark.parametrize("momentum", [0.0])
+@pytest.mark.slow
 def test_rmsprop_matches_numpy(backend: Backend, momentum: float) -> None:
     lr, alpha, eps, steps = 0.01, 0.9, 1e-8, 4
     rng = np.random.default_rng(13)
@@ -992,6 +1013,7 @@ def test_rmsprop_matches_numpy(backend: Backend, momentum: float) -> None:
     assert float(state["step"]) == steps and state["fc.weight.square_avg"].shape == (3, 4)
 
 
+@pytest.mark.slow
 def test_adamw_decays_by_pytorchs_default_then_follows_adam(backend: Backend) -> None:
     lr, steps, betas = 0.05, 4, (0.5, 0.999)
     rng = np.random.default_rng(14)
@@ -1024,6 +1046,7 @@ def numpy_adamw(
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_adamw_defaults_to_no_weight_decay(jittor: Any) -> None:
     """What a port that keeps each framework's default would train: Jittor's AdamW without
     the decay, far from PyTorch's (gx's default on both)."""
@@ -1064,6 +1087,7 @@ def value_and_gradient(backend: Backend, operation: Any, x: np.ndarray) -> tuple
     return backend.numpy(output), backend.numpy(gradient)
 
 
+@pytest.mark.slow
 def test_log_sigmoid_is_finite_with_pytorchs_gradient(backend: Backend) -> None:
     x = np.array([-200.0, -30.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 200.0], np.float32)
     value, gradient = value_and_gradient(backend, backend.log_sigmoid, x)
@@ -1075,6 +1099,7 @@ def test_log_sigmoid_is_finite_with_pytorchs_gradient(backend: Backend) -> None:
     assert_relative(gradient, 1 / (1 + np.exp(exact)))  # sigmoid(-x): 1/2 at 0
 
 
+@pytest.mark.slow
 def test_absolute_has_gradient_zero_at_zero(backend: Backend) -> None:
     x = np.array([-2.0, 0.0, 3.0], np.float32)
     value, gradient = value_and_gradient(backend, backend.absolute, x)
@@ -1083,12 +1108,14 @@ def test_absolute_has_gradient_zero_at_zero(backend: Backend) -> None:
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_native_jittor_abs_gives_zero_a_gradient_of_one(jittor: Any) -> None:
     """Why gx writes |x| (and log sigmoid's |x|) with a constant sign on Jittor."""
     x = jittor.array(np.array([0.0], np.float32))
     assert jittor.grad(x.abs().sum(), [x])[0].numpy()[0] == 1.0
 
 
+@pytest.mark.slow
 def test_norms_match_numpy_with_gradient_zero_at_zero(backend: Backend) -> None:
     x = np.random.default_rng(15).standard_normal((3, 2, 2)).astype(np.float32)
     x[1] = 0.0
@@ -1177,6 +1204,7 @@ def torch_penalty_gradients(weights: dict[str, np.ndarray], x: np.ndarray) -> di
     }
 
 
+@pytest.mark.slow
 def test_input_gradients_differentiate_again_as_pytorch_float64_does(backend: Backend) -> None:
     spec = spec_of({"image": [1, 6, 6]}, *CRITIC_LAYERS)
     x = np.random.default_rng(17).standard_normal((5, 1, 6, 6)).astype(np.float32)
@@ -1193,6 +1221,7 @@ def test_input_gradients_differentiate_again_as_pytorch_float64_does(backend: Ba
 
 
 @pytest.mark.jittor
+@pytest.mark.slow
 def test_jittor_layers_without_second_order_miss_the_second_derivative(jittor: Any) -> None:
     backend = get_backend("jittor", "cpu")
     spec = spec_of({"image": [1, 6, 6]}, *CRITIC_LAYERS)
@@ -1266,6 +1295,7 @@ def norm_penalty_case(kind: str) -> tuple[ModelSpec, np.ndarray, dict[str, np.nd
 
 
 @pytest.mark.parametrize("kind", NORM_CRITICS)
+@pytest.mark.slow
 def test_sample_norms_differentiate_twice_as_pytorch_float64_does(
     backend: Backend, kind: str
 ) -> None:
@@ -1284,6 +1314,7 @@ def test_sample_norms_differentiate_twice_as_pytorch_float64_does(
 
 @pytest.mark.jittor
 @pytest.mark.parametrize("kind", NORM_CRITICS)
+@pytest.mark.slow
 def test_jittor_sample_norms_without_second_order_miss_the_second_derivative(
     jittor: Any, kind: str
 ) -> None:
@@ -1333,6 +1364,7 @@ PRECISIONS = ["bf16", "fp16"]
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.slow
 def test_low_precision_rounds_to_nearest_even_both_ways(backend: Backend, precision: str) -> None:
     # A 1 x 1 linear layer of weight 1: its output is the rounded input, and the gradient it
     # sends back is the rounded gradient that reached it (rounding 1 and adding nothing is exact).
@@ -1360,6 +1392,7 @@ def test_low_precision_rounds_to_nearest_even_both_ways(backend: Backend, precis
     assert expected[3, 0] == 1 + ulp and np.isinf(expected[6, 0])
 
 
+@pytest.mark.slow
 def test_native_jittor_bf16_cast_would_fail_the_same_check(jittor: Any) -> None:
     """Jittor's own float32 -> bfloat16 conversion keeps the upper 16 bits (it truncates) on
     the CPU: gx rounds to nearest itself (gx/backends/jittor/precision.py)."""
@@ -1393,6 +1426,7 @@ def assert_rounded_result(
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.slow
 def test_low_precision_linear_follows_the_rule(backend: Backend, precision: str) -> None:
     low = low_precision_backend(backend.name, precision)
     spec = spec_of({"x": [24]}, {"name": "fc", "kind": "linear", "out": 16})

@@ -153,6 +153,7 @@ def test_verify_fails_on_misread_digits(cdcgan_run, classifier28, data_root, tmp
     assert (tmp_path / "s.png").is_file()  # saved either way
 
 
+@pytest.mark.slow
 def test_verify_and_best_of_pass_on_a_generator_that_draws_real_digits(
     classifier28, data_root, tmp_path
 ):

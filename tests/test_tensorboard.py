@@ -56,6 +56,7 @@ def read_events(run: Path) -> EventAccumulator:
 
 
 @pytest.mark.jittor  # the logged run trains on Jittor
+@pytest.mark.slow
 def test_scalars_are_the_metrics_of_every_step(logged_run):
     events = read_events(logged_run)
     records = [json.loads(line) for line in (logged_run / "metrics.jsonl").read_text().splitlines()]

@@ -79,6 +79,7 @@ def test_the_average_follows_its_definition_step_by_step(backend_name: str) -> N
     assert gap > 1e-4
 
 
+@pytest.mark.slow
 def test_without_an_average_the_checkpoint_has_no_average_file(
     tmp_path: Path, data_root: Path
 ) -> None:
@@ -88,6 +89,7 @@ def test_without_an_average_the_checkpoint_has_no_average_file(
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.slow
 def test_sampling_uses_the_average_and_resuming_continues_it(
     tmp_path: Path, data_root: Path, backend_name: str
 ) -> None:
@@ -146,6 +148,7 @@ def test_schedule_factors_rise_then_fall_as_defined() -> None:
     assert [schedule_factor(beyond, step, 20) for step in range(20)] == [1.0] * 20
 
 
+@pytest.mark.slow
 def test_a_run_logs_the_scheduled_rates(tmp_path: Path, data_root: Path) -> None:
     schedule = {"warmup_steps": 2, "decay": "linear", "decay_steps": 4, "final_factor": 0.5}
     experiment = experiment_from_dict(
@@ -369,6 +372,7 @@ def with_class_head_as_second_output(model_dict: dict) -> dict:
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.slow
 def test_a_class_head_as_second_output_trains_as_the_concatenated_one(backend_name: str) -> None:
     settings = {
         "name": "heads",

@@ -278,6 +278,7 @@ def assert_close(actual: Any, expected: Any, what: str) -> None:
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.parametrize("case_id", sorted(CASES))
+@pytest.mark.slow
 def test_step_matches_a_hand_written_gan_step(backend_name: str, case_id: str) -> None:
     case = CASES[case_id]
     experiment = tiny_experiment(case)
