@@ -160,7 +160,7 @@ SCRIPTS = (
         "sgan",
         "sgan/sgan.py",
         _pair("z=100", "image=1x32x32"),
-        (*G_THEN_D, *SIZE_32, "train.fake_class=true"),
+        (*G_THEN_D, *SIZE_32, "train.class_loss=1.0", "train.fake_class=true"),
     ),
     Script(
         "softmax_gan",
