@@ -44,6 +44,7 @@ class Dropout(Layer):
     torch_modules = ("torch.nn.Dropout",)
     torch_functions = ("torch.nn.functional.dropout",)
     parity_cases = {"dropout": ParityCase({"x": [64]}, {"p": 0.4})}
+    torch_module_name: ClassVar[str] = "nn.Dropout"  # as refusals name it
     p: float = 0.5
 
     def check(self, name: str) -> None:
@@ -62,27 +63,24 @@ class Dropout(Layer):
 
     @classmethod
     def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:
-        return functional_dropout(cls.kind, "nn.Dropout", context, node, args, kwargs)
+        return functional_dropout(cls.kind, cls.torch_module_name, context, node, args, kwargs)
 
 
 @dataclass(frozen=True)
-class Dropout2d(Layer):
+class Dropout2d(Dropout):
     """Zeroes each channel of each image (C, H, W) whole with probability p and scales the
     rest by 1/(1-p).
 
     Active exactly when the model is in training mode. The masks come from gx's seeded numpy
     RNG (the model's mask source, one draw per sample and channel: MaskSource.channel_mask), so
-    both backends drop the same channels.
+    both backends drop the same channels. Everything else is dropout's.
     """
 
     kind: ClassVar[str] = "dropout2d"
     torch_modules = ("torch.nn.Dropout2d",)
     torch_functions = ("torch.nn.functional.dropout2d",)
     parity_cases = {"dropout2d": ParityCase({"x": [16, 3, 3]}, {"p": 0.4})}
-    p: float = 0.5
-
-    def check(self, name: str) -> None:
-        probability(name, self.p)
+    torch_module_name: ClassVar[str] = "nn.Dropout2d"
 
     def output_shape(self, name: str, shape: Shape) -> Shape:
         need_rank(
@@ -93,18 +91,3 @@ class Dropout2d(Layer):
             "give it images (channels, height, width); dropout drops single features",
         )
         return shape
-
-    def flops(self, info: LayerInfo) -> int:
-        return 0
-
-    def native_arguments(self, info: LayerInfo, masks: MaskSource) -> dict[str, Any]:
-        return {"p": self.p, "masks": masks}
-
-    @classmethod
-    def from_torch_module(cls, module: Any) -> dict[str, Any]:
-        # nn.Dropout2d is active exactly in training mode, as gx's dropout2d is
-        return {"p": float(module.p)}
-
-    @classmethod
-    def from_torch_call(cls, context: Context, node: Any, args: tuple, kwargs: dict) -> Any:
-        return functional_dropout(cls.kind, "nn.Dropout2d", context, node, args, kwargs)
